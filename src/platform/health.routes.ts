@@ -1,0 +1,206 @@
+import { Type } from '@sinclair/typebox';
+import type { App } from './app-type.ts';
+import { VERSION } from '../version.ts';
+import type { AppContext } from './context.ts';
+import { renderMetrics } from './metrics.ts';
+import { AUTH_ERRORS, errorResponses } from './schemas.ts';
+import { systemReport } from './system.ts';
+
+const CheckResultSchema = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) });
+const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), CheckResultSchema) });
+const AnyObject = Type.Object({}, { additionalProperties: true });
+
+const GpuReportSchema = Type.Object({
+  available: Type.Boolean(),
+  driverVersion: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+  gpus: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      name: Type.String(),
+      utilizationPercent: Type.Union([Type.Number(), Type.Null()]),
+      memoryUsedBytes: Type.Union([Type.Number(), Type.Null()]),
+      memoryTotalBytes: Type.Union([Type.Number(), Type.Null()]),
+      temperatureCelsius: Type.Union([Type.Number(), Type.Null()]),
+      powerWatts: Type.Union([Type.Number(), Type.Null()]),
+    }),
+  ),
+});
+
+/** Health, readiness, version, info and Prometheus endpoints (API.md "Health, info, monitoring"). */
+export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
+  const { config, status, metrics } = ctx;
+
+  app.get(
+    '/',
+    {
+      config: { role: 'public' },
+      schema: { summary: 'Service name, version and links', tags: ['health'], response: { 200: AnyObject } },
+    },
+    async () => ({
+      name: 'modelplane',
+      version: VERSION,
+      description: 'MLOps control plane and model server',
+      links: {
+        docs: '/docs',
+        redoc: '/redoc',
+        openapi: '/openapi.json',
+        health: '/health',
+        ready: '/ready',
+        metrics: '/metrics',
+        info: '/info',
+        predict: '/predict',
+        models: '/models',
+      },
+    }),
+  );
+
+  app.get(
+    '/health',
+    {
+      config: { role: 'public' },
+      schema: {
+        summary: 'Liveness: 200 while the process serves',
+        tags: ['health'],
+        response: {
+          200: Type.Object({
+            status: Type.Literal('healthy'),
+            version: Type.String(),
+            uptime_seconds: Type.Number(),
+            model_loaded: Type.Boolean(),
+            timestamp: Type.String({ format: 'date-time' }),
+          }),
+        },
+      },
+    },
+    async () => ({
+      status: 'healthy' as const,
+      version: VERSION,
+      uptime_seconds: Math.round(metrics.uptimeSeconds() * 1000) / 1000,
+      model_loaded: status.modelLoaded(),
+      timestamp: new Date().toISOString(),
+    }),
+  );
+
+  app.get(
+    '/ready',
+    {
+      config: { role: 'public' },
+      schema: { summary: 'Readiness: store reachable and default model loaded', tags: ['health'], response: { 200: Readiness, 503: Readiness } },
+    },
+    async (_request, reply) => {
+      const result = await status.runChecks();
+      return reply.code(result.ready ? 200 : 503).send(result);
+    },
+  );
+
+  app.get(
+    '/ping',
+    {
+      config: { role: 'public' },
+      schema: {
+        summary: 'MLflow scoring convention: 200 when the default model is loaded, 404 otherwise',
+        tags: ['health'],
+        response: { 200: Type.String(), 404: Type.String() },
+      },
+    },
+    async (_request, reply) => reply.code(status.modelLoaded() ? 200 : 404).type('application/json').send('\n'),
+  );
+
+  app.get(
+    '/version',
+    {
+      config: { role: 'public' },
+      schema: { summary: 'Version', tags: ['health'], response: { 200: Type.Object({ name: Type.String(), version: Type.String() }) } },
+    },
+    async () => ({ name: 'modelplane', version: VERSION }),
+  );
+
+  app.get(
+    '/info',
+    {
+      config: { role: 'read' },
+      schema: {
+        summary: 'Version, backends, limits and usage summary (no secrets)',
+        tags: ['health'],
+        response: { 200: AnyObject, ...errorResponses(...AUTH_ERRORS) },
+      },
+    },
+    async () => ({
+      name: 'modelplane',
+      version: VERSION,
+      node: process.version,
+      uptime_seconds: Math.round(metrics.uptimeSeconds()),
+      backends: {
+        store: ctx.store.description,
+        artifacts: ctx.artifacts.description,
+        cache: ctx.redis === undefined ? 'memory' : 'redis',
+        rate_limit: ctx.redis === undefined ? 'memory' : 'redis',
+      },
+      limits: {
+        max_batch_size: config.maxBatchSize,
+        body_limit_bytes: config.bodyLimitBytes,
+        dataset_max_bytes: config.datasetMaxBytes,
+        request_timeout_seconds: config.requestTimeoutSeconds,
+        rate_limit_per_minute: config.rateLimitPerMinute,
+      },
+      ...status.renderSections(),
+    }),
+  );
+
+  app.get(
+    '/health/detailed',
+    {
+      config: { role: 'read' },
+      schema: { summary: 'Readiness checks, system figures and feature sections', tags: ['health'], response: { 200: AnyObject, ...errorResponses(...AUTH_ERRORS) } },
+    },
+    async () => {
+      const [checks, system, gpu] = await Promise.all([status.runChecks(), systemReport(config.dataDir, ctx.loop), ctx.gpu.read()]);
+      return {
+        status: checks.ready ? 'healthy' : 'degraded',
+        version: VERSION,
+        timestamp: new Date().toISOString(),
+        ...checks,
+        system,
+        gpu,
+        ...status.renderSections(),
+      };
+    },
+  );
+
+  app.get(
+    '/health/system',
+    {
+      config: { role: 'read' },
+      schema: { summary: 'CPU, memory, disk and event-loop lag', tags: ['health'], response: { 200: AnyObject, ...errorResponses(...AUTH_ERRORS) } },
+    },
+    async () => systemReport(config.dataDir, ctx.loop),
+  );
+
+  app.get(
+    '/health/gpu',
+    {
+      config: { role: 'read' },
+      schema: {
+        summary: 'GPU utilisation, memory, temperature and power, or {available:false}',
+        tags: ['health'],
+        response: { 200: GpuReportSchema, ...errorResponses(...AUTH_ERRORS) },
+      },
+    },
+    async () => ctx.gpu.read(),
+  );
+
+  if (config.prometheus.enabled) {
+    const metricsRole = config.prometheus.requireAuth ? 'read' : 'public';
+    for (const url of ['/metrics', '/prometheus-metrics']) {
+      app.get(
+        url,
+        {
+          config: { role: metricsRole },
+          schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['health'], response: { 200: Type.String(), ...errorResponses(...AUTH_ERRORS) } },
+        },
+        async (_request, reply) => reply.type(metrics.registry.contentType).send(await renderMetrics(metrics)),
+      );
+    }
+  }
+}

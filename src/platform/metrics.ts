@@ -1,0 +1,173 @@
+import cluster from 'node:cluster';
+import type { FastifyRequest } from 'fastify';
+import type { App } from './app-type.ts';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GpuProbe } from './system.ts';
+
+/**
+ * One Prometheus registry per app (never prom-client's global one, so tests can build many apps).
+ * Features register their own metrics on `registry`; the names that dashboards already query are
+ * listed in API.md. Label values for `endpoint` are route templates, never raw URLs.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly apiRequests: Counter<'method' | 'endpoint' | 'status'>;
+  readonly apiDuration: Histogram<'method' | 'endpoint'>;
+  readonly errors: Counter<'type' | 'endpoint'>;
+  readonly modelLoaded: Gauge;
+  private readonly startedAt = Date.now();
+  private readonly requestChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'method' | 'endpoint'> }>();
+
+  constructor(gpu?: GpuProbe) {
+    collectDefaultMetrics({ register: this.registry });
+    const startedAt = this.startedAt;
+    this.apiRequests = new Counter({
+      name: 'api_requests_total',
+      help: 'HTTP requests answered, by method, route template and status',
+      labelNames: ['method', 'endpoint', 'status'],
+      registers: [this.registry],
+    });
+    this.apiDuration = new Histogram({
+      name: 'api_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by method and route template',
+      labelNames: ['method', 'endpoint'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.errors = new Counter({
+      name: 'errors_total',
+      help: 'Errors answered, by type (error code) and route template',
+      labelNames: ['type', 'endpoint'],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'api_uptime_seconds',
+      help: 'Seconds since this API process started',
+      registers: [this.registry],
+      aggregator: 'max',
+      collect() {
+        this.set((Date.now() - startedAt) / 1000);
+      },
+    });
+    this.modelLoaded = new Gauge({
+      name: 'model_loaded',
+      help: '1 when the default model is loaded and servable, else 0',
+      registers: [this.registry],
+      aggregator: 'min',
+    });
+    if (gpu !== undefined) {
+      new Gauge({
+        name: 'gpu_utilization_percent',
+        help: 'GPU utilisation in percent, per GPU index',
+        labelNames: ['gpu'],
+        registers: [this.registry],
+        aggregator: 'max',
+        async collect() {
+          const g = await gpu.read();
+          this.reset();
+          for (const d of g.gpus) if (d.utilizationPercent !== null) this.set({ gpu: String(d.index) }, d.utilizationPercent);
+        },
+      });
+      new Gauge({
+        name: 'gpu_memory_used_bytes',
+        help: 'GPU memory in use, per GPU index',
+        labelNames: ['gpu'],
+        registers: [this.registry],
+        aggregator: 'max',
+        async collect() {
+          const g = await gpu.read();
+          this.reset();
+          for (const d of g.gpus) if (d.memoryUsedBytes !== null) this.set({ gpu: String(d.index) }, d.memoryUsedBytes);
+        },
+      });
+    }
+  }
+
+  /** Counts one answered request; label children are cached so the hot path does no label hashing. */
+  observeRequest(method: string, endpoint: string, status: number, seconds: number): void {
+    const key = `${method} ${endpoint} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = {
+        count: this.apiRequests.labels(method, endpoint, String(status)),
+        duration: this.apiDuration.labels(method, endpoint),
+      };
+      this.requestChildren.set(key, child);
+    }
+    child.count.inc();
+    child.duration.observe(seconds);
+  }
+
+  uptimeSeconds(): number {
+    return (Date.now() - this.startedAt) / 1000;
+  }
+}
+
+/** The route template of a request, or `unmatched` for 404s (raw URLs would explode cardinality). */
+export function endpointOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? 'unmatched';
+}
+
+/** Records request count and duration for every answered request. */
+export function installRequestMetrics(app: App, metrics: Metrics): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    const endpoint = endpointOf(request);
+    metrics.observeRequest(request.method, endpoint, reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+  app.decorate('metricsHooks', {
+    onError(request: FastifyRequest, code: string) {
+      metrics.errors.labels(code, endpointOf(request)).inc();
+    },
+  });
+}
+
+const METRICS_REQUEST = 'modelplane:metrics:request';
+const METRICS_REPLY = 'modelplane:metrics:reply';
+
+/**
+ * Prometheus text for this process, or for all cluster workers together when running under
+ * `serve --workers N`: the worker asks the primary, which gathers every worker's registry.
+ */
+export async function renderMetrics(metrics: Metrics): Promise<string> {
+  if (!cluster.isWorker || process.send === undefined) return metrics.registry.metrics();
+  const id = `${process.pid}-${Date.now()}-${Math.random()}`;
+  return new Promise<string>((resolve) => {
+    const timer = setTimeout(() => {
+      process.off('message', onMessage);
+      // The primary did not answer in time: this worker's own view is better than nothing.
+      metrics.registry.metrics().then(resolve, () => resolve(''));
+    }, 3000);
+    const onMessage = (msg: unknown): void => {
+      const m = msg as { type?: string; id?: string; text?: string };
+      if (m.type !== METRICS_REPLY || m.id !== id) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(m.text ?? '');
+    };
+    process.on('message', onMessage);
+    process.send!({ type: METRICS_REQUEST, id });
+  });
+}
+
+/**
+ * In the cluster primary: answers workers' metric requests with the aggregate of all workers.
+ * prom-client's AggregatorRegistry asks each worker for its registry over IPC; workers must have
+ * called `AggregatorRegistry.setRegistries` (see `shareWorkerRegistry`).
+ */
+export function serveClusterMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on('message', (worker, msg: unknown) => {
+    const m = msg as { type?: string; id?: string };
+    if (m.type !== METRICS_REQUEST) return;
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: METRICS_REPLY, id: m.id, text }),
+      (err: unknown) => worker.send({ type: METRICS_REPLY, id: m.id, text: `# aggregation failed: ${String(err)}\n` }),
+    );
+  });
+}
+
+/** In a cluster worker: lets the primary's aggregator read this worker's registry. */
+export function shareWorkerRegistry(metrics: Metrics): void {
+  if (cluster.isWorker) AggregatorRegistry.setRegistries([metrics.registry]);
+}

@@ -1,0 +1,147 @@
+import cluster from 'node:cluster';
+import { createServer, type Server } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { buildApp, type AppDeps } from './app.ts';
+import type { Config } from './config.ts';
+import { closeDeps, createDeps } from './context.ts';
+import { ensureBootstrapKey } from './platform/auth.ts';
+import { createLogger } from './platform/logging.ts';
+import { renderMetrics, serveClusterMetrics, shareWorkerRegistry } from './platform/metrics.ts';
+import { openStore } from './store/database.ts';
+import { migrateToLatest } from './store/migrate.ts';
+
+export interface ServeOptions {
+  /** Number of node:cluster workers; 1 serves from this process. */
+  readonly workers: number;
+  /** Hook run after the app is built, before listening (the demo uses it). */
+  readonly beforeListen?: (deps: AppDeps) => Promise<void>;
+}
+
+/** A running server, for callers (and tests) that need to stop it. */
+export interface RunningServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts serving. With `workers > 1` this process becomes the cluster primary: it applies
+ * migrations and creates the bootstrap key once, forks the workers, restarts any that crash and
+ * aggregates their metrics; each worker then runs `serveOne`.
+ */
+export async function serve(config: Config, options: ServeOptions): Promise<RunningServer | undefined> {
+  if (options.workers > 1 && cluster.isPrimary) {
+    await runPrimary(config, options.workers);
+    return undefined;
+  }
+  return serveOne(config, options, cluster.isWorker);
+}
+
+async function prepareStore(config: Config, log: ReturnType<typeof createLogger>): Promise<void> {
+  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+  try {
+    await migrateToLatest(store);
+    const created = await ensureBootstrapKey(store, config.apiKey, config.dataDir);
+    if (created !== undefined) announceBootstrapKey(created.key, config.dataDir, log);
+  } finally {
+    await store.close();
+  }
+}
+
+function announceBootstrapKey(key: string, dataDir: string, log: ReturnType<typeof createLogger>): void {
+  // Printed once, to the terminal only (never logged): the key is not stored anywhere else but the file.
+  process.stderr.write(
+    `\nNo API key was configured, so an admin key was generated (stored hashed; copy kept in ${dataDir}/admin.key, mode 0600):\n\n    ${key}\n\nUse it as: curl -H "X-API-Key: $(cat ${dataDir}/admin.key)" ...\n\n`,
+  );
+  log.info({ file: `${dataDir}/admin.key` }, 'generated bootstrap admin key');
+}
+
+async function runPrimary(config: Config, workers: number): Promise<void> {
+  const log = createLogger(config);
+  await prepareStore(config, log);
+  serveClusterMetrics();
+  let stopping = false;
+  const fork = (): void => {
+    cluster.fork({ MODELPLANE_CLUSTER_WORKER: '1' });
+  };
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
+    setTimeout(fork, 500);
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping workers');
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(1), (config.shutdownTimeoutSeconds + 5) * 1000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  log.info({ workers, host: config.host, port: config.port }, 'cluster primary started');
+}
+
+async function serveOne(config: Config, options: ServeOptions, isWorker: boolean): Promise<RunningServer> {
+  const t0 = performance.now();
+  const log = createLogger(config);
+  if (!isWorker) await prepareStore(config, log);
+  const deps = await createDeps(config, log, { skipMigrations: true });
+  let metricsServer: Server | undefined;
+  try {
+    const app = await buildApp(config, deps);
+    shareWorkerRegistry(deps.metrics);
+    if (options.beforeListen !== undefined) await options.beforeListen(deps);
+    const address = await app.listen({ host: config.host, port: config.port });
+    if (config.prometheus.enabled && config.prometheus.port !== undefined && !isWorker) {
+      metricsServer = createServer((req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end();
+          return;
+        }
+        renderMetrics(deps.metrics).then(
+          (text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      });
+      await new Promise<void>((resolve) => metricsServer!.listen(config.prometheus.port, config.host, resolve));
+    }
+    log.info({ address, startup_ms: Math.round(performance.now() - t0), store: deps.store.description }, 'modelplane ready');
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        const deadline = setTimeout(() => {
+          log.error('graceful shutdown deadline passed; exiting');
+          process.exit(1);
+        }, config.shutdownTimeoutSeconds * 1000);
+        deadline.unref();
+        // Stops accepting, answers new requests on kept-alive sockets with 503, waits for in-flight ones.
+        await app.close();
+        metricsServer?.close();
+        await closeDeps(deps);
+        clearTimeout(deadline);
+      })();
+      return closing;
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'shutting down');
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    return { address, close };
+  } catch (err) {
+    metricsServer?.close();
+    await closeDeps(deps);
+    throw err;
+  }
+}
