@@ -14,6 +14,7 @@ import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
+import { ErrorBody } from './platform/schemas.ts';
 
 export type { App } from './platform/app-type.ts';
 
@@ -34,8 +35,10 @@ const PUBLIC_PREFIXES = ['/docs'];
  */
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const ctx: AppContext = { config, ...deps };
+  // Typed as Fastify's logger interface so the instance type stays `App` (pino's own type is wider).
+  const logger: FastifyBaseLogger = deps.log;
   const app = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutSeconds * 1000,
     requestIdHeader: 'x-request-id',
@@ -105,6 +108,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     });
   }
 
+  // Shared schemas referenced by every route's error responses.
+  app.addSchema(ErrorBody);
   if (config.docsEnabled) await installOpenApi(app);
 
   const features: FeatureRoutes[] = [healthRoutes, keysRoutes];

@@ -234,7 +234,18 @@ export function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** One registered route and the role it needs (for audits and the route-enumeration test). */
+export interface RouteRoleEntry {
+  readonly method: string;
+  readonly url: string;
+  readonly role: RouteRole;
+}
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every registered route with its role, in registration order. */
+    routeRoles: readonly RouteRoleEntry[];
+  }
   interface FastifyContextConfig {
     /** The least role that may call this route; every route must declare one. */
     role?: RouteRole;
@@ -252,19 +263,20 @@ declare module 'fastify' {
  */
 export function installAuth(app: App, keys: KeyService, publicPrefixes: readonly string[], metricsRole: RouteRole): void {
   app.decorateRequest('principal', undefined);
+  const table: RouteRoleEntry[] = [];
+  app.decorate('routeRoles', table);
   app.addHook('onRoute', (route) => {
-    const declared = route.config?.role;
-    if (declared !== undefined) return;
     const url = route.url ?? route.path;
-    if (publicPrefixes.some((p) => url === p || url.startsWith(`${p}/`))) {
-      route.config = { ...route.config, role: 'public' };
-      return;
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map(String);
+    let role = route.config?.role;
+    if (role === undefined) {
+      // CORS preflights (registered by @fastify/cors as `OPTIONS *`) must answer without a key.
+      if (publicPrefixes.some((p) => url === p || url.startsWith(`${p}/`)) || methods.every((m) => m === 'OPTIONS')) role = 'public';
+      else if (url === '/metrics' || url === '/prometheus-metrics') role = metricsRole;
+      else throw new Error(`route ${methods.join(',')} ${url} declares no role (config.role)`);
+      route.config = { ...route.config, role };
     }
-    if (url === '/metrics' || url === '/prometheus-metrics') {
-      route.config = { ...route.config, role: metricsRole };
-      return;
-    }
-    throw new Error(`route ${String(route.method)} ${url} declares no role (config.role)`);
+    for (const method of methods) table.push({ method, url, role });
   });
   const admit = (request: FastifyRequest, need: RouteRole, principal: Principal | null | undefined): void => {
     if (principal === null || principal === undefined) throw unauthorized('unknown or revoked API key');

@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
 import type { App } from './app-type.ts';
 import { VERSION } from '../version.ts';
-import { ErrorBody } from './schemas.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -15,7 +14,6 @@ const require = createRequire(import.meta.url);
  * Must be registered before any route so every route is collected.
  */
 export async function installOpenApi(app: App): Promise<void> {
-  app.addSchema(ErrorBody);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -77,7 +77,7 @@ export function toAppError(err: unknown): AppError | undefined {
   if (e !== null && typeof e === 'object' && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     const headers: Record<string, string> = {};
     const retry = (e as { headers?: Record<string, unknown> }).headers?.['retry-after'];
-    if (retry !== undefined) headers['retry-after'] = String(retry);
+    if (typeof retry === 'string' || typeof retry === 'number') headers['retry-after'] = String(retry);
     return new AppError(e.statusCode, STATUS_CODES[e.statusCode] ?? 'bad_request', cleanMessage(e.message), undefined, headers);
   }
   return undefined;

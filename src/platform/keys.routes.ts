@@ -53,7 +53,7 @@ export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
       },
     },
     async (request, reply) => {
-      const body = request.body as { name: string; role: 'read' | 'predict' | 'train' | 'admin' };
+      const body = request.body;
       const created = await ctx.keys.create(body.name, body.role, request.principal?.keyId ?? 'unknown');
       return reply.code(201).send(created);
     },
@@ -71,7 +71,7 @@ export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const revoked = await ctx.keys.revoke(id, request.principal?.keyId ?? 'unknown');
       if (revoked === 0) throw notFound(`no active API key with id or name '${id}'`);
       return { revoked };

@@ -7,4 +7,6 @@ import * as foundation from './001-foundation.ts';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-foundation': foundation,
+  '002-registry': { up: async (db) => (await import('./002-registry.ts')).up(db) },
+  '003-tracking': { up: async (db) => (await import('./003-tracking.ts')).up(db) },
 };

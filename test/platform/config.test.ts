@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+describe('loadConfig', () => {
+  test('defaults need no environment', () => {
+    const c = loadConfig({});
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 8000);
+    assert.equal(c.model.stage, 'Production');
+    assert.equal(c.model.fallbackStage, 'Staging');
+    assert.equal(c.maxBatchSize, 1000);
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.apiKey, undefined);
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.model));
+  });
+
+  test('CLI overrides win over the environment', () => {
+    const c = loadConfig({ API_PORT: '9000', API_HOST: '0.0.0.0' }, { port: 9100, host: '::1' });
+    assert.equal(c.port, 9100);
+    assert.equal(c.host, '::1');
+  });
+
+  const bad: Array<[Record<string, string>, string, RegExp]> = [
+    [{ API_PORT: 'abc' }, 'API_PORT', /integer from 0 to 65535/],
+    [{ API_PORT: '70000' }, 'API_PORT', /integer/],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL', /URL/],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL', /postgres/],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL', /redis/],
+    [{ MODEL_STAGE: 'Prod' }, 'MODEL_STAGE', /one of None, Staging, Production, Archived/],
+    [{ MAX_BATCH_SIZE: '0' }, 'MAX_BATCH_SIZE', /integer/],
+    [{ ENABLE_PROMETHEUS: 'maybe' }, 'ENABLE_PROMETHEUS', /true or false/],
+    [{ API_KEY: 'short' }, 'API_KEY', /at least 16/],
+    [{ MODEL_DEVICE: 'tpu' }, 'MODEL_DEVICE', /cpu, cuda/],
+    [{ PREDICTION_LOG_SAMPLE_RATE: '2' }, 'PREDICTION_LOG_SAMPLE_RATE', /number from 0 to 1/],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],
+  ];
+  for (const [env, variable, expected] of bad) {
+    test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (err: unknown) => err instanceof ConfigError && err.variable === variable && expected.test(err.message) && err.message.includes(variable),
+      );
+    });
+  }
+
+  test('never echoes a database password in the error', () => {
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'mysql://user:s3cret@host/db' }),
+      (err: unknown) => err instanceof ConfigError && !err.message.includes('s3cret'),
+    );
+  });
+
+  test('composes REDIS_HOST/REDIS_PORT and the older S3_BUCKET_NAME + MODEL_KEY spelling', () => {
+    const c = loadConfig({ REDIS_HOST: 'cache', REDIS_PORT: '6380', S3_BUCKET_NAME: 'models', MODEL_KEY: '/prod/model.onnx' });
+    assert.equal(c.redisUrl, 'redis://cache:6380');
+    assert.equal(c.model.path, 's3://models/prod/model.onnx');
+  });
+
+  test('MODEL_FALLBACK_STAGE=none disables the fallback', () => {
+    assert.equal(loadConfig({ MODEL_FALLBACK_STAGE: 'none' }).model.fallbackStage, undefined);
+    assert.equal(loadConfig({ MODEL_FALLBACK_STAGE: 'Archived' }).model.fallbackStage, 'Archived');
+  });
+
+  test('CORS_ORIGINS is a comma list', () => {
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins, ['https://a.example', 'https://b.example']);
+  });
+});
