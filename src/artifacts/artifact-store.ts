@@ -18,7 +18,11 @@ export interface ArtifactInfo {
 export interface ArtifactStore {
   /** Human description, e.g. `local:/data/artifacts` or `s3://bucket/prefix`. */
   readonly description: string;
-  /** Writes (replacing) an object from bytes or a stream; returns its info. Atomic: readers never see a partial object. */
+  /**
+   * Writes (replacing) an object from bytes or a stream; returns its info. Atomic: readers never
+   * see a partial object. If the write fails (invalid key, stream error, backend error) a stream
+   * body is destroyed and the previous version, if any, stays in place.
+   */
   put(key: string, body: Buffer | Uint8Array | Readable): Promise<ArtifactInfo>;
   /** Reads a whole object. Throws `ArtifactNotFoundError` if absent. */
   getBuffer(key: string): Promise<Buffer>;

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { TEST_DATABASE_URL, dropSchema, postgresAvailable, uniqueSchema } from './helper.ts';
+import pg from 'pg';
+
+const CLI = path.resolve(import.meta.dirname, '../bin/modelplane.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function tempDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'modelplane-cli-'));
+}
+
+/** Runs the CLI to completion. */
+function runCli(args: string[], env: Record<string, string>) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly base: string;
+  readonly stderr: () => string;
+  readonly startedMs: number;
+}
+
+/** Starts `modelplane serve` and waits until /health answers. */
+async function startServer(args: string[], env: Record<string, string>): Promise<Started> {
+  const port = await freePort();
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.resume();
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${err}`);
+    try {
+      const r = await fetch(`${base}/health`);
+      if (r.ok) return { child, base, stderr: () => err, startedMs: Date.now() - t0 };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not start: ${err}`);
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+const HAS_PG = await postgresAvailable();
+
+describe('modelplane CLI and server process', () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test('an invalid variable stops the process with exit 1 and one line naming it', () => {
+    const r = runCli(['serve'], { API_PORT: 'abc' });
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /API_PORT/);
+    assert.match(lines[0]!, /integer/);
+    const db = runCli(['serve'], { DATABASE_URL: 'postgres//nope' });
+    assert.equal(db.code, 1);
+    assert.match(db.stderr, /DATABASE_URL/);
+  });
+
+  test('first start generates an admin key once, stores it 0600, and SIGTERM exits cleanly', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const s = await startServer([], { DATA_DIR: dataDir });
+    const keyFile = path.join(dataDir, 'admin.key');
+    const key = readFileSync(keyFile, 'utf8').trim();
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    assert.ok(s.stderr().includes(key), 'the key is printed once at first start');
+    assert.equal((await fetch(`${s.base}/keys`)).status, 401);
+    assert.equal((await fetch(`${s.base}/keys`, { headers: { 'x-api-key': key } })).status, 200);
+    for (const url of ['/docs/', '/redoc', '/openapi.json', '/metrics', '/ready']) {
+      assert.equal((await fetch(`${s.base}${url}`)).status, 200, url);
+    }
+    s.child.kill('SIGTERM');
+    assert.equal(await exitOf(s.child), 0);
+
+    // A second start with the same data directory keeps the key and prints nothing new.
+    const again = await startServer([], { DATA_DIR: dataDir });
+    assert.ok(!again.stderr().includes('admin key was generated'));
+    assert.equal((await fetch(`${again.base}/keys`, { headers: { 'x-api-key': key } })).status, 200);
+    again.child.kill('SIGINT');
+    assert.equal(await exitOf(again.child), 0);
+  });
+
+  test('keys create | list | revoke', () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const env = { DATA_DIR: dataDir };
+    const created = runCli(['keys', 'create', '--role', 'predict', '--name', 'app'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const key = created.stdout.trim();
+    assert.match(key, /^mp_[A-Za-z0-9_-]{43}$/);
+    const list = runCli(['keys', 'list', '--json'], env);
+    const rows = JSON.parse(list.stdout) as Array<{ id: string; name: string; role: string }>;
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.role, 'predict');
+    assert.ok(!list.stdout.includes(key));
+    assert.equal(runCli(['keys', 'create', '--role', 'root'], env).code, 1);
+    assert.equal(runCli(['keys', 'revoke', 'app'], env).code, 0);
+    assert.equal(runCli(['keys', 'revoke', 'app'], env).code, 1);
+    assert.equal(runCli(['migrate'], env).code, 0);
+  });
+
+  test('serve --workers 2 aggregates the metrics of all workers', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const s = await startServer(['--workers', '2'], { DATA_DIR: dataDir, API_KEY: 'cluster-admin-key-0123456789' });
+    const n = 40;
+    await Promise.all(Array.from({ length: n }, () => fetch(`${s.base}/version`).then((r) => r.text())));
+    const text = await (await fetch(`${s.base}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('api_requests_total{method="GET",endpoint="/version",status="200"}'));
+    assert.ok(line, text.slice(0, 2000));
+    assert.equal(Number(line.split(' ').pop()), n, 'both workers counted');
+    s.child.kill('SIGTERM');
+    assert.equal(await exitOf(s.child), 0);
+  });
+
+  test('the same start works against PostgreSQL', { skip: !HAS_PG }, async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const schema = uniqueSchema('srv');
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    try {
+      const url = `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+      const s = await startServer([], { DATA_DIR: dataDir, DATABASE_URL: url });
+      const key = readFileSync(path.join(dataDir, 'admin.key'), 'utf8').trim();
+      const info = await (await fetch(`${s.base}/info`, { headers: { 'x-api-key': key } })).json() as { backends: { store: string } };
+      assert.match(info.backends.store, /^postgres:/);
+      assert.equal((await fetch(`${s.base}/ready`)).status, 200);
+      s.child.kill('SIGTERM');
+      assert.equal(await exitOf(s.child), 0);
+    } finally {
+      await dropSchema(schema);
+    }
+  });
+});
