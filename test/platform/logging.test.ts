@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { closeDeps, createDeps } from '../../src/context.ts';
+import { createLogger } from '../../src/platform/logging.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+function capture(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('logging', () => {
+  test('secrets in headers and config are redacted', () => {
+    const out = capture();
+    const log = createLogger({ logLevel: 'info' }, { destination: out.stream });
+    log.info({ req: { headers: { authorization: 'Bearer mp_secret', 'x-api-key': 'mp_secret2' } }, apiKey: 'mp_secret3' }, 'hello');
+    const text = JSON.stringify(out.lines());
+    assert.ok(!text.includes('mp_secret'), text);
+    assert.ok(text.includes('[redacted]'));
+  });
+
+  test('request lines carry the request id and never the API key', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-log-'));
+    const out = capture();
+    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+    const log = createLogger(config, { destination: out.stream });
+    const deps = await createDeps(config, log);
+    const app = await buildApp(config, deps);
+    try {
+      const { key } = await deps.keys.create('t', 'read', 'test');
+      await app.inject({ url: '/info?x=1', headers: { 'x-api-key': key, 'x-request-id': 'rid-42' } });
+      await app.inject({ url: '/info', headers: { authorization: `Bearer ${key}` } });
+      const lines = out.lines();
+      const text = JSON.stringify(lines);
+      assert.ok(!text.includes(key), 'the key never reaches the log');
+      const requestLines = lines.filter((l) => l['reqId'] === 'rid-42');
+      assert.ok(requestLines.length >= 2, 'incoming and completed lines carry the request id');
+    } finally {
+      await app.close();
+      await closeDeps(deps);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
