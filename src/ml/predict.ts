@@ -63,7 +63,8 @@ export function treeScores(model: TreeEnsembleModel, x: Matrix): Float64Array {
       let node = 0;
       while (left[node]! !== -1) {
         const v = xv[row + feature[node]!]!;
-        const goLeft = Number.isNaN(v) ? missingGoesLeft[node] === 1 : v <= threshold[node]!;
+        // Compare in float32 like onnxruntime does, so the exported model routes every row the same way.
+        const goLeft = Number.isNaN(v) ? missingGoesLeft[node] === 1 : Math.fround(v) <= threshold[node]!;
         node = goLeft ? left[node]! : right[node]!;
       }
       const leaf = node * k;

@@ -1,0 +1,215 @@
+/**
+ * Random forest (scikit-learn `RandomForestClassifier`/`Regressor` semantics): bagged CART trees
+ * with per-split feature sampling, grown in parallel on worker threads.
+ *
+ * Every tree draws its bootstrap sample and feature order from its own seed, and the seeds come
+ * from one stream seeded by `seed`, so the forest is identical for a given seed whatever the
+ * number of workers or the order in which they finish. The features, targets and per-feature sort
+ * orders are prepared once and handed to the workers in SharedArrayBuffers (no per-worker copies);
+ * finished trees come back as transferred typed arrays.
+ */
+
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { createRng } from './random.ts';
+import {
+  averagedTreeModel,
+  growTree,
+  prepareTreeData,
+  resolveGrowParams,
+  validateTrainingData,
+  type Criterion,
+  type MaxFeatures,
+  type PreparedTreeData,
+  type TreeGrowParams,
+} from './tree.ts';
+import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
+
+/** Hyper-parameters of {@link fitRandomForest}; names and defaults follow scikit-learn 1.2. */
+export interface RandomForestParams {
+  /** Number of trees. Default 100. */
+  readonly n_estimators?: number;
+  /** Default `gini` (classification) / `squared_error` (regression). */
+  readonly criterion?: Criterion;
+  /** Default `null` (fully grown trees). */
+  readonly max_depth?: number | null;
+  /** Default 2. */
+  readonly min_samples_split?: number;
+  /** Default 1. */
+  readonly min_samples_leaf?: number;
+  /** Default `'sqrt'` for classification, `1` (all features) for regression. */
+  readonly max_features?: MaxFeatures;
+  /** Draw a bootstrap sample (n rows with replacement) per tree. Default true. */
+  readonly bootstrap?: boolean;
+  /** Default 0. */
+  readonly seed?: number;
+  /**
+   * Worker threads; `null`/undefined = min(available parallelism, 4), `-1` = all cores, `1` = grow
+   * on the calling thread. Small problems are grown on the calling thread anyway, because starting
+   * workers would cost more than it saves.
+   */
+  readonly n_jobs?: number | null;
+  /**
+   * Estimated work (trees x rows x features per split x log2 rows) below which the trees are grown
+   * on the calling thread even when `n_jobs` > 1. Default 4e7 (about a quarter of a second of
+   * work, roughly what starting TypeScript workers costs); 0 always uses workers.
+   */
+  readonly parallel_threshold?: number;
+}
+
+/** What a worker needs to grow trees (all arrays shared, not copied). */
+export interface ForestWorkerInit {
+  readonly data: PreparedTreeData;
+  readonly grow: TreeGrowParams;
+  readonly bootstrap: boolean;
+}
+
+/** Task message to a worker: grow tree `index` from `seed`. */
+export interface ForestWorkerTask {
+  readonly index: number;
+  readonly seed: number;
+}
+
+/** Reply from a worker. */
+export type ForestWorkerReply =
+  | { readonly kind: 'tree'; readonly index: number; readonly tree: Tree }
+  | { readonly kind: 'error'; readonly index: number; readonly message: string };
+
+/**
+ * Grows the forest tree with the given seed: bootstrap counts (as sample weights, like
+ * scikit-learn) then CART with feature sampling, both from the same seeded stream.
+ */
+export function growForestTree(data: PreparedTreeData, grow: TreeGrowParams, bootstrap: boolean, seed: number): Tree {
+  const rng = createRng(seed);
+  let weights: Float64Array | null = null;
+  if (bootstrap) {
+    const n = data.n;
+    weights = new Float64Array(n);
+    for (let t = 0; t < n; t++) weights[rng.nextInt(n)]!++;
+  }
+  return growTree(data, weights, grow, rng);
+}
+
+const DEFAULT_PARALLEL_THRESHOLD = 4e7;
+
+function resolveJobs(nJobs: number | null | undefined): number {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (nJobs === null || nJobs === undefined) return Math.max(1, Math.min(cores, 4));
+  if (nJobs === -1) return Math.max(1, cores);
+  if (Number.isInteger(nJobs) && nJobs >= 1) return nJobs;
+  throw new RangeError(`invalid n_jobs: ${nJobs}`);
+}
+
+/**
+ * Starts a worker on the entry next to this module. Compiled JS runs plainly; from TypeScript
+ * sources the worker first registers tsx's loader in its own thread and then imports the `.ts`
+ * entry (node 20 does not apply `--import tsx` given in a worker's execArgv).
+ */
+function spawnWorker(init: ForestWorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./forest-worker.js', import.meta.url), { workerData: init });
+  const entry = new URL('./forest-worker.ts', import.meta.url).href;
+  let tsxApi = 'tsx/esm/api';
+  try {
+    tsxApi = import.meta.resolve(tsxApi);
+  } catch {
+    // Leave the bare specifier to the worker's own resolution.
+  }
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
+
+/**
+ * Fits a random forest. Classification leaves hold class probabilities, averaged over trees at
+ * prediction (`aggregate: 'average'`); regression leaves hold means.
+ */
+export async function fitRandomForest(
+  data: TrainingData,
+  params: RandomForestParams = {},
+  onProgress?: ProgressFn,
+): Promise<TreeEnsembleModel> {
+  validateTrainingData(data);
+  const nEst = params.n_estimators ?? 100;
+  if (!(Number.isInteger(nEst) && nEst >= 1)) throw new RangeError(`invalid n_estimators: ${nEst}`);
+  const bootstrap = params.bootstrap ?? true;
+  const n = data.x.rows;
+  const p = data.x.cols;
+  const defaultMaxFeatures: MaxFeatures = data.task === 'classification' ? 'sqrt' : 1;
+  const grow = resolveGrowParams(params, data.task, n, p, defaultMaxFeatures);
+  const master = createRng(params.seed ?? 0);
+  const seeds = new Float64Array(nEst);
+  for (let t = 0; t < nEst; t++) seeds[t] = master.nextInt(0x7fffffff);
+
+  const work = nEst * n * grow.maxFeatures * Math.log2(n + 1);
+  const jobs = Math.min(resolveJobs(params.n_jobs), nEst);
+  const useWorkers = jobs > 1 && work >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
+  const prepared = prepareTreeData(data, useWorkers);
+  const trees: Tree[] = new Array<Tree>(nEst);
+  const nClasses = data.task === 'classification' ? data.nClasses : 0;
+  onProgress?.(0, `growing ${nEst} trees`);
+
+  if (!useWorkers) {
+    for (let t = 0; t < nEst; t++) {
+      trees[t] = growForestTree(prepared, grow, bootstrap, seeds[t]!);
+      onProgress?.((t + 1) / nEst, `${t + 1}/${nEst} trees`);
+    }
+    return averagedTreeModel(data.task, p, nClasses, trees);
+  }
+
+  await growOnWorkers({ data: prepared, grow, bootstrap }, seeds, jobs, trees, onProgress);
+  return averagedTreeModel(data.task, p, nClasses, trees);
+}
+
+async function growOnWorkers(
+  init: ForestWorkerInit,
+  seeds: Float64Array,
+  jobs: number,
+  trees: Tree[],
+  onProgress?: ProgressFn,
+): Promise<void> {
+  const nEst = seeds.length;
+  const workers: Worker[] = [];
+  let next = 0;
+  let done = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: Error): void => {
+        if (!failed) {
+          failed = true;
+          reject(err);
+        }
+      };
+      const dispatch = (worker: Worker): void => {
+        if (next < nEst) {
+          const task: ForestWorkerTask = { index: next, seed: seeds[next]! };
+          next++;
+          worker.postMessage(task);
+        }
+      };
+      for (let k = 0; k < jobs; k++) {
+        const worker = spawnWorker(init);
+        workers.push(worker);
+        worker.on('message', (msg: ForestWorkerReply) => {
+          if (msg.kind === 'error') {
+            fail(new Error(`forest worker failed on tree ${msg.index}: ${msg.message}`));
+            return;
+          }
+          trees[msg.index] = msg.tree;
+          done++;
+          onProgress?.(done / nEst, `${done}/${nEst} trees`);
+          if (done === nEst) resolve();
+          else dispatch(worker);
+        });
+        worker.on('error', fail);
+        worker.on('exit', (code) => {
+          if (done < nEst) fail(new Error(`forest worker exited with code ${code}`));
+        });
+        // Two tasks in flight per worker, so a worker never idles waiting for the next message.
+        dispatch(worker);
+        dispatch(worker);
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,670 @@
+/**
+ * Histogram gradient boosting (in the spirit of LightGBM and scikit-learn's
+ * `HistGradientBoostingClassifier`/`Regressor`, whose defaults it follows).
+ *
+ * - Features are binned once into at most `max_bins` quantile bins (`binning.ts`), missing values in
+ *   a bin of their own; each split learns which side missing values take.
+ * - Each tree is grown leaf-wise (best gain first) up to `max_leaf_nodes`, from gradient/hessian
+ *   histograms. Only the smaller child of a split is histogrammed; the larger one is the parent's
+ *   histogram minus the smaller child's (the subtraction trick), computed in the parent's buffer.
+ * - Losses: half squared error (regression), binary log-loss (one logit output, `logistic`),
+ *   multinomial log-loss (one tree per class per iteration, `softmax`). `baseValues` are
+ *   scikit-learn's baseline predictions; the learning rate is folded into the leaf values.
+ * - Early stopping on the loss of a held-out validation split, with scikit-learn's rule.
+ *
+ * Thresholds of the returned trees are the bins' upper edges: float32 values between consecutive
+ * distinct float32 feature values, so `x <= threshold` on the float32 input (as onnxruntime
+ * evaluates it) routes every row exactly as the binned training did. A split that separates present
+ * from missing values has threshold = the largest float32 (all finite values go left).
+ */
+
+import { FLOAT32_MAX, applyBinMapper, fitBinMapper, toColumnMajorF32, type BinMapper } from './binning.ts';
+import { createRng } from './random.ts';
+import { trainTestSplit } from './split.ts';
+import { validateTrainingData } from './tree.ts';
+import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
+
+/** Hyper-parameters of {@link fitGradientBoosting}; names and defaults follow scikit-learn 1.2. */
+export interface GradientBoostingParams {
+  /** Shrinkage folded into every leaf value. Default 0.1. */
+  readonly learning_rate?: number;
+  /** Boosting iterations (trees per output). Default 100. */
+  readonly max_iter?: number;
+  /** Leaves per tree; `null` = unlimited. Default 31. */
+  readonly max_leaf_nodes?: number | null;
+  /** Maximum depth (root = 0); `null` (default) = unlimited. */
+  readonly max_depth?: number | null;
+  /** Minimum training rows per leaf. Default 20. */
+  readonly min_samples_leaf?: number;
+  /** L2 penalty on leaf values. Default 0. */
+  readonly l2_regularization?: number;
+  /** Bins for non-missing values, 2..255. Default 255. */
+  readonly max_bins?: number;
+  /** `'auto'` (default): on when there are more than 10000 rows. */
+  readonly early_stopping?: 'auto' | boolean;
+  /** Share (or count) of the rows held out for early stopping. Default 0.1. */
+  readonly validation_fraction?: number;
+  /** Stop when the validation loss has not improved by `tol` in this many iterations. Default 10. */
+  readonly n_iter_no_change?: number;
+  /** Default 1e-7. */
+  readonly tol?: number;
+  /** Seed of the validation split. Default 0. */
+  readonly seed?: number;
+}
+
+type LossKind = 'squared_error' | 'binary' | 'multinomial';
+
+const HIST_STRIDE = 3; // gradient, hessian, count per bin
+const MIN_HESSIAN_TO_SPLIT = 1e-3;
+
+interface GrowContext {
+  readonly bins: Uint8Array;
+  readonly n: number;
+  readonly p: number;
+  readonly nBins: Int32Array;
+  /** Start of each feature's bins in a histogram (`nBins[f] + 1` slots, the last for missing). */
+  readonly histOffset: Int32Array;
+  readonly histSize: number;
+  readonly mapper: BinMapper;
+  readonly maxLeaves: number;
+  readonly maxDepth: number;
+  readonly minLeaf: number;
+  readonly l2: number;
+  readonly lr: number;
+  /**
+   * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
+   * saves a third of the accumulation work.
+   */
+  readonly constHess: boolean;
+  /** Histogram buffers reused across nodes and trees. */
+  readonly pool: Float64Array[];
+  readonly order: Int32Array;
+  readonly tmp: Int32Array;
+  readonly og: Float64Array;
+  readonly oh: Float64Array;
+}
+
+/** A grown tree with what the booster needs beyond the exported shape. */
+interface GrownTree {
+  readonly nodeCount: number;
+  readonly feature: Int32Array;
+  readonly thrBin: Int32Array;
+  readonly left: Int32Array;
+  readonly right: Int32Array;
+  readonly missLeft: Uint8Array;
+  readonly value: Float64Array;
+  readonly cover: Float64Array;
+  /** Segment of `ctx.order` holding each node's rows. */
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+}
+
+function acquire(ctx: GrowContext): Float64Array {
+  return ctx.pool.pop() ?? new Float64Array(ctx.histSize);
+}
+
+/** Accumulates the histogram of rows `order[s..e)` into a zeroed buffer. */
+function buildHistogram(ctx: GrowContext, hist: Float64Array, g: Float64Array, h: Float64Array, s: number, e: number): void {
+  const { bins, n, p, order, og, oh, histOffset } = ctx;
+  hist.fill(0);
+  const cnt = e - s;
+  // Gather gradients in node order once so the per-feature loops read them sequentially.
+  if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[order[s + t]!]!;
+  else {
+    for (let t = 0; t < cnt; t++) {
+      const i = order[s + t]!;
+      og[t] = g[i]!;
+      oh[t] = h[i]!;
+    }
+  }
+  if (ctx.constHess) {
+    for (let f = 0; f < p; f++) {
+      const hb = histOffset[f]!;
+      const col = f * n;
+      for (let t = 0; t < cnt; t++) {
+        const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+        hist[o]! += og[t]!;
+        hist[o + 2]!++;
+      }
+    }
+    return;
+  }
+  for (let f = 0; f < p; f++) {
+    const hb = histOffset[f]!;
+    const col = f * n;
+    for (let t = 0; t < cnt; t++) {
+      const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+      hist[o]! += og[t]!;
+      hist[o + 1]! += oh[t]!;
+      hist[o + 2]!++;
+    }
+  }
+}
+
+/** `parent -= child`, elementwise. */
+function subtractHistogram(parent: Float64Array, child: Float64Array): void {
+  for (let k = 0; k < parent.length; k++) parent[k]! -= child[k]!;
+}
+
+interface SplitChoice {
+  gain: number;
+  feature: number;
+  bin: number;
+  missLeft: number;
+  gL: number;
+  hL: number;
+  cL: number;
+}
+
+/** Best split of a node from its histogram; `gain <= 0` when none is allowed. */
+function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: number, N: number, out: SplitChoice): void {
+  const { p, nBins, minLeaf, l2, histOffset } = ctx;
+  // Offset of the hessian sum in a bin: the count stands in for it when hessians are constant.
+  const hOff = ctx.constHess ? 2 : 1;
+  out.gain = 0;
+  out.feature = -1;
+  const parent = (G * G) / (H + l2);
+  for (let f = 0; f < p; f++) {
+    const nb = nBins[f]!;
+    const hb = histOffset[f]!;
+    const mo = hb + nb * HIST_STRIDE;
+    const gM = hist[mo]!;
+    const hM = hist[mo + hOff]!;
+    const cM = hist[mo + 2]!;
+    let gl = 0;
+    let hl = 0;
+    let cl = 0;
+    for (let b = 0; b < nb - 1; b++) {
+      const o = hb + b * HIST_STRIDE;
+      const c = hist[o + 2]!;
+      // An empty bin changes nothing: the candidate equals the previous one.
+      if (c === 0) continue;
+      gl += hist[o]!;
+      hl += hist[o + hOff]!;
+      cl += c;
+      // Too few rows on the right for either side of the missing values: no later bin can do better.
+      if (N - cl < minLeaf) break;
+      // Missing values right.
+      if (cl >= minLeaf && N - cl >= minLeaf && hl >= MIN_HESSIAN_TO_SPLIT && H - hl >= MIN_HESSIAN_TO_SPLIT) {
+        const gr = G - gl;
+        const gain = (gl * gl) / (hl + l2) + (gr * gr) / (H - hl + l2) - parent;
+        if (gain > out.gain) {
+          out.gain = gain;
+          out.feature = f;
+          out.bin = b;
+          // With no missing value in the node, unseen missing values follow the larger child.
+          out.missLeft = cM === 0 && cl >= N - cl ? 1 : 0;
+          out.gL = gl;
+          out.hL = hl;
+          out.cL = cl;
+        }
+      }
+      // Missing values left.
+      if (cM > 0) {
+        const glm = gl + gM;
+        const hlm = hl + hM;
+        const clm = cl + cM;
+        if (clm >= minLeaf && N - clm >= minLeaf && hlm >= MIN_HESSIAN_TO_SPLIT && H - hlm >= MIN_HESSIAN_TO_SPLIT) {
+          const gr = G - glm;
+          const gain = (glm * glm) / (hlm + l2) + (gr * gr) / (H - hlm + l2) - parent;
+          if (gain > out.gain) {
+            out.gain = gain;
+            out.feature = f;
+            out.bin = b;
+            out.missLeft = 1;
+            out.gL = glm;
+            out.hL = hlm;
+            out.cL = clm;
+          }
+        }
+      }
+    }
+    // Present values left, missing right.
+    if (cM > 0) {
+      const glp = G - gM;
+      const hlp = H - hM;
+      const clp = N - cM;
+      if (clp >= minLeaf && cM >= minLeaf && hlp >= MIN_HESSIAN_TO_SPLIT && hM >= MIN_HESSIAN_TO_SPLIT) {
+        const gain = (glp * glp) / (hlp + l2) + (gM * gM) / (hM + l2) - parent;
+        if (gain > out.gain) {
+          out.gain = gain;
+          out.feature = f;
+          out.bin = nb - 1;
+          out.missLeft = 0;
+          out.gL = glp;
+          out.hL = hlp;
+          out.cL = clp;
+        }
+      }
+    }
+  }
+}
+
+/** Grows one tree leaf-wise on gradients `g` and hessians `h` (indexed by training row). */
+function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree {
+  const { n, bins, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
+  const cap = 2 * Math.min(maxLeaves, n) + 1;
+  const feature = new Int32Array(cap);
+  const thrBin = new Int32Array(cap);
+  const left = new Int32Array(cap).fill(-1);
+  const right = new Int32Array(cap).fill(-1);
+  const missLeft = new Uint8Array(cap);
+  const value = new Float64Array(cap);
+  const cover = new Float64Array(cap);
+  const start = new Int32Array(cap);
+  const end = new Int32Array(cap);
+  const depth = new Int32Array(cap);
+  const sumG = new Float64Array(cap);
+  const sumH = new Float64Array(cap);
+  const hists: (Float64Array | null)[] = new Array<Float64Array | null>(cap).fill(null);
+  const splits: (SplitChoice | null)[] = new Array<SplitChoice | null>(cap).fill(null);
+  const candidates: number[] = [];
+
+  for (let i = 0; i < n; i++) order[i] = i;
+  let G = 0;
+  let H = 0;
+  for (let i = 0; i < n; i++) {
+    G += g[i]!;
+    H += h[i]!;
+  }
+  let nodeCount = 1;
+  start[0] = 0;
+  end[0] = n;
+  sumG[0] = G;
+  sumH[0] = H;
+  cover[0] = n;
+
+  const splittable = (node: number): boolean =>
+    depth[node]! < maxDepth && end[node]! - start[node]! >= 2 * minLeaf && sumH[node]! >= 2 * MIN_HESSIAN_TO_SPLIT;
+  const evaluate = (node: number): void => {
+    const choice: SplitChoice = { gain: 0, feature: -1, bin: 0, missLeft: 0, gL: 0, hL: 0, cL: 0 };
+    findBestSplit(ctx, hists[node]!, sumG[node]!, sumH[node]!, end[node]! - start[node]!, choice);
+    if (choice.feature >= 0 && choice.gain > 0) {
+      splits[node] = choice;
+      candidates.push(node);
+    }
+  };
+  const release = (node: number): void => {
+    const hst = hists[node];
+    if (hst) ctx.pool.push(hst);
+    hists[node] = null;
+  };
+
+  if (splittable(0) && maxLeaves > 1) {
+    const hst = acquire(ctx);
+    buildHistogram(ctx, hst, g, h, 0, n);
+    hists[0] = hst;
+    evaluate(0);
+  }
+
+  let nLeaves = 1;
+  while (candidates.length > 0 && nLeaves < maxLeaves) {
+    let bi = 0;
+    for (let c = 1; c < candidates.length; c++) {
+      if (splits[candidates[c]!]!.gain > splits[candidates[bi]!]!.gain) bi = c;
+    }
+    const node = candidates[bi]!;
+    candidates.splice(bi, 1);
+    const sp = splits[node]!;
+    const f = sp.feature;
+    const tb = sp.bin;
+    const ml = sp.missLeft;
+    feature[node] = f;
+    thrBin[node] = tb;
+    missLeft[node] = ml;
+
+    // Stable partition of the node's rows.
+    const s = start[node]!;
+    const e = end[node]!;
+    const col = f * n;
+    const missingBin = nBins[f]!;
+    let l = s;
+    let r = 0;
+    for (let pos = s; pos < e; pos++) {
+      const i = order[pos]!;
+      const b = bins[col + i]!;
+      if (b === missingBin ? ml === 1 : b <= tb) order[l++] = i;
+      else tmp[r++] = i;
+    }
+    order.set(tmp.subarray(0, r), l);
+
+    const lc = nodeCount++;
+    const rc = nodeCount++;
+    left[node] = lc;
+    right[node] = rc;
+    start[lc] = s;
+    end[lc] = l;
+    start[rc] = l;
+    end[rc] = e;
+    depth[lc] = depth[node]! + 1;
+    depth[rc] = depth[node]! + 1;
+    sumG[lc] = sp.gL;
+    sumH[lc] = sp.hL;
+    sumG[rc] = sumG[node]! - sp.gL;
+    sumH[rc] = sumH[node]! - sp.hL;
+    cover[lc] = l - s;
+    cover[rc] = e - l;
+    nLeaves++;
+
+    if (nLeaves >= maxLeaves) {
+      release(node);
+      break;
+    }
+    const needL = splittable(lc);
+    const needR = splittable(rc);
+    if (!needL && !needR) {
+      release(node);
+      continue;
+    }
+    const small = l - s <= e - l ? lc : rc;
+    const large = small === lc ? rc : lc;
+    const hs = acquire(ctx);
+    buildHistogram(ctx, hs, g, h, start[small]!, end[small]!);
+    hists[small] = hs;
+    const needLarge = large === lc ? needL : needR;
+    if (needLarge) {
+      // Subtraction trick: the parent's buffer becomes the larger child's histogram.
+      const hp = hists[node]!;
+      subtractHistogram(hp, hs);
+      hists[large] = hp;
+      hists[node] = null;
+      evaluate(large);
+    } else release(node);
+    if (small === lc ? needL : needR) evaluate(small);
+    else release(small);
+  }
+  for (let node = 0; node < nodeCount; node++) {
+    release(node);
+    value[node] = (-lr * sumG[node]!) / (sumH[node]! + l2);
+  }
+  return { nodeCount, feature, thrBin, left, right, missLeft, value, cover, start, end };
+}
+
+/** Exported shape of a grown tree, writing its values into output `k` of `K`. */
+function toTree(grown: GrownTree, mapper: BinMapper, k: number, K: number): Tree {
+  const m = grown.nodeCount;
+  const feature = new Int32Array(m);
+  const threshold = new Float64Array(m);
+  const value = new Float64Array(m * K);
+  for (let node = 0; node < m; node++) {
+    value[node * K + k] = grown.value[node]!;
+    if (grown.left[node]! === -1) continue;
+    const f = grown.feature[node]!;
+    const edges = mapper.edges[f]!;
+    const b = grown.thrBin[node]!;
+    feature[node] = f;
+    threshold[node] = b < edges.length ? edges[b]! : FLOAT32_MAX;
+  }
+  return {
+    feature,
+    threshold,
+    left: grown.left.slice(0, m),
+    right: grown.right.slice(0, m),
+    missingGoesLeft: grown.missLeft.slice(0, m),
+    value,
+    cover: grown.cover.slice(0, m),
+  };
+}
+
+/** Adds a grown tree's leaf values to raw scores of binned rows (column-major bins). */
+function addTreeToRaw(
+  grown: GrownTree,
+  bins: Uint8Array,
+  nBins: Int32Array,
+  nRows: number,
+  raw: Float64Array,
+  k: number,
+  K: number,
+): void {
+  const { feature, thrBin, left, right, missLeft, value } = grown;
+  for (let i = 0; i < nRows; i++) {
+    let node = 0;
+    while (left[node]! !== -1) {
+      const f = feature[node]!;
+      const b = bins[f * nRows + i]!;
+      node = (b === nBins[f]! ? missLeft[node] === 1 : b <= thrBin[node]!) ? left[node]! : right[node]!;
+    }
+    raw[i * K + k]! += value[node]!;
+  }
+}
+
+/** Mean loss (scikit-learn's half losses) of raw scores `raw` (rows x K) against `y`. */
+function meanLoss(kind: LossKind, y: Float64Array, raw: Float64Array, K: number): number {
+  const n = y.length;
+  let s = 0;
+  if (kind === 'squared_error') {
+    for (let i = 0; i < n; i++) {
+      const d = raw[i]! - y[i]!;
+      s += 0.5 * d * d;
+    }
+  } else if (kind === 'binary') {
+    for (let i = 0; i < n; i++) {
+      const z = raw[i]!;
+      // log(1 + e^z) - y z, computed without overflow.
+      s += (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z))) - y[i]! * z;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      let mx = -Infinity;
+      for (let k = 0; k < K; k++) mx = Math.max(mx, raw[o + k]!);
+      let se = 0;
+      for (let k = 0; k < K; k++) se += Math.exp(raw[o + k]! - mx);
+      s += mx + Math.log(se) - raw[o + y[i]!]!;
+    }
+  }
+  return s / n;
+}
+
+/** Gradients and hessians of the loss at `raw`, class-major (`g[k * n + i]`). */
+function computeGradients(kind: LossKind, y: Float64Array, raw: Float64Array, K: number, g: Float64Array, h: Float64Array): void {
+  const n = y.length;
+  if (kind === 'squared_error') {
+    for (let i = 0; i < n; i++) {
+      g[i] = raw[i]! - y[i]!;
+      h[i] = 1;
+    }
+  } else if (kind === 'binary') {
+    for (let i = 0; i < n; i++) {
+      const pr = 1 / (1 + Math.exp(-raw[i]!));
+      g[i] = pr - y[i]!;
+      h[i] = pr * (1 - pr);
+    }
+  } else {
+    const ex = new Float64Array(K);
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      let mx = -Infinity;
+      for (let k = 0; k < K; k++) mx = Math.max(mx, raw[o + k]!);
+      let se = 0;
+      for (let k = 0; k < K; k++) {
+        ex[k] = Math.exp(raw[o + k]! - mx);
+        se += ex[k]!;
+      }
+      const yi = y[i]!;
+      for (let k = 0; k < K; k++) {
+        const pr = ex[k]! / se;
+        g[k * n + i] = pr - (yi === k ? 1 : 0);
+        h[k * n + i] = pr * (1 - pr);
+      }
+    }
+  }
+}
+
+/** scikit-learn's baseline raw prediction: mean, log-odds, or centred log class priors. */
+function baseline(kind: LossKind, y: Float64Array, K: number): Float64Array {
+  const n = y.length;
+  const eps = 2.220446049250313e-16;
+  const out = new Float64Array(K);
+  if (kind === 'squared_error') {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += y[i]!;
+    out[0] = s / n;
+  } else if (kind === 'binary') {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += y[i]!;
+    const pr = Math.min(Math.max(s / n, eps), 1 - eps);
+    out[0] = Math.log(pr / (1 - pr));
+  } else {
+    const counts = new Float64Array(K);
+    for (let i = 0; i < n; i++) counts[y[i]!]!++;
+    let meanLog = 0;
+    for (let k = 0; k < K; k++) {
+      out[k] = Math.log(Math.min(Math.max(counts[k]! / n, eps), 1 - eps));
+      meanLog += out[k]! / K;
+    }
+    for (let k = 0; k < K; k++) out[k]! -= meanLog;
+  }
+  return out;
+}
+
+/** scikit-learn's early-stopping rule over validation scores (higher is better). */
+function shouldStop(scores: readonly number[], nIterNoChange: number, tol: number): boolean {
+  const ref = nIterNoChange + 1;
+  if (scores.length < ref) return false;
+  const referenceScore = scores[scores.length - ref]! + tol;
+  for (let t = scores.length - ref + 1; t < scores.length; t++) if (scores[t]! > referenceScore) return false;
+  return true;
+}
+
+function take(y: Float64Array, idx: Int32Array): Float64Array {
+  const out = new Float64Array(idx.length);
+  for (let t = 0; t < idx.length; t++) out[t] = y[idx[t]!]!;
+  return out;
+}
+
+/**
+ * Fits a histogram gradient-boosted tree ensemble. Regression: squared error. Classification:
+ * binary log-loss (one output, `postTransform: 'logistic'`) for two classes, multinomial log-loss
+ * (one tree per class per iteration, `softmax`) for more; each multiclass tree carries its values
+ * in its own class's output and zeros elsewhere.
+ */
+export function fitGradientBoosting(data: TrainingData, params: GradientBoostingParams = {}, onProgress?: ProgressFn): TreeEnsembleModel {
+  validateTrainingData(data);
+  const isCls = data.task === 'classification';
+  if (isCls && data.nClasses < 2) throw new RangeError('gradient boosting classification needs at least two classes');
+  const kind: LossKind = !isCls ? 'squared_error' : data.nClasses === 2 ? 'binary' : 'multinomial';
+  const K = kind === 'multinomial' ? data.nClasses : 1;
+  const lr = params.learning_rate ?? 0.1;
+  const maxIter = params.max_iter ?? 100;
+  const maxLeafParam = params.max_leaf_nodes === undefined ? 31 : params.max_leaf_nodes;
+  const maxDepthParam = params.max_depth ?? null;
+  const minLeaf = params.min_samples_leaf ?? 20;
+  const l2 = params.l2_regularization ?? 0;
+  const maxBins = params.max_bins ?? 255;
+  const nIterNoChange = params.n_iter_no_change ?? 10;
+  const tol = params.tol ?? 1e-7;
+  const seed = params.seed ?? 0;
+  if (!(lr > 0)) throw new RangeError(`invalid learning_rate: ${lr}`);
+  if (!(Number.isInteger(maxIter) && maxIter >= 1)) throw new RangeError(`invalid max_iter: ${maxIter}`);
+  if (maxLeafParam !== null && !(Number.isInteger(maxLeafParam) && maxLeafParam >= 2)) throw new RangeError(`invalid max_leaf_nodes: ${maxLeafParam}`);
+  if (maxDepthParam !== null && !(Number.isInteger(maxDepthParam) && maxDepthParam >= 1)) throw new RangeError(`invalid max_depth: ${maxDepthParam}`);
+  if (!(Number.isInteger(minLeaf) && minLeaf >= 1)) throw new RangeError(`invalid min_samples_leaf: ${minLeaf}`);
+  if (!(l2 >= 0)) throw new RangeError(`invalid l2_regularization: ${l2}`);
+  if (!(Number.isInteger(nIterNoChange) && nIterNoChange >= 1)) throw new RangeError(`invalid n_iter_no_change: ${nIterNoChange}`);
+
+  const n = data.x.rows;
+  const p = data.x.cols;
+  const xcol = toColumnMajorF32(data.x);
+  const es = params.early_stopping === undefined || params.early_stopping === 'auto' ? n > 10000 : params.early_stopping;
+  let trainIdx: Int32Array;
+  let valIdx: Int32Array | null = null;
+  if (es) {
+    const split = trainTestSplit(n, { testSize: params.validation_fraction ?? 0.1, seed, stratify: isCls ? data.y : undefined });
+    trainIdx = split.train;
+    valIdx = split.test;
+  } else {
+    trainIdx = new Int32Array(n);
+    for (let i = 0; i < n; i++) trainIdx[i] = i;
+  }
+  const nT = trainIdx.length;
+  // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
+  let binRows = trainIdx;
+  if (nT > 200000) {
+    binRows = trainIdx.slice();
+    createRng(seed).shuffleInPlace(binRows);
+  }
+  const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
+  const train = applyBinMapper(mapper, xcol, n, trainIdx);
+  const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
+  const yT = take(data.y, trainIdx);
+  const yV = valIdx ? take(data.y, valIdx) : null;
+
+  const base = baseline(kind, yT, K);
+  const raw = new Float64Array(nT * K);
+  for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
+  const rawV = yV ? new Float64Array(yV.length * K) : null;
+  if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
+
+  const histOffset = new Int32Array(p);
+  let histSize = 0;
+  for (let f = 0; f < p; f++) {
+    histOffset[f] = histSize;
+    histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
+  }
+  const ctx: GrowContext = {
+    bins: train.bins,
+    n: nT,
+    p,
+    nBins: mapper.nBins,
+    histOffset,
+    histSize,
+    mapper,
+    maxLeaves: maxLeafParam ?? Infinity,
+    maxDepth: maxDepthParam ?? Infinity,
+    minLeaf,
+    l2,
+    lr,
+    constHess: kind === 'squared_error',
+    pool: [],
+    order: new Int32Array(nT),
+    tmp: new Int32Array(nT),
+    og: new Float64Array(nT),
+    oh: new Float64Array(nT),
+  };
+  const g = new Float64Array(nT * K);
+  const h = new Float64Array(nT * K);
+  const trees: Tree[] = [];
+  const scores: number[] = [];
+  if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
+  onProgress?.(0, `boosting up to ${maxIter} iterations`);
+
+  for (let iter = 0; iter < maxIter; iter++) {
+    computeGradients(kind, yT, raw, K, g, h);
+    for (let k = 0; k < K; k++) {
+      const gk = g.subarray(k * nT, (k + 1) * nT);
+      const hk = h.subarray(k * nT, (k + 1) * nT);
+      const grown = growTree(ctx, gk, hk);
+      // Training rows: each leaf's rows are a segment of ctx.order.
+      for (let node = 0; node < grown.nodeCount; node++) {
+        if (grown.left[node]! !== -1) continue;
+        const v = grown.value[node]!;
+        for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+      }
+      if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
+      trees.push(toTree(grown, mapper, k, K));
+    }
+    let stop = false;
+    if (rawV && yV) {
+      scores.push(-meanLoss(kind, yV, rawV, K));
+      stop = shouldStop(scores, nIterNoChange, tol);
+    }
+    onProgress?.((iter + 1) / maxIter, `iteration ${iter + 1}/${maxIter}`);
+    if (stop) {
+      onProgress?.(1, `early stopping after ${iter + 1} iterations`);
+      break;
+    }
+  }
+
+  return {
+    kind: 'trees',
+    task: data.task,
+    nFeatures: p,
+    nOutputs: K,
+    nClasses: isCls ? data.nClasses : 0,
+    trees,
+    baseValues: base,
+    aggregate: 'sum',
+    postTransform: kind === 'squared_error' ? 'none' : kind === 'binary' ? 'logistic' : 'softmax',
+  };
+}
