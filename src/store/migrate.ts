@@ -1,12 +1,19 @@
-import { Migrator, type MigrationResult } from 'kysely';
+import { Migrator, sql, type MigrationResult } from 'kysely';
 import type { Store } from './database.ts';
 import { migrations } from './migrations/index.ts';
 
 /** Applies every pending migration; throws with the failing migration's name. */
 export async function migrateToLatest(store: Store): Promise<MigrationResult[]> {
+  // Kysely looks for its bookkeeping tables in every schema it can see; pin them to the schema
+  // this store writes to, so several stores in one PostgreSQL database (tests, tenants) stay apart.
+  const migrationTableSchema =
+    store.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db: store.db,
     provider: { getMigrations: async () => migrations },
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
   });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined) {
