@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
@@ -14,6 +13,12 @@ import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
+import { installSecurityHeaders } from './platform/security-headers.ts';
+import { getRegistry, registryRoutes } from './registry/index.ts';
+import { servingFeature } from './serving/index.ts';
+import { trackingRoutes } from './tracking/tracking.routes.ts';
+import { trainingRoutes } from './training/training.routes.ts';
+import { datasetRoutes } from './datasets/dataset.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
 
 export type { App } from './platform/app-type.ts';
@@ -54,6 +59,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
+    // MLflow allows 255-character aliases and long model names in paths.
+    routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -69,21 +76,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   installRequestMetrics(app, deps.metrics);
   installAuth(app, deps.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 
-  await app.register(helmet, {
-    // Swagger UI and ReDoc run inline bootstrap code and ReDoc starts a blob: worker.
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'", "'unsafe-inline'"],
-        styleSrc: ["'self'", "'unsafe-inline'", 'https:'],
-        imgSrc: ["'self'", 'data:', 'blob:'],
-        fontSrc: ["'self'", 'https:', 'data:'],
-        workerSrc: ["'self'", 'blob:'],
-        connectSrc: ["'self'"],
-      },
-    },
-    crossOriginEmbedderPolicy: false,
-  });
+  installSecurityHeaders(app);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
@@ -112,7 +105,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   app.addSchema(ErrorBody);
   if (config.docsEnabled) await installOpenApi(app);
 
-  const features: FeatureRoutes[] = [healthRoutes, keysRoutes];
+  const features: FeatureRoutes[] = [
+    healthRoutes,
+    keysRoutes,
+    registryRoutes,
+    trackingRoutes,
+    datasetRoutes,
+    servingFeature(getRegistry),
+    trainingRoutes,
+  ];
   for (const routes of features) await routes(app, ctx);
 
   if (config.docsEnabled) await installDocsUi(app);

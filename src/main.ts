@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { KeyService, ROLES, isRole } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { serve } from './server.ts';
+import { addTrainingCommands } from './training/pipeline-cli.ts';
 import { openStore } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { VERSION } from './version.ts';
@@ -52,9 +53,21 @@ program
   .option('--port <port>', 'listen port (API_PORT)', parsePort)
   .option('--data-dir <dir>', 'data directory (DATA_DIR)')
   .option('--workers <n>', 'number of worker processes (node:cluster)', parsePositiveInt, 1)
-  .action(async (opts: CommonOptions & { workers: number }) => {
+  .option('--demo', 'on first start train iris-demo (random forest on built-in iris), promote it to Production and serve it by default')
+  .action(async (opts: CommonOptions & { workers: number; demo?: boolean }) => {
+    if (opts.demo === true) process.env['MODEL_NAME'] ??= 'iris-demo';
     const config = configFrom(opts);
-    await serve(config, { workers: opts.workers });
+    await serve(config, {
+      workers: opts.workers,
+      ...(opts.demo === true
+        ? {
+            beforeListen: async (deps) => {
+              const { ensureDemoModel } = await import('./training/pipeline-demo.ts');
+              await ensureDemoModel({ ...deps, config });
+            },
+          }
+        : {}),
+    });
   });
 
 program
@@ -119,6 +132,32 @@ keys
       return;
     }
     process.stdout.write(`revoked ${n} key(s)\n`);
+  });
+
+addTrainingCommands(program, { configFrom });
+
+program
+  .command('worker')
+  .description('run training jobs from the Redis queue (needs REDIS_URL and the API\'s DATABASE_URL); SIGTERM re-queues running jobs')
+  .option('--data-dir <dir>', 'data directory (DATA_DIR)')
+  .option('--concurrency <n>', 'jobs run at once, one worker thread each (default TRAINING_WORKERS)', parsePositiveInt)
+  .action(async (opts: CommonOptions & { concurrency?: number }) => {
+    const config = configFrom(opts);
+    const log = createLogger(config);
+    const { startWorkerProcess } = await import('./training/worker.process.ts');
+    const worker = await startWorkerProcess(config, log, opts.concurrency === undefined ? {} : { concurrency: opts.concurrency });
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'stopping training worker');
+      worker.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'training worker shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

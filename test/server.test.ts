@@ -38,6 +38,9 @@ interface Started {
   readonly startedMs: number;
 }
 
+/** Every server a test started, killed at the end even when an assertion failed first. */
+const started = new Set<ChildProcess>();
+
 /** Starts `modelplane serve` and waits until /health answers. */
 async function startServer(args: string[], env: Record<string, string>): Promise<Started> {
   const port = await freePort();
@@ -46,9 +49,11 @@ async function startServer(args: string[], env: Record<string, string>): Promise
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout!.resume();
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.resume();
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${err}`);
@@ -76,6 +81,7 @@ const HAS_PG = await postgresAvailable();
 describe('modelplane CLI and server process', () => {
   const dirs: string[] = [];
   after(() => {
+    for (const child of started) child.kill('SIGKILL');
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -138,13 +144,23 @@ describe('modelplane CLI and server process', () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
     const s = await startServer(['--workers', '2'], { DATA_DIR: dataDir, API_KEY: 'cluster-admin-key-0123456789' });
-    const n = 40;
-    await Promise.all(Array.from({ length: n }, () => fetch(`${s.base}/version`).then((r) => r.text())));
-    const text = await (await fetch(`${s.base}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('api_requests_total{method="GET",endpoint="/version",status="200"}'));
-    assert.ok(line, text.slice(0, 2000));
-    assert.equal(Number(line.split(' ').pop()), n, 'both workers counted');
-    s.child.kill('SIGTERM');
+    try {
+      const n = 40;
+      await Promise.all(Array.from({ length: n }, () => fetch(`${s.base}/version`).then((r) => r.text())));
+      // A worker counts a request when the response finished on its side, which can be a moment
+      // after the client has read it: poll briefly instead of reading once.
+      let count = 0;
+      let text = '';
+      for (let i = 0; i < 50 && count !== n; i++) {
+        text = await (await fetch(`${s.base}/metrics`)).text();
+        const line = text.split('\n').find((l) => l.startsWith('api_requests_total{method="GET",endpoint="/version",status="200"}'));
+        count = line === undefined ? 0 : Number(line.split(' ').pop());
+        if (count !== n) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(count, n, `both workers counted: ${text.slice(0, 500)}`);
+    } finally {
+      s.child.kill('SIGTERM');
+    }
     assert.equal(await exitOf(s.child), 0);
   });
 

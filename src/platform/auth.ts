@@ -63,6 +63,11 @@ export interface CreatedKey {
  */
 export class KeyService {
   private byHash = new Map<string, CachedKey>();
+  /**
+   * Presented key -> entry, so a known key costs one map lookup instead of a sha-256 per request.
+   * Rebuilt on every refresh (revocations take effect there) and bounded in size.
+   */
+  private byKey = new Map<string, CachedKey>();
   private misses = new Map<string, number>();
   private used = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -100,6 +105,7 @@ export class KeyService {
       next.set(h, { hash: Buffer.from(h, 'hex'), principal: { keyId: 'env', name: 'API_KEY', role: 'admin' } });
     }
     this.byHash = next;
+    this.byKey = new Map();
     this.misses.clear();
   }
 
@@ -108,6 +114,11 @@ export class KeyService {
    * be bad, or `undefined` when the store must be asked (see `authenticate`).
    */
   lookupCached(key: string): Principal | null | undefined {
+    const known = this.byKey.get(key);
+    if (known !== undefined) {
+      this.used.add(known.principal.keyId);
+      return known.principal;
+    }
     const h = hashKey(key);
     const cached = this.byHash.get(h);
     if (cached === undefined) {
@@ -117,6 +128,8 @@ export class KeyService {
     // The map lookup already matched; the constant-time compare keeps any future change of lookup
     // structure from leaking timing about stored hashes.
     if (!timingSafeEqual(cached.hash, Buffer.from(h, 'hex'))) return null;
+    if (this.byKey.size >= 10_000) this.byKey.clear();
+    this.byKey.set(key, cached);
     this.used.add(cached.principal.keyId);
     return cached.principal;
   }

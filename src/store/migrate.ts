@@ -4,6 +4,21 @@ import { migrations } from './migrations/index.ts';
 
 /** Applies every pending migration; throws with the failing migration's name. */
 export async function migrateToLatest(store: Store): Promise<MigrationResult[]> {
+  // Kysely's table introspection reads the catalogue of every schema; a schema dropped by someone
+  // else during that read fails it with 3F000 (invalid_schema_name). Nothing was applied then, so
+  // trying again is safe.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(store);
+    } catch (err) {
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      if (code !== '3F000' || attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
+async function migrateOnce(store: Store): Promise<MigrationResult[]> {
   // Kysely looks for its bookkeeping tables in every schema it can see; pin them to the schema
   // this store writes to, so several stores in one PostgreSQL database (tests, tenants) stay apart.
   const migrationTableSchema =

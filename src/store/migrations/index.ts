@@ -1,5 +1,9 @@
 import type { Migration } from 'kysely';
 import * as foundation from './001-foundation.ts';
+import * as registry from './002-registry.ts';
+import * as tracking from './003-tracking.ts';
+import * as jobs from './004-jobs.ts';
+import * as datasets from './005-datasets.ts';
 
 /**
  * Every migration in order. Names sort lexically; never rename or edit a landed migration, add a
@@ -7,6 +11,8 @@ import * as foundation from './001-foundation.ts';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-foundation': foundation,
-  '002-registry': { up: async (db) => (await import('./002-registry.ts')).up(db) },
-  '003-tracking': { up: async (db) => (await import('./003-tracking.ts')).up(db) },
+  '002-registry': registry,
+  '003-tracking': tracking,
+  '004-jobs': jobs,
+  '005-datasets': datasets,
 };

@@ -1,0 +1,38 @@
+/**
+ * Model registry: registered models, versions, stages, aliases, traffic splits and history.
+ * Serving reads it through `RegistryReader` (`getRegistry(ctx)`); training registers versions
+ * with `registerVersion`.
+ */
+export { createRegistry, getRegistry } from './registry.factory.ts';
+export { registryRoutes } from './registry.routes.ts';
+export {
+  BUNDLE_FILES,
+  RegistryService,
+  bundlePrefix,
+  runArtifactKey,
+  toServable,
+  type MetadataPatch,
+  type RegisterExtras,
+  type RegistryServiceOptions,
+  type TransitionResult,
+} from './registry.service.ts';
+export {
+  MODEL_NAME,
+  STAGES,
+  checkAliasName,
+  checkModelName,
+  isServingStage,
+  reservedAlias,
+  roleForTransition,
+  type Actor,
+  type DatasetRef,
+  type HistoryEntry,
+  type ModelVersion,
+  type Page,
+  type RegisteredModel,
+  type RegisteredModelDetail,
+  type StageLatest,
+  type StoredTraffic,
+} from './registry.model.ts';
+export { ModelRuntimeError, onnxSmokeTest, type ModelSmokeTest } from './model-check.ts';
+export type { RegistryReader, ServableVersion, TrafficSplit, VersionSelector } from './registry.types.ts';

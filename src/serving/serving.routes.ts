@@ -1,0 +1,357 @@
+/**
+ * Prediction routes (API.md "Predictions"). Thin: pick the model, read the rows, run them through
+ * the micro-batcher, write the answer. Replies are written as JSON text straight from the output
+ * typed arrays (the schemas below document them and the tests check replies against them): a
+ * generic serializer would first need an object per row.
+ */
+import { Type } from '@sinclair/typebox';
+import type { Counter } from 'prom-client';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App } from '../platform/app-type.ts';
+import { unavailable } from '../platform/errors.ts';
+import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
+import type { BatchSlice } from './batcher.ts';
+import { cacheKey, type PredictionCache } from './cache.ts';
+import { readBatch, readSingleRow } from './input.ts';
+import { invocationRoutes } from './invocations.routes.ts';
+import { LoadedModel, rowJson, runRows } from './loaded-model.ts';
+import { BatchBody, BatchPredictionSchema, Label, ModelQuerySchema, PREDICT_ROUTE, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
+import type { ServingMetrics } from './metrics.ts';
+import type { ModelQuery, ServingService } from './serving.service.ts';
+import type { FloatRows } from './runtime.ts';
+
+/** What the routes need besides the app. */
+export interface ServingRouteDeps {
+  readonly service: ServingService;
+  readonly cache: PredictionCache | undefined;
+  readonly metrics: ServingMetrics;
+  readonly maxBatchSize: number;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+let lastMs = 0;
+let lastIso = '';
+/** The current time as ISO-8601, formatted at most once per millisecond (formatting costs more than a prediction's bookkeeping). */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
+/** A route-level onResponse hook. */
+export type ResponseHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
+
+/** Registers every prediction, model-info and cache route. */
+export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<void> {
+  const { service, cache, metrics, maxBatchSize } = deps;
+  const usage = service.usage;
+  const counters = new WeakMap<LoadedModel, { single: Counter.Internal; batch: Counter.Internal }>();
+  const predictionCounters = (m: LoadedModel): { single: Counter.Internal; batch: Counter.Internal } => {
+    let c = counters.get(m);
+    if (c === undefined) {
+      c = {
+        single: metrics.predictions.labels(m.identity.name, m.identity.version, 'single'),
+        batch: metrics.predictions.labels(m.identity.name, m.identity.version, 'batch'),
+      };
+      counters.set(m, c);
+    }
+    return c;
+  };
+
+  /** Per-route counters of API.md's prediction metrics, and the usage summary of /info. */
+  const counted = (endpoint: string): { onResponse: ResponseHook } => {
+    const c = metrics.endpoint(endpoint);
+    return {
+      onResponse: (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        const ms = reply.elapsedTime;
+        c.total.inc();
+        usage.requests++;
+        usage.latency_ms_total += ms;
+        if (reply.statusCode < 400) c.ok.inc();
+        else {
+          c.failed.inc();
+          usage.failures++;
+        }
+        c.latency.observe(ms / 1000);
+        done();
+      },
+    };
+  };
+
+  const predictSingle = async (request: FastifyRequest, reply: FastifyReply, query: ModelQuery): Promise<string> => {
+    const t0 = performance.now();
+    const picked = service.pick(query);
+    const model = picked instanceof LoadedModel ? picked : await picked;
+    const row = readSingleRow(request.body, model);
+    let fragment: string | undefined;
+    let cached = false;
+    model.inFlight++;
+    try {
+      let key: string | undefined;
+      if (cache !== undefined) {
+        key = cacheKey(model.identity.cacheTag, row);
+        const hit = cache.get(key);
+        fragment = typeof hit === 'object' ? await hit : hit;
+        if (fragment !== undefined) {
+          cached = true;
+          model.cacheHits++;
+          metrics.cacheHits.inc();
+        } else metrics.cacheMisses.inc();
+      }
+      if (fragment === undefined) {
+        const slice = await runRows(model, row, 1);
+        fragment = rowJson(model, slice.outputs, slice.offset);
+        if (key !== undefined) cache!.set(key, fragment);
+      }
+    } catch (err) {
+      model.failures++;
+      throw err;
+    } finally {
+      model.inFlight--;
+    }
+    model.predictions++;
+    usage.predictions++;
+    predictionCounters(model).single.inc();
+    const shadows = service.shadowsOf(query);
+    if (shadows.length > 0) runShadows(shadows, row, metrics);
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    return `{${fragment},${model.fixed},"processing_time_ms":${ms},"cached":${cached},"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
+  };
+
+  const predictBatch = async (request: FastifyRequest, reply: FastifyReply, query: ModelQuery): Promise<string> => {
+    const t0 = performance.now();
+    const picked = service.pick(query);
+    const model = picked instanceof LoadedModel ? picked : await picked;
+    const { input, rows } = readBatch(request.body, model, maxBatchSize);
+    let slice: BatchSlice;
+    model.inFlight++;
+    try {
+      slice = await runRows(model, input, rows);
+    } catch (err) {
+      model.failures++;
+      throw err;
+    } finally {
+      model.inFlight--;
+    }
+    model.predictions += rows;
+    usage.predictions += rows;
+    predictionCounters(model).batch.inc(rows);
+    const shadows = service.shadowsOf(query);
+    if (shadows.length > 0) runShadows(shadows, input, metrics, rows);
+    let body = '{"predictions":[';
+    const out = slice.outputs;
+    for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + rowJson(model, out, slice.offset + i) + '}';
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    body += `],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${ms}}`;
+    return body;
+  };
+
+  const singleSchema = (summary: string, withQuery: boolean) => ({
+    summary,
+    tags: ['predictions'],
+    ...(withQuery ? { querystring: ModelQuerySchema } : {}),
+    body: SingleBody,
+    response: { 200: SinglePredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
+  });
+
+  app.post(
+    '/predict',
+    { config: PREDICT_ROUTE, schema: singleSchema('Predict one row (default model, or ?model= with version|stage|alias)', true), ...counted('/predict') },
+    async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, request.query as ModelQuery)) as never),
+  );
+
+  app.post(
+    '/predict/staging',
+    {
+      config: PREDICT_ROUTE,
+      schema: {
+        ...singleSchema('Predict one row with the Staging version (of the default model, or ?model=)', false),
+        querystring: Type.Object({ model: ModelQuerySchema.properties.model }),
+      },
+      ...counted('/predict/staging'),
+    },
+    async (request, reply) => {
+      const model = (request.query).model ?? service.stagingModelName();
+      return reply.type(JSON_TYPE).send((await predictSingle(request, reply, { model, stage: 'Staging' })) as never);
+    },
+  );
+
+  app.post(
+    '/models/:name/predict',
+    {
+      config: PREDICT_ROUTE,
+      schema: {
+        ...singleSchema('Predict one row with a registered model named in the path', false),
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) }),
+        querystring: Type.Omit(ModelQuerySchema, ['model']),
+      },
+      ...counted('/models/:name/predict'),
+    },
+    async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, { ...(request.query as ModelQuery), model: request.params.name })) as never),
+  );
+
+  for (const url of ['/predict/batch', '/batch-predict']) {
+    app.post(
+      url,
+      {
+        config: PREDICT_ROUTE,
+        schema: {
+          summary: 'Predict many rows (1..MAX_BATCH_SIZE), answers in input order',
+          tags: ['predictions'],
+          querystring: ModelQuerySchema,
+          body: BatchBody,
+          response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
+        },
+        ...counted(url),
+      },
+      async (request, reply) => reply.type(JSON_TYPE).send((await predictBatch(request, reply, request.query as ModelQuery)) as never),
+    );
+  }
+
+  await invocationRoutes(app, { service, metrics, maxBatchSize, onResponse: counted('/invocations').onResponse });
+
+  app.delete(
+    '/predict/cache',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Clear the prediction cache',
+        tags: ['predictions'],
+        response: { 200: Type.Object({ cleared: Type.Integer() }), ...errorResponses(...AUTH_ERRORS) },
+      },
+    },
+    async () => ({ cleared: cache === undefined ? 0 : await cache.clear() }),
+  );
+
+  const requireDefault = (): LoadedModel => {
+    const m = service.defaultModel;
+    if (m === undefined) {
+      throw unavailable(service.hasDefault ? 'the default model is not loaded yet' : 'no default model is configured (MODEL_NAME or MODEL_PATH)', 5);
+    }
+    return m;
+  };
+
+  app.get(
+    '/model/metadata',
+    {
+      config: { role: 'read' },
+      schema: {
+        summary: 'The default model: name, version, stage, task, features, classes, metrics, run id, created_at',
+        tags: ['predictions'],
+        response: {
+          200: Type.Object({
+            name: Type.String(),
+            version: Type.String(),
+            stage: Type.Union([Type.String(), Type.Null()]),
+            aliases: Type.Array(Type.String()),
+            task: Type.String(),
+            features: Type.Array(Type.String()),
+            feature_types: Type.Array(Type.String()),
+            n_features: Type.Integer(),
+            classes: Type.Union([Type.Array(Label), Type.Null()]),
+            metrics: Type.Record(Type.String(), Type.Number()),
+            run_id: Type.Union([Type.String(), Type.Null()]),
+            created_at: Type.Union([Type.String(), Type.Null()]),
+            loaded_at: Type.String(),
+            source: Type.String(),
+            device: Type.String(),
+          }),
+          ...errorResponses(...AUTH_ERRORS, 503),
+        },
+      },
+    },
+    async () => {
+      const m = requireDefault();
+      const s = m.summary();
+      return { ...s, feature_types: [...m.signature.featureTypes] } as never;
+    },
+  );
+
+  app.get(
+    '/model/features',
+    {
+      config: { role: 'read' },
+      schema: {
+        summary: 'Feature names, count and types of the default model',
+        tags: ['predictions'],
+        response: {
+          200: Type.Object({
+            feature_names: Type.Array(Type.String()),
+            n_features: Type.Integer(),
+            types: Type.Array(Type.String()),
+            categories: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
+          }),
+          ...errorResponses(...AUTH_ERRORS, 503),
+        },
+      },
+    },
+    async () => {
+      const m = requireDefault();
+      return {
+        feature_names: [...m.featureNames],
+        n_features: m.nFeatures,
+        types: [...m.signature.featureTypes],
+        ...(m.signature.categories === undefined ? {} : { categories: m.signature.categories }),
+      };
+    },
+  );
+
+  app.get(
+    '/health/model',
+    {
+      config: { role: 'read' },
+      schema: {
+        summary: 'Default model status and every loaded model with its stats',
+        tags: ['health'],
+        response: { 200: Type.Object({}, { additionalProperties: true }), ...errorResponses(...AUTH_ERRORS) },
+      },
+    },
+    async () => ({
+      status: service.defaultModel !== undefined ? 'healthy' : service.hasDefault ? 'loading' : 'no_default_model',
+      model_loaded: service.defaultModel !== undefined,
+      default: service.defaultModel?.summary() ?? null,
+      loaded: service.loadedModels().map((m) => m.summary()),
+      cache: cache === undefined ? { enabled: false } : { enabled: true, backend: cache.kind, entries: cache.size() },
+      timestamp: new Date().toISOString(),
+    }),
+  );
+
+  for (const url of ['/model/reload', '/health/model/reload']) {
+    app.post(
+      url,
+      {
+        config: { role: 'admin' },
+        schema: {
+          summary: 'Reload the default model from the registry or MODEL_PATH without dropping requests',
+          tags: ['health'],
+          response: {
+            200: Type.Object({ status: Type.Literal('reloaded'), model: Type.Object({}, { additionalProperties: true }), timestamp: Type.String() }),
+            ...errorResponses(...AUTH_ERRORS, 404, 503),
+          },
+        },
+      },
+      async () => {
+        const m = await service.reloadDefault();
+        return { status: 'reloaded' as const, model: m.summary(), timestamp: new Date().toISOString() };
+      },
+    );
+  }
+
+}
+
+/** Shadow traffic: the same rows go to shadow versions; answers are counted and dropped. */
+function runShadows(shadows: readonly LoadedModel[], input: FloatRows, metrics: ServingMetrics, rows = 1): void {
+  for (const s of shadows) {
+    if (s.released) continue;
+    s.batcher.submit(input, rows).then(
+      () => metrics.predictions.labels(s.identity.name, s.identity.version, 'shadow').inc(rows),
+      () => {
+        s.failures++;
+      },
+    );
+  }
+}

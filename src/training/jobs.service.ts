@@ -1,0 +1,172 @@
+/**
+ * The rules of training jobs as the API sees them: submit (validate up front, then queue),
+ * status, listing, cancellation and logs, plus the `training_*` metrics and the `/info` section.
+ * Reads come from the jobs table, so they answer the same whichever backend runs the jobs and
+ * whichever process asks.
+ */
+import { Gauge, Histogram } from 'prom-client';
+import type { AppContext } from '../platform/context.ts';
+import { conflict, notFound, unavailable } from '../platform/errors.ts';
+import { decodePageToken, encodePageToken } from '../platform/schemas.ts';
+import { getJobKind } from './handlers.ts';
+import type { JobResult, JobStatus } from './job.types.ts';
+import { countByStatus, getJob, getLogs, listJobs, type JobRow } from './jobs.repository.ts';
+import type { JobQueue } from './queue.ts';
+
+/** A job as services and routes see it. */
+export interface Job {
+  readonly id: string;
+  readonly kind: string;
+  readonly status: JobStatus;
+  readonly progress: { readonly percent: number; readonly stage: string | null; readonly message: string | null };
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly cancelRequested: boolean;
+  readonly error: string | null;
+  readonly result: JobResult | null;
+  readonly runId: string | null;
+  /** The experiment the job logs to (from its result, else its request). */
+  readonly experimentName: string | null;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function toJob(row: JobRow): Job {
+  const result = parseJson(row.result) as JobResult | null;
+  const payload = parseJson(row.payload) as { request?: { experiment_name?: unknown } } | null;
+  const requested = payload?.request?.experiment_name;
+  return {
+    id: row.id,
+    kind: row.kind,
+    status: row.status as JobStatus,
+    progress: { percent: row.progress_percent, stage: row.stage, message: row.message },
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    cancelRequested: row.cancel_requested !== 0,
+    error: row.error,
+    result,
+    runId: row.run_id,
+    experimentName: result?.experimentName ?? (typeof requested === 'string' ? requested : null),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export class JobsService {
+  private counts: Record<string, number> = {};
+  private countsAt = 0;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: AppContext,
+    readonly queue: JobQueue,
+  ) {
+    const refresh = (): Promise<void> => this.refreshCounts(0);
+    const current = (status: string): number => this.counts[status] ?? 0;
+    // Derived from the table rather than counted in-process: jobs finish in other processes
+    // (`modelplane worker`) and the history outlives restarts.
+    new Gauge({
+      name: 'training_jobs_total',
+      help: 'Training jobs recorded, by status',
+      labelNames: ['status'],
+      registers: [ctx.metrics.registry],
+      aggregator: 'max',
+      async collect() {
+        await refresh();
+        for (const s of JOB_STATUSES) this.set({ status: s }, current(s));
+      },
+    });
+  }
+
+  /** Histogram of job durations observed by workers in this process. */
+  static durationHistogram(ctx: Pick<AppContext, 'metrics'>): Histogram<'status'> {
+    return new Histogram({
+      name: 'training_job_duration_seconds',
+      help: 'Wall time of finished training jobs (first start to end), by final status',
+      labelNames: ['status'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers: [ctx.metrics.registry],
+    });
+  }
+
+  /**
+   * Validates a request with its kind's up-front checks (400/404 from the validator) and queues
+   * it. 503 when no handler for the kind is registered in this process.
+   */
+  async submit(kind: string, request: unknown, actor: string): Promise<Job> {
+    const def = getJobKind(kind);
+    if (def?.validate === undefined) throw unavailable(`jobs of kind '${kind}' cannot be run by this server`);
+    const payload = await def.validate(request, this.ctx, actor);
+    const id = await this.queue.enqueue(payload);
+    this.countsAt = 0;
+    return this.get(id);
+  }
+
+  async get(id: string): Promise<Job> {
+    const row = await getJob(this.ctx.store.db, id);
+    if (row === undefined) throw notFound(`training job '${id}' not found`);
+    return toJob(row);
+  }
+
+  async list(q: { status?: JobStatus; limit: number; pageToken?: string }): Promise<{ jobs: Job[]; nextPageToken?: string }> {
+    const offset = decodePageToken(q.pageToken);
+    const rows = await listJobs(this.ctx.store.db, { ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1, offset });
+    const more = rows.length > q.limit;
+    return { jobs: rows.slice(0, q.limit).map(toJob), ...(more ? { nextPageToken: encodePageToken(offset + q.limit) } : {}) };
+  }
+
+  /** Cancels a queued job at once or asks a running one to stop; 409 when it already finished. */
+  async cancel(id: string): Promise<Job> {
+    const outcome = await this.queue.cancel(id);
+    if (outcome === 'not_found') throw notFound(`training job '${id}' not found`);
+    const job = await this.get(id);
+    if (outcome === 'already_finished') throw conflict(`training job '${id}' already finished (${job.status})`);
+    this.countsAt = 0;
+    return job;
+  }
+
+  /** Log lines in order; the page token is the last sequence number seen. */
+  async logs(id: string, q: { limit: number; pageToken?: string }): Promise<{ lines: Array<{ at: number; line: string }>; nextPageToken?: string }> {
+    await this.get(id);
+    const after = decodePageToken(q.pageToken);
+    const rows = await getLogs(this.ctx.store.db, id, { afterSeq: after, limit: q.limit + 1 });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      lines: page.map((r) => ({ at: r.at, line: r.line })),
+      ...(rows.length > q.limit && last !== undefined ? { nextPageToken: encodePageToken(last.seq) } : {}),
+    };
+  }
+
+  /** The `/info` section: backend and job counts (refreshed in the background, at most every 2 s). */
+  section(): Record<string, unknown> {
+    void this.refreshCounts(2000).catch(() => undefined);
+    return { queue: this.queue.describe(), jobs: { ...this.counts } };
+  }
+
+  async refreshCounts(maxAgeMs: number): Promise<void> {
+    if (Date.now() - this.countsAt <= maxAgeMs) return;
+    this.refreshing ??= countByStatus(this.ctx.store.db)
+      .then((c) => {
+        this.counts = c;
+        this.countsAt = Date.now();
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    await this.refreshing;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The export check of a training job: the ONNX file must answer like the in-memory model before
+ * it may be registered. Both see the same inputs: the raw rows rounded to float32, which is what
+ * the served model receives (the exporter rounds tree thresholds down to float32 so that
+ * comparisons agree exactly on such inputs).
+ */
+import * as ort from 'onnxruntime-node';
+import { INPUT_NAME, PROBABILITY_OUTPUT, VALUE_OUTPUT } from '../onnx/index.ts';
+import { transform } from '../ml/preprocess.ts';
+import { predictScores } from '../ml/predict.ts';
+import type { FittedModel, Matrix, Preprocessing } from '../ml/types.ts';
+
+/** Largest allowed absolute difference of a class probability. */
+export const PROBABILITY_TOLERANCE = 1e-5;
+/** Largest allowed relative difference of a regression value (see {@link checkExport}). */
+export const VALUE_TOLERANCE = 1e-5;
+/** Rows per onnxruntime call, to bound the size of one input tensor. */
+const CHUNK_ROWS = 8192;
+
+/** Outcome of {@link checkExport}. */
+export interface ExportCheck {
+  readonly ok: boolean;
+  readonly rows: number;
+  /** Largest absolute difference seen (probabilities or values). */
+  readonly maxAbsDiff: number;
+  /** Largest difference relative to the tolerance's scale (1 means exactly at the tolerance). */
+  readonly worstRatio: number;
+  /** First disagreeing row and output, for the error message. */
+  readonly firstMismatch?: { readonly row: number; readonly output: number; readonly onnx: number; readonly expected: number };
+}
+
+/**
+ * Runs the exported model on `raw` (rows of raw model input, float32-rounded here) and compares
+ * with `predictScores` of the in-memory model on the same rounded rows. Classification compares
+ * every probability (absolute difference <= 1e-5); regression compares values relative to
+ * `max(|expected|, scale)`, where `scale` is the root mean square of the expected values, so that
+ * predictions near zero are not held to an impossible relative bound by float32 arithmetic.
+ * Two NaNs agree.
+ */
+export async function checkExport(bytes: Uint8Array, model: FittedModel, pre: Preprocessing, raw: Matrix): Promise<ExportCheck> {
+  const f32 = Float32Array.from(raw.values);
+  const rounded: Matrix = { rows: raw.rows, cols: raw.cols, values: Float64Array.from(f32) };
+  const expected = predictScores(model, transform(pre, rounded));
+  const classification = model.task === 'classification';
+  const want = classification ? expected.probabilities : expected.values;
+  if (want === undefined) throw new Error('the in-memory model returned no scores');
+  const width = raw.rows === 0 ? 0 : want.length / raw.rows;
+
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  const got = new Float64Array(want.length);
+  try {
+    const output = classification ? PROBABILITY_OUTPUT : VALUE_OUTPUT;
+    for (let start = 0; start < raw.rows; start += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, raw.rows - start);
+      const input = new ort.Tensor('float32', f32.subarray(start * raw.cols, (start + n) * raw.cols), [n, raw.cols]);
+      const result = await session.run({ [INPUT_NAME]: input }, [output]);
+      const data = result[output]?.data;
+      if (!(data instanceof Float32Array) || data.length !== n * width) {
+        throw new Error(`output '${output}' has ${data?.length ?? 0} values for ${n} rows x ${width}`);
+      }
+      got.set(data, start * width);
+    }
+  } finally {
+    await session.release().catch(() => undefined);
+  }
+
+  let scale = 0;
+  if (!classification) {
+    let ss = 0;
+    let count = 0;
+    for (const v of want) {
+      if (Number.isFinite(v)) {
+        ss += v * v;
+        count++;
+      }
+    }
+    scale = count === 0 ? 1 : Math.sqrt(ss / count);
+  }
+  let maxAbsDiff = 0;
+  let worstRatio = 0;
+  let firstMismatch: ExportCheck['firstMismatch'];
+  for (let i = 0; i < want.length; i++) {
+    const e = want[i]!;
+    const g = got[i]!;
+    let ratio: number;
+    let diff: number;
+    if (Number.isNaN(e) || Number.isNaN(g)) {
+      diff = Number.isNaN(e) && Number.isNaN(g) ? 0 : Number.POSITIVE_INFINITY;
+      ratio = diff;
+    } else {
+      diff = Math.abs(g - e);
+      const bound = classification ? PROBABILITY_TOLERANCE : VALUE_TOLERANCE * Math.max(Math.abs(e), scale, Number.MIN_VALUE);
+      ratio = diff / bound;
+    }
+    if (diff > maxAbsDiff) maxAbsDiff = diff;
+    if (ratio > worstRatio) worstRatio = ratio;
+    if (ratio > 1 && firstMismatch === undefined) {
+      firstMismatch = { row: Math.floor(i / width), output: i % width, onnx: g, expected: e };
+    }
+  }
+  return { ok: firstMismatch === undefined, rows: raw.rows, maxAbsDiff, worstRatio, ...(firstMismatch === undefined ? {} : { firstMismatch }) };
+}

@@ -1,0 +1,49 @@
+/**
+ * `modelplane serve --demo`: a fresh install answers predictions at once. On the first start a
+ * random forest is trained on the built-in iris dataset, registered as `iris-demo` and promoted
+ * to Production through the ordinary pipeline (so the demo model has a run, metrics, lineage and
+ * a drift reference like any other); later starts find it and do nothing.
+ */
+import { AppError } from '../platform/errors.ts';
+import { getRegistry } from '../registry/registry.factory.ts';
+import type { TrainRequest } from './job.types.ts';
+import { localJobContext, runTrainingJob, validateTrainRequest, type PipelineDeps } from './pipeline.ts';
+
+/** Name of the demo model (set as `MODEL_NAME` by `serve --demo`). */
+export const DEMO_MODEL_NAME = 'iris-demo';
+
+/** The training request behind the demo model. */
+export const DEMO_REQUEST: TrainRequest = {
+  experiment_name: DEMO_MODEL_NAME,
+  run_name: 'demo',
+  dataset: { name: 'iris' },
+  target: 'target',
+  algorithm: 'random_forest',
+  params: { n_estimators: 50 },
+  register_as: DEMO_MODEL_NAME,
+  promote_to: 'Production',
+  tags: { 'modelplane.demo': 'true' },
+};
+
+/**
+ * Trains, registers and promotes the demo model unless a model named `iris-demo` exists.
+ * Returns the version it created, or `null` when there was nothing to do.
+ */
+export async function ensureDemoModel(deps: PipelineDeps): Promise<{ name: string; version: number; stage: string } | null> {
+  try {
+    await getRegistry(deps).getModelSummary(DEMO_MODEL_NAME);
+    return null;
+  } catch (err) {
+    if (!(err instanceof AppError && err.status === 404)) throw err;
+  }
+  const log = deps.log.child({ component: 'demo' });
+  log.info({ model: DEMO_MODEL_NAME }, 'training the demo model on the built-in iris dataset');
+  const v = await validateTrainRequest(DEMO_REQUEST, deps);
+  const result = await runTrainingJob(
+    { kind: 'train', request: v.request, datasetVersion: v.datasetVersion, actor: 'demo' },
+    localJobContext({ jobId: 'demo', onLog: (line) => log.info(line) }),
+    deps,
+  );
+  log.info({ model: result.model, metrics: result.metrics }, 'demo model ready');
+  return result.model;
+}
