@@ -32,7 +32,7 @@ export async function createDeps(config: Config, log: Logger, options: ContextOp
   const closers: Array<() => Promise<void> | void> = [];
   try {
     if (options.skipMigrations !== true) await migrateToLatest(store);
-    const artifacts = createArtifactStore(config.artifactRoot, config.dataDir, {
+    const artifacts = await createArtifactStore(config.artifactRoot, config.dataDir, {
       ...(config.s3.endpoint === undefined ? {} : { endpoint: config.s3.endpoint }),
       ...(config.s3.region === undefined ? {} : { region: config.s3.region }),
       forcePathStyle: config.s3.forcePathStyle,

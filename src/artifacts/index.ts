@@ -3,14 +3,12 @@ import { fileURLToPath } from 'node:url';
 
 import type { ArtifactStore } from './artifact-store.ts';
 import { LocalArtifactStore } from './local.ts';
-import { S3ArtifactStore } from './s3.ts';
 import type { S3ArtifactStoreOptions } from './s3.ts';
 
 export type { ArtifactInfo, ArtifactStore } from './artifact-store.ts';
 export { ArtifactNotFoundError, InvalidArtifactKeyError } from './errors.ts';
 export { compareKeys, validateKey, validatePrefix } from './keys.ts';
 export { LocalArtifactStore } from './local.ts';
-export { parseS3Url, S3ArtifactStore } from './s3.ts';
 export type { S3ArtifactStoreOptions } from './s3.ts';
 
 /**
@@ -20,11 +18,15 @@ export type { S3ArtifactStoreOptions } from './s3.ts';
  * - `s3://bucket[/prefix]`: S3 bucket, configured by `s3Options`
  * Any other scheme is refused, so a typo never silently becomes a local folder named `gs:`.
  */
-export function createArtifactStore(root: string | undefined, dataDir: string, s3Options: S3ArtifactStoreOptions = {}): ArtifactStore {
+export async function createArtifactStore(root: string | undefined, dataDir: string, s3Options: S3ArtifactStoreOptions = {}): Promise<ArtifactStore> {
   if (root === undefined || root.trim() === '') return new LocalArtifactStore(path.join(dataDir, 'artifacts'));
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(root)?.[1]?.toLowerCase();
   if (scheme === undefined) return new LocalArtifactStore(root);
   if (scheme === 'file') return new LocalArtifactStore(fileURLToPath(root));
-  if (scheme === 's3') return new S3ArtifactStore(root, s3Options);
+  if (scheme === 's3') {
+    // The AWS SDK takes a noticeable share of start-up time; load it only when S3 is configured.
+    const { S3ArtifactStore } = await import('./s3.ts');
+    return new S3ArtifactStore(root, s3Options);
+  }
   throw new Error(`unsupported artifact root scheme "${scheme}://" (use a path, file:// or s3://): ${root}`);
 }

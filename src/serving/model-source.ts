@@ -4,7 +4,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { S3ArtifactStore, type S3ArtifactStoreOptions } from '../artifacts/index.ts';
+import type { ArtifactStore } from '../artifacts/artifact-store.ts';
+import type { S3ArtifactStoreOptions } from '../artifacts/s3.ts';
 
 export interface ModelFileSource {
   /** The path or URL, for messages. */
@@ -18,7 +19,11 @@ export interface ModelFileSource {
 /** A source for `MODEL_PATH`: `s3://bucket/key` or a local file path. */
 export function modelFileSource(location: string, s3: S3ArtifactStoreOptions = {}): ModelFileSource {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
-  if (m !== null) return new S3FileSource(location, new S3ArtifactStore(`s3://${m[1]!}`, s3), m[2]!);
+  if (m !== null) {
+    // Loaded on demand: the AWS SDK is heavy and most deployments never need it.
+    const store = import('../artifacts/s3.ts').then(({ S3ArtifactStore }) => new S3ArtifactStore(`s3://${m[1]!}`, s3));
+    return new S3FileSource(location, store, m[2]!);
+  }
   return new LocalFileSource(path.resolve(location));
 }
 
@@ -43,22 +48,22 @@ class LocalFileSource implements ModelFileSource {
 class S3FileSource implements ModelFileSource {
   constructor(
     readonly location: string,
-    private readonly store: S3ArtifactStore,
+    private readonly store: Promise<ArtifactStore>,
     private readonly key: string,
   ) {}
 
   async tag(): Promise<string> {
-    const info = await this.store.stat(this.key);
+    const info = await (await this.store).stat(this.key);
     if (info === undefined) throw new Error(`${this.location} does not exist`);
     return info.etag;
   }
 
   async read(): Promise<{ bytes: Uint8Array; tag: string }> {
     const tag = await this.tag();
-    return { bytes: await this.store.getBuffer(this.key), tag };
+    return { bytes: await (await this.store).getBuffer(this.key), tag };
   }
 
-  close(): Promise<void> {
-    return this.store.close();
+  async close(): Promise<void> {
+    await (await this.store).close();
   }
 }

@@ -92,7 +92,7 @@ export async function createPipelineDeps(config: Config, log: Logger, options: {
   const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
   try {
     if (options.migrate !== false) await migrateToLatest(store);
-    const artifacts = createArtifactStore(config.artifactRoot, config.dataDir, {
+    const artifacts = await createArtifactStore(config.artifactRoot, config.dataDir, {
       ...(config.s3.endpoint === undefined ? {} : { endpoint: config.s3.endpoint }),
       ...(config.s3.region === undefined ? {} : { region: config.s3.region }),
       forcePathStyle: config.s3.forcePathStyle,
