@@ -6,6 +6,7 @@
  * points at real stored bytes.
  */
 import { once } from 'node:events';
+import { isUniqueViolation } from '../store/database.ts';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ArtifactInfo, ArtifactStore } from '../artifacts/artifact-store.ts';
@@ -99,11 +100,6 @@ export function checkDatasetName(name: string, path = '/params/name'): string {
     throw invalidField(path, 'must be 1-128 characters: letters, digits, ".", "_" or "-", starting with a letter or digit');
   }
   return name;
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 /** Maps ingest errors onto the HTTP error family; `path` is where the data sat in the request. */

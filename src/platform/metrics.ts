@@ -150,24 +150,61 @@ export async function renderMetrics(metrics: Metrics): Promise<string> {
   });
 }
 
+const METRICS_COLLECT = 'modelplane:metrics:collect';
+const METRICS_COLLECTED = 'modelplane:metrics:collected';
+
 /**
- * In the cluster primary: answers workers' metric requests with the aggregate of all workers.
- * prom-client's AggregatorRegistry asks each worker for its registry over IPC; workers must have
- * called `AggregatorRegistry.setRegistries` (see `shareWorkerRegistry`).
+ * In the cluster primary: answers a worker's metrics request with the aggregate of every worker's
+ * registry. The primary asks each worker for its metrics as JSON over IPC and merges them with
+ * prom-client's aggregator (counters and histograms summed; gauges by their `aggregator`).
+ * The exchange is our own rather than prom-client's built-in cluster listener, which did not
+ * answer under Node 24 here.
  */
-export function serveClusterMetrics(): void {
-  const aggregator = new AggregatorRegistry();
+export function serveClusterMetrics(timeoutMs = 2000): void {
+  let sequence = 0;
+  const pending = new Map<string, (metrics: unknown) => void>();
   cluster.on('message', (worker, msg: unknown) => {
-    const m = msg as { type?: string; id?: string };
+    const m = msg as { type?: string; id?: string; metrics?: unknown };
+    if (m.type === METRICS_COLLECTED && m.id !== undefined) {
+      pending.get(m.id)?.(m.metrics);
+      return;
+    }
     if (m.type !== METRICS_REQUEST) return;
-    aggregator.clusterMetrics().then(
-      (text) => worker.send({ type: METRICS_REPLY, id: m.id, text }),
-      (err: unknown) => worker.send({ type: METRICS_REPLY, id: m.id, text: `# aggregation failed: ${String(err)}\n` }),
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is NonNullable<typeof w> => w !== undefined && w.isConnected());
+    const collected = workers.map(
+      (w) =>
+        new Promise<unknown>((resolve) => {
+          const id = `${++sequence}`;
+          const timer = setTimeout(() => {
+            pending.delete(id);
+            resolve(undefined);
+          }, timeoutMs);
+          pending.set(id, (metrics) => {
+            clearTimeout(timer);
+            pending.delete(id);
+            resolve(metrics);
+          });
+          w.send({ type: METRICS_COLLECT, id });
+        }),
     );
+    Promise.all(collected)
+      .then((all) => AggregatorRegistry.aggregate(all.filter((x) => Array.isArray(x)) as never).metrics())
+      .then(
+        (text) => worker.send({ type: METRICS_REPLY, id: m.id, text }),
+        (err: unknown) => worker.send({ type: METRICS_REPLY, id: m.id, text: `# aggregation failed: ${String(err)}\n` }),
+      );
   });
 }
 
-/** In a cluster worker: lets the primary's aggregator read this worker's registry. */
+/** In a cluster worker: hands this worker's registry to the primary when it collects. */
 export function shareWorkerRegistry(metrics: Metrics): void {
-  if (cluster.isWorker) AggregatorRegistry.setRegistries([metrics.registry]);
+  if (!cluster.isWorker) return;
+  process.on('message', (msg: unknown) => {
+    const m = msg as { type?: string; id?: string };
+    if (m.type !== METRICS_COLLECT) return;
+    metrics.registry.getMetricsAsJSON().then(
+      (json) => process.send?.({ type: METRICS_COLLECTED, id: m.id, metrics: json }),
+      () => process.send?.({ type: METRICS_COLLECTED, id: m.id, metrics: [] }),
+    );
+  });
 }

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -63,19 +64,77 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   const file = options.sqlitePath ?? path.join(options.dataDir, 'modelplane.db');
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('synchronous = NORMAL');
+  const sqlite = openSqlite(file);
+  for (const pragma of ['journal_mode = WAL', 'foreign_keys = ON', 'busy_timeout = 5000', 'synchronous = NORMAL']) {
+    sqlite.exec(`PRAGMA ${pragma}`);
+  }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return {
     db,
     dialect: 'sqlite',
     description: `sqlite:${file}`,
     ping: async () => {
-      sqlite.prepare('select 1').get();
+      sqlite.prepare('select 1').all([]);
     },
     close: () => db.destroy(),
   };
+}
+
+/** The part of `node:sqlite` used here (its types are not in @types/node for Node 20). */
+interface NodeSqliteModule {
+  DatabaseSync: new (file: string) => {
+    exec(sql: string): void;
+    close(): void;
+    prepare(sql: string): {
+      columns(): unknown[];
+      all(...parameters: unknown[]): unknown[];
+      run(...parameters: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
+      iterate(...parameters: unknown[]): IterableIterator<unknown>;
+    };
+  };
+}
+
+/** What Kysely's SQLite dialect needs from a driver, plus `exec` for pragmas. */
+type SqliteConnection = SqliteDatabase & { exec(sql: string): unknown };
+
+/**
+ * better-sqlite3 up to 12.x derives its objects from node::ObjectWrap, whose destructor aborts the
+ * process on Node 24 when a statement is garbage collected outside a JS context (a known
+ * upstream issue, fixed in better-sqlite3 13, which in turn no longer runs on Node 20). So on
+ * Node 24 and later the store uses Node's own `node:sqlite`, and better-sqlite3 elsewhere; both
+ * speak the same SQLite file format and the same SQL.
+ */
+function openSqlite(file: string): SqliteConnection {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24) return new SQLite(file);
+  const { DatabaseSync } = createRequire(import.meta.url)('node:sqlite') as NodeSqliteModule;
+  const db = new DatabaseSync(file);
+  return {
+    exec: (text: string) => db.exec(text),
+    close: () => db.close(),
+    prepare(text: string) {
+      const statement = db.prepare(text);
+      return {
+        reader: statement.columns().length > 0,
+        all: (parameters: ReadonlyArray<unknown>) => statement.all(...parameters),
+        run: (parameters: ReadonlyArray<unknown>) => statement.run(...parameters),
+        iterate: (parameters: ReadonlyArray<unknown>) => statement.iterate(...parameters),
+      };
+    },
+  };
+}
+
+/**
+ * True for a unique or primary-key violation, whichever driver raised it: PostgreSQL (23505),
+ * better-sqlite3 (`SQLITE_CONSTRAINT_*` codes) or node:sqlite (extended result codes 2067, 1555).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; errcode?: unknown } | null;
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e?.errcode === 2067 ||
+    e?.errcode === 1555
+  );
 }

@@ -111,11 +111,7 @@ function chunks<T>(rows: readonly T[]): T[][] {
   return out;
 }
 
-/** True for a unique/primary-key violation on either backend. */
-export function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
+export { isUniqueViolation } from '../store/database.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Experiments
