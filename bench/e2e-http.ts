@@ -116,7 +116,7 @@ try {
   expect(linDone.status === 'succeeded', `linear_regression succeeded: r2 ${linDone.metrics?.r2}`, linDone);
 
   const runs = await call('GET', '/experiments/breast-cancer/runs?order_by=' + encodeURIComponent('metrics.accuracy DESC'));
-  expect(runs.status === 200 && runs.json.runs.length === 5, 'five runs listed under /experiments/breast-cancer', runs.json);
+  expect(runs.status === 200 && runs.json.runs?.length === 5, `five runs listed under /experiments/breast-cancer (got ${runs.json.runs?.length})`, Object.keys(runs.json));
   const best = runs.json.runs[0];
   expect(best.metrics?.accuracy !== undefined || best.data !== undefined, 'runs carry metrics and params', best);
 
