@@ -10,7 +10,8 @@
  */
 
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { spawnWorker } from './spawn-worker.ts';
+import type { Worker } from 'node:worker_threads';
 import { createRng } from './random.ts';
 import {
   averagedTreeModel,
@@ -100,23 +101,6 @@ function resolveJobs(nJobs: number | null | undefined): number {
   throw new RangeError(`invalid n_jobs: ${nJobs}`);
 }
 
-/**
- * Starts a worker on the entry next to this module. Compiled JS runs plainly; from TypeScript
- * sources the worker first registers tsx's loader in its own thread and then imports the `.ts`
- * entry (node 20 does not apply `--import tsx` given in a worker's execArgv).
- */
-function spawnWorker(init: ForestWorkerInit): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./forest-worker.js', import.meta.url), { workerData: init });
-  const entry = new URL('./forest-worker.ts', import.meta.url).href;
-  let tsxApi = 'tsx/esm/api';
-  try {
-    tsxApi = import.meta.resolve(tsxApi);
-  } catch {
-    // Leave the bare specifier to the worker's own resolution.
-  }
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
-}
 
 /**
  * Fits a random forest. Classification leaves hold class probabilities, averaged over trees at
@@ -187,7 +171,7 @@ async function growOnWorkers(
         }
       };
       for (let k = 0; k < jobs; k++) {
-        const worker = spawnWorker(init);
+        const worker = spawnWorker(import.meta.url, './forest-worker', init);
         workers.push(worker);
         worker.on('message', (msg: ForestWorkerReply) => {
           if (msg.kind === 'error') {

@@ -4,6 +4,7 @@
  * everything a thread can do into one `ThreadOutcome`, so queue backends never see a thread.
  */
 import { Worker } from 'node:worker_threads';
+import { spawnWorker } from '../ml/spawn-worker.ts';
 import type { Config } from '../config.ts';
 import type { JobResult } from './job.types.ts';
 import type { FromWorker, ToWorker, WorkerThreadInit } from './worker.protocol.ts';
@@ -57,22 +58,8 @@ interface PooledThread {
   ready: boolean;
 }
 
-/**
- * Starts a thread on `worker.thread.ts`. Compiled JS runs plainly; from TypeScript sources the
- * thread first registers tsx's loader in itself and then imports the `.ts` entry (node 20 does
- * not apply `--import tsx` from a worker's execArgv).
- */
 function spawnThread(init: WorkerThreadInit): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.thread.js', import.meta.url), { workerData: init });
-  const entry = new URL('./worker.thread.ts', import.meta.url).href;
-  let tsxApi = 'tsx/esm/api';
-  try {
-    tsxApi = import.meta.resolve(tsxApi);
-  } catch {
-    // Leave the bare specifier to the thread's own resolution.
-  }
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
+  return spawnWorker(import.meta.url, './worker.thread', init);
 }
 
 export class WorkerPool {
