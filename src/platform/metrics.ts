@@ -1,8 +1,9 @@
 import cluster from 'node:cluster';
 import type { FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GpuProbe } from './system.ts';
+import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast-metrics.ts';
 
 /**
  * One Prometheus registry per app (never prom-client's global one, so tests can build many apps).
@@ -11,23 +12,23 @@ import type { GpuProbe } from './system.ts';
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly apiRequests: Counter<'method' | 'endpoint' | 'status'>;
-  readonly apiDuration: Histogram<'method' | 'endpoint'>;
+  readonly apiRequests: FastCounter<'method' | 'endpoint' | 'status'>;
+  readonly apiDuration: FastHistogram<'method' | 'endpoint'>;
   readonly errors: Counter<'type' | 'endpoint'>;
   readonly modelLoaded: Gauge;
   private readonly startedAt = Date.now();
-  private readonly requestChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'method' | 'endpoint'> }>();
+  private readonly requestChildren = new Map<string, { count: FastCounterChild; duration: FastHistogramChild }>();
 
   constructor(gpu?: GpuProbe) {
     collectDefaultMetrics({ register: this.registry });
     const startedAt = this.startedAt;
-    this.apiRequests = new Counter({
+    this.apiRequests = new FastCounter({
       name: 'api_requests_total',
       help: 'HTTP requests answered, by method, route template and status',
       labelNames: ['method', 'endpoint', 'status'],
       registers: [this.registry],
     });
-    this.apiDuration = new Histogram({
+    this.apiDuration = new FastHistogram({
       name: 'api_request_duration_seconds',
       help: 'HTTP request duration in seconds, by method and route template',
       labelNames: ['method', 'endpoint'],

@@ -1,56 +1,57 @@
 /**
- * The serving metrics of API.md, registered on the app's registry. Label children are cached so
- * the hot path increments counters without hashing label sets.
+ * The serving metrics of API.md, registered on the app's registry. The per-request ones are
+ * `fast-metrics.ts` counters and histograms whose label children are cached by the callers.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from '../platform/fast-metrics.ts';
 
 /** Counters of one prediction endpoint (route template). */
 export interface EndpointCounters {
-  readonly total: Counter.Internal;
-  readonly ok: Counter.Internal;
-  readonly failed: Counter.Internal;
-  readonly latency: Histogram.Internal<'endpoint'>;
+  readonly total: FastCounterChild;
+  readonly ok: FastCounterChild;
+  readonly failed: FastCounterChild;
+  readonly latency: FastHistogramChild;
 }
 
 export class ServingMetrics {
-  readonly requests: Counter<'endpoint'>;
-  readonly successful: Counter<'endpoint'>;
-  readonly failed: Counter<'endpoint'>;
-  readonly latency: Histogram<'endpoint'>;
-  readonly predictions: Counter<'model' | 'version' | 'type'>;
-  readonly duration: Histogram<'model'>;
+  readonly requests: FastCounter<'endpoint'>;
+  readonly successful: FastCounter<'endpoint'>;
+  readonly failed: FastCounter<'endpoint'>;
+  readonly latency: FastHistogram<'endpoint'>;
+  readonly predictions: FastCounter<'model' | 'version' | 'type'>;
+  readonly duration: FastHistogram<'model'>;
   readonly modelStatus: Gauge<'model' | 'version'>;
-  readonly cacheHits: Counter;
-  readonly cacheMisses: Counter;
-  readonly batchRows: Histogram<'model'>;
+  readonly cacheHits: FastCounter;
+  readonly cacheMisses: FastCounter;
+  readonly batchRows: FastHistogram<'model'>;
   private readonly endpoints = new Map<string, EndpointCounters>();
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'prediction_requests_total', help: 'Prediction requests received, by route template', labelNames: ['endpoint'], registers });
-    this.successful = new Counter({ name: 'prediction_requests_successful', help: 'Prediction requests answered with 2xx', labelNames: ['endpoint'], registers });
-    this.failed = new Counter({ name: 'prediction_requests_failed', help: 'Prediction requests answered with an error', labelNames: ['endpoint'], registers });
-    this.latency = new Histogram({
+    this.requests = new FastCounter({ name: 'prediction_requests_total', help: 'Prediction requests received, by route template', labelNames: ['endpoint'], registers });
+    this.successful = new FastCounter({ name: 'prediction_requests_successful', help: 'Prediction requests answered with 2xx', labelNames: ['endpoint'], registers });
+    this.failed = new FastCounter({ name: 'prediction_requests_failed', help: 'Prediction requests answered with an error', labelNames: ['endpoint'], registers });
+    this.latency = new FastHistogram({
       name: 'prediction_latency_seconds',
       help: 'Prediction request latency in seconds, by route template',
       labelNames: ['endpoint'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
-    this.predictions = new Counter({
+    this.predictions = new FastCounter({
       name: 'predictions_total',
       help: 'Rows predicted, by model, version and type (single, batch, shadow)',
       labelNames: ['model', 'version', 'type'],
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = new FastHistogram({
       name: 'prediction_duration_seconds',
       help: 'Duration of one onnxruntime run (one micro-batch), by model',
       labelNames: ['model'],
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.batchRows = new Histogram({
+    this.batchRows = new FastHistogram({
       name: 'prediction_batch_rows',
       help: 'Rows per onnxruntime run (how much micro-batching packs together), by model',
       labelNames: ['model'],
@@ -63,8 +64,8 @@ export class ServingMetrics {
       labelNames: ['model', 'version'],
       registers,
     });
-    this.cacheHits = new Counter({ name: 'prediction_cache_hits_total', help: 'Predictions answered from the prediction cache', registers });
-    this.cacheMisses = new Counter({ name: 'prediction_cache_misses_total', help: 'Prediction cache lookups that missed', registers });
+    this.cacheHits = new FastCounter({ name: 'prediction_cache_hits_total', help: 'Predictions answered from the prediction cache', registers });
+    this.cacheMisses = new FastCounter({ name: 'prediction_cache_misses_total', help: 'Prediction cache lookups that missed', registers });
   }
 
   /** Cached counters of one endpoint label. */
