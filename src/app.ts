@@ -13,7 +13,7 @@ import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
-import { installSecurityHeaders } from './platform/security-headers.ts';
+import { installResponseHeaders } from './platform/security-headers.ts';
 import { getRegistry, registryRoutes } from './registry/index.ts';
 import { servingFeature } from './serving/index.ts';
 import { trackingRoutes } from './tracking/tracking.routes.ts';
@@ -65,18 +65,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Any header value the caller sent that failed the id rule is replaced; the one we use is echoed.
-  app.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
-    done();
-  });
+  // The request id we use (the caller's if well formed) is echoed, with the security headers.
+  installResponseHeaders(app);
 
   const errorFormats: ErrorFormat[] = [];
   installErrorHandling(app, errorFormats);
   installRequestMetrics(app, deps.metrics);
   installAuth(app, deps.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 
-  installSecurityHeaders(app);
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
