@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createArtifactStore } from './artifacts/index.ts';
 import type { AppDeps } from './app.ts';
@@ -37,10 +36,11 @@ export async function createDeps(config: Config, log: Logger, options: ContextOp
       ...(config.s3.region === undefined ? {} : { region: config.s3.region }),
       forcePathStyle: config.s3.forcePathStyle,
     });
+    // ioredis (about 17 MB resident) is loaded only when Redis is configured.
     const redis =
       config.redisUrl === undefined
         ? undefined
-        : new Redis(config.redisUrl, { maxRetriesPerRequest: 3, enableOfflineQueue: true, lazyConnect: false });
+        : new (await import('ioredis')).Redis(config.redisUrl, { maxRetriesPerRequest: 3, enableOfflineQueue: true, lazyConnect: false });
     redis?.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
     const keys = new KeyService(store, config.apiKey, log, options.keyRefreshMs);
     await keys.start();

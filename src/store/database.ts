@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -31,22 +31,27 @@ export interface StoreOptions {
 // int8 (bigint) columns hold millisecond timestamps and counters, all far below 2^53.
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
-const pgTypes = {
-  getTypeParser(oid: number, format?: string) {
-    if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-};
+/** Type parsers of `pg`'s own, except int8 and numeric, which are read as numbers. */
+function pgTypes(types: typeof pg.types): { getTypeParser(oid: number, format?: string): (v: string) => unknown } {
+  return {
+    getTypeParser(oid: number, format?: string) {
+      if (oid === INT8_OID || oid === NUMERIC_OID) return (v: string) => Number(v);
+      return types.getTypeParser(oid, format as 'text');
+    },
+  };
+}
 
 /** Opens the metadata store: PostgreSQL when a URL is given, else SQLite in WAL mode. */
 export async function openStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl !== undefined) {
     const schema = options.schema;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
-    const pool = new pg.Pool({
+    // The driver is loaded only for PostgreSQL stores (start-up time and memory of SQLite ones).
+    const { default: pgDriver } = await import('pg');
+    const pool = new pgDriver.Pool({
       connectionString: options.databaseUrl,
       max: 10,
-      types: pgTypes,
+      types: pgTypes(pgDriver.types),
       ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
     });
     if (schema !== undefined) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
