@@ -3,6 +3,7 @@
  * typed arrays and never in tensors, execution providers or fixed batch shapes.
  */
 import * as ort from 'onnxruntime-node';
+import { sharedInferenceThread, type InferenceThread, type OutputData, type ThreadSessionOptions } from './inference-thread.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
 
 /** Input rows `[N, F]` row-major, in the element type the model declares. */
@@ -38,6 +39,12 @@ export interface RuntimeOptions {
   readonly intraOpThreads?: number;
   /** Told why CUDA was not used. */
   readonly onFallback?: (reason: string) => void;
+  /**
+   * Run the session in the process's inference thread (`inference-thread.ts`) rather than on the
+   * calling thread, where onnxruntime-node computes synchronously and blocks the event loop. Costs a
+   * message each way per run; pays off for heavy models and large batches. Default false.
+   */
+  readonly thread?: boolean;
 }
 
 /** A loaded model that runs rows. */
@@ -50,67 +57,169 @@ export interface ModelRuntime {
   release(): Promise<void>;
 }
 
+/** Where a session runs: on the calling thread (default) or in the inference thread. */
+interface SessionHandle {
+  readonly device: Device;
+  run(input: FloatRows, dims: readonly number[]): Promise<{ readonly data: OutputData; readonly dims: readonly number[] }>;
+  release(): Promise<void>;
+}
+
 /**
  * Creates an onnxruntime session for servable bytes (ZipMap-free; see `prepareForServing`).
  * @throws whatever onnxruntime throws for a model it cannot load
  */
 export async function createRuntime(bytes: Uint8Array, signature: ModelSignature, options: RuntimeOptions = {}): Promise<ModelRuntime> {
   const threads = options.intraOpThreads ?? 1;
-  const base: ort.InferenceSession.SessionOptions = {
+  const base: ThreadSessionOptions = {
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     logSeverityLevel: 3,
   };
-  let device: Device = 'cpu';
-  let session: ort.InferenceSession | undefined;
-  if (options.device === 'cuda') {
-    try {
-      session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'] });
-      device = 'cuda';
-    } catch (err) {
-      // The npm package ships CPU binaries only unless installed with the CUDA flag (see
-      // src/serving/README.md); serving on CPU beats not serving.
-      options.onFallback?.(err instanceof Error ? err.message : String(err));
+  const fetch = outputToFetch(signature);
+  const handle =
+    options.thread === true
+      ? await ThreadSession.create(sharedInferenceThread(), bytes, base, options, signature, fetch.name)
+      : await LocalSession.create(bytes, base, options, signature.input.name, fetch.name);
+  return new OrtRuntime(handle, signature, fetch);
+}
+
+/** The output serving reads: probabilities when present (labels derive from them), else labels, else values. */
+function outputToFetch(signature: ModelSignature): { name: string; kind: 'probabilities' | 'labels' | 'values' } {
+  const out = signature.outputs;
+  if (out.probabilities !== undefined) return { name: out.probabilities, kind: 'probabilities' };
+  if (out.label !== undefined) return { name: out.label, kind: 'labels' };
+  if (out.value !== undefined) return { name: out.value, kind: 'values' };
+  throw new Error('the signature names no output to read');
+}
+
+/** A session on the calling thread (`thread: false`): each run blocks the event loop while it computes. */
+class LocalSession implements SessionHandle {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly device: Device,
+    private readonly inputName: string,
+    private readonly fetch: string,
+  ) {}
+
+  static async create(bytes: Uint8Array, base: ThreadSessionOptions, options: RuntimeOptions, inputName: string, fetch: string): Promise<LocalSession> {
+    let device: Device = 'cpu';
+    let session: ort.InferenceSession | undefined;
+    if (options.device === 'cuda') {
+      try {
+        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'] });
+        device = 'cuda';
+      } catch (err) {
+        // The npm package ships CPU binaries only unless installed with the CUDA flag (see
+        // src/serving/README.md); serving on CPU beats not serving.
+        options.onFallback?.(err instanceof Error ? err.message : String(err));
+      }
     }
+    session ??= await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
+    return new LocalSession(session, device, inputName, fetch);
   }
-  session ??= await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
-  return new OrtRuntime(session, signature, device);
+
+  async run(input: FloatRows, dims: readonly number[]): Promise<{ data: OutputData; dims: readonly number[] }> {
+    const tensor = new ort.Tensor(input instanceof Float64Array ? 'float64' : 'float32', input, dims);
+    const result = await this.session.run({ [this.inputName]: tensor }, [this.fetch]);
+    const t = result[this.fetch];
+    if (t === undefined) throw new Error(`the model returned no output '${this.fetch}'`);
+    return { data: t.data as OutputData, dims: t.dims };
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/**
+ * A session in the process's inference thread. Keeps the model bytes so that it can load itself
+ * again if the thread had to be restarted.
+ */
+class ThreadSession implements SessionHandle {
+  private id = 0;
+  private generation = -1;
+  private reloading: Promise<void> | undefined;
+  device: Device = 'cpu';
+
+  private constructor(
+    private readonly thread: InferenceThread,
+    private readonly bytes: Uint8Array,
+    private readonly base: ThreadSessionOptions,
+    private readonly options: RuntimeOptions,
+    private readonly inputName: string,
+    private readonly fetch: string,
+    private readonly double: boolean,
+  ) {}
+
+  static async create(
+    thread: InferenceThread,
+    bytes: Uint8Array,
+    base: ThreadSessionOptions,
+    options: RuntimeOptions,
+    signature: ModelSignature,
+    fetch: string,
+  ): Promise<ThreadSession> {
+    const s = new ThreadSession(thread, bytes, base, options, signature.input.name, fetch, signature.input.elementType === 'double');
+    await s.load();
+    return s;
+  }
+
+  private async load(): Promise<void> {
+    const id = this.thread.sessionId();
+    const reply = await this.thread.call({
+      op: 'load',
+      session: id,
+      bytes: this.bytes,
+      device: this.options.device ?? 'cpu',
+      options: this.base,
+      inputName: this.inputName,
+      fetch: this.fetch,
+      double: this.double,
+    });
+    this.id = id;
+    this.generation = this.thread.generation;
+    this.device = reply.device ?? 'cpu';
+    if (reply.fallback !== undefined) this.options.onFallback?.(reply.fallback);
+  }
+
+  async run(input: FloatRows, dims: readonly number[]): Promise<{ data: OutputData; dims: readonly number[] }> {
+    if (this.generation !== this.thread.generation) {
+      this.reloading ??= this.load().finally(() => (this.reloading = undefined));
+      await this.reloading;
+    }
+    const reply = await this.thread.call({ op: 'run', session: this.id, input, dims });
+    return { data: reply.data!, dims: reply.dims! };
+  }
+
+  async release(): Promise<void> {
+    if (this.generation !== this.thread.generation) return;
+    await this.thread.call({ op: 'release', session: this.id });
+  }
 }
 
 class OrtRuntime implements ModelRuntime {
-  private readonly fetch: string;
   private readonly kind: 'probabilities' | 'labels' | 'values';
   private readonly nFeatures: number;
   private readonly fixedBatch: number | null;
   private readonly rank: 1 | 2;
-  private readonly inputName: string;
   private readonly double: boolean;
 
   constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: SessionHandle,
     signature: ModelSignature,
-    readonly device: Device,
+    fetch: { name: string; kind: 'probabilities' | 'labels' | 'values' },
   ) {
-    const out = signature.outputs;
-    if (out.probabilities !== undefined) {
-      this.fetch = out.probabilities;
-      this.kind = 'probabilities';
-    } else if (out.label !== undefined) {
-      this.fetch = out.label;
-      this.kind = 'labels';
-    } else if (out.value !== undefined) {
-      this.fetch = out.value;
-      this.kind = 'values';
-    } else {
-      throw new Error('the signature names no output to read');
-    }
+    this.kind = fetch.kind;
     this.nFeatures = signature.input.nFeatures;
     this.fixedBatch = signature.input.fixedBatch;
     this.rank = signature.input.rank;
-    this.inputName = signature.input.name;
     this.double = signature.input.elementType === 'double';
+  }
+
+  get device(): Device {
+    return this.session.device;
   }
 
   async run(input: FloatRows, rows: number): Promise<RawOutputs> {
@@ -133,17 +242,13 @@ class OrtRuntime implements ModelRuntime {
     return concatOutputs(chunks, rows);
   }
 
-  private runChunk(input: FloatRows, rows: number): Promise<ort.InferenceSession.ReturnType> {
-    const dims = this.rank === 1 ? [this.nFeatures] : [rows, this.nFeatures];
-    const tensor = new ort.Tensor(this.double ? 'float64' : 'float32', input, dims);
-    return this.session.run({ [this.inputName]: tensor }, [this.fetch]);
+  private runChunk(input: FloatRows, rows: number): Promise<{ readonly data: OutputData; readonly dims: readonly number[] }> {
+    return this.session.run(input, this.rank === 1 ? [this.nFeatures] : [rows, this.nFeatures]);
   }
 
   /** Keeps the first `rows` rows of the fetched output (padding rows are dropped). */
-  private decode(result: ort.InferenceSession.ReturnType, rows: number): RawOutputs {
-    const t = result[this.fetch];
-    if (t === undefined) throw new Error(`the model returned no output '${this.fetch}'`);
-    const data = t.data as ArrayLike<number | bigint | string> & { subarray?: unknown; slice(a: number, b: number): unknown };
+  private decode(t: { readonly data: OutputData; readonly dims: readonly number[] }, rows: number): RawOutputs {
+    const data = t.data as ArrayLike<number | bigint | string> & { slice(a: number, b: number): unknown };
     // Declared shapes can be wrong ([1] for [N]); the element count is the truth.
     const width = Math.max(1, Math.round(data.length / Math.max(1, t.dims[0] ?? rows)));
     const used = rows * width;
