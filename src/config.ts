@@ -44,6 +44,18 @@ export const ConfigSchema = Type.Object({
     device: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]),
   }),
   maxBatchSize: Type.Integer({ minimum: 1, maximum: 100000 }),
+  predictionCache: Type.Object({
+    /** In-memory entries; 0 turns the prediction cache off (in Redis too). */
+    size: Type.Integer({ minimum: 0 }),
+    /** Entry lifetime in seconds; absent = the backend's default (memory: none, Redis: 3600). */
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+  batching: Type.Object({
+    /** Triton's max_queue_delay_microseconds for every model (a model's tag may override it). */
+    maxQueueDelayUs: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
+    /** Most rows waiting per model before 503; absent = max(4096, 8 x the model's batch size). */
+    maxQueueRows: Type.Optional(Type.Integer({ minimum: 1 })),
+  }),
   requestTimeoutSeconds: Type.Number({ minimum: 0 }),
   bodyLimitBytes: Type.Integer({ minimum: 1024 }),
   datasetMaxBytes: Type.Integer({ minimum: 1024 }),
@@ -211,6 +223,14 @@ export function loadConfig(
       device: oneOf(env, 'MODEL_DEVICE', ['cpu', 'cuda'], 'cpu'),
     },
     maxBatchSize: int(env, 'MAX_BATCH_SIZE', 1000, 1, 100000),
+    predictionCache: {
+      size: int(env, 'PREDICTION_CACHE_SIZE', 10_000, 0, 2 ** 31),
+      ...optional('ttlSeconds', str(env, 'PREDICTION_CACHE_TTL') === undefined ? undefined : int(env, 'PREDICTION_CACHE_TTL', 0, 0, 86400 * 365)),
+    },
+    batching: {
+      maxQueueDelayUs: int(env, 'BATCH_MAX_QUEUE_DELAY_US', 0, 0, 10_000_000),
+      ...optional('maxQueueRows', str(env, 'BATCH_MAX_QUEUE_ROWS') === undefined ? undefined : int(env, 'BATCH_MAX_QUEUE_ROWS', 0, 1, 2 ** 31)),
+    },
     requestTimeoutSeconds: num(env, 'REQUEST_TIMEOUT', 30, 0, 3600),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 16 * 1024 * 1024, 1024, 2 ** 31),
     datasetMaxBytes: int(env, 'DATASET_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),

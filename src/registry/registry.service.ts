@@ -603,8 +603,9 @@ export class RegistryService implements RegistryReader {
       row = version === undefined ? undefined : await repo.findVersion(this.db, name, version);
     } else row = await repo.latestVersion(this.db, name);
     if (row === undefined) return undefined;
-    const v = toVersion(row, await repo.aliasesOfVersion(this.db, name, row.version));
-    return toServable(v);
+    const [aliases, model] = await Promise.all([repo.aliasesOfVersion(this.db, name, row.version), repo.findModel(this.db, name)]);
+    const v = toVersion(row, aliases);
+    return { ...toServable(v), modelTags: model === undefined ? {} : parseJsonObject(model.tags) };
   }
 
   /** {@inheritDoc RegistryReader.traffic} */

@@ -30,6 +30,8 @@ export interface ServableVersion {
   readonly sha256?: string;
   /** Dataset version the model was trained on, when known. */
   readonly dataset?: { readonly name: string; readonly version: number | null } | null;
+  /** Tags of the registered model (not of the version): serving reads its `modelplane.*` tunables here. */
+  readonly modelTags?: Readonly<Record<string, string>>;
 }
 
 /** A weighted split of a model's default route, plus versions that get a shadow copy of traffic. */
@@ -51,4 +53,9 @@ export interface RegistryReader {
   generation(): Promise<number>;
   /** Called in-process right after a change commits (so this replica reacts without polling). */
   onChange(listener: (modelName: string) => void): () => void;
+  /**
+   * A version's training reference (`reference.json`, parsed), `undefined` when it has none.
+   * Optional: serving explains predictions (`?explain=true`) only through readers that have it.
+   */
+  getReference?(name: string, version: number): Promise<unknown>;
 }

@@ -3,6 +3,7 @@
  * prediction cache and the prediction routes. See ARCHITECTURE.md "The prediction hot path".
  */
 import type { App } from '../platform/app-type.ts';
+import type { Config } from '../config.ts';
 import type { AppContext } from '../platform/context.ts';
 import type { RegistryReader } from '../registry/registry.types.ts';
 import type { Store } from '../store/database.ts';
@@ -13,17 +14,35 @@ import { servingRoutes } from './serving.routes.ts';
 import { ServingService, type ServingOptions } from './serving.service.ts';
 
 export { MicroBatcher, QueueFullError, type BatcherOptions, type BatchSlice } from './batcher.ts';
-export { MemoryPredictionCache, RedisPredictionCache, cacheKey, type PredictionCache } from './cache.ts';
+export { MemoryPredictionCache, RedisPredictionCache, cacheKey, rowKeys, type CachedFragments, type PredictionCache } from './cache.ts';
 export { LoadedModel, type ModelIdentity } from './loaded-model.ts';
 export { createRuntime, type ModelRuntime, type RawOutputs, type RuntimeOptions } from './runtime.ts';
-export { ServingService, type ModelQuery, type ServingOptions } from './serving.service.ts';
+export { MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, tunablesFromTags, type IgnoredTag, type ModelTunables } from './model-tunables.ts';
+export { ServingService, type BatchingSettings, type ModelQuery, type ServingOptions } from './serving.service.ts';
 
-/** Options of {@link createServing}: serving tunables plus the prediction cache. */
+/**
+ * Options of {@link createServing}: serving tunables plus the prediction cache. Fields left out
+ * come from the configuration (`PREDICTION_CACHE_SIZE`, `PREDICTION_CACHE_TTL`,
+ * `BATCH_MAX_QUEUE_DELAY_US`, `BATCH_MAX_QUEUE_ROWS`); fields given here win.
+ */
 export interface CreateServingOptions extends ServingOptions {
-  /** Entries of the in-memory prediction cache; 0 disables caching. Default 10 000. */
+  /** Entries of the in-memory prediction cache; 0 disables caching (in Redis too). Default 10 000. */
   readonly cacheEntries?: number;
   /** Lifetime of cache entries in seconds (0 = until evicted). Default 0 in memory, 3600 in Redis. */
   readonly cacheTtlSeconds?: number;
+  /** Prefix of the prediction cache's Redis keys; `DELETE /predict/cache` removes only these. Default `modelplane:pred:`. */
+  readonly cachePrefix?: string;
+}
+
+/** The serving options the configuration sets (only those it sets, so defaults stay in one place). */
+export function servingOptionsFromConfig(config: Config): CreateServingOptions {
+  const { predictionCache, batching } = config;
+  return {
+    cacheEntries: predictionCache.size,
+    ...(predictionCache.ttlSeconds === undefined ? {} : { cacheTtlSeconds: predictionCache.ttlSeconds }),
+    maxQueueDelayUs: batching.maxQueueDelayUs,
+    ...(batching.maxQueueRows === undefined ? {} : { maxQueueRows: batching.maxQueueRows }),
+  };
 }
 
 /** A serving instance bound to one app context. */
@@ -45,19 +64,11 @@ export interface Serving {
  * `ctx.closers`. Nothing is loaded until `start()`.
  * @param registry the model registry; `undefined` serves `MODEL_PATH` only
  */
-export function createServing(ctx: AppContext, registry: RegistryReader | undefined, options: CreateServingOptions = {}): Serving {
+export function createServing(ctx: AppContext, registry: RegistryReader | undefined, given: CreateServingOptions = {}): Serving {
   const { config } = ctx;
+  const options: CreateServingOptions = { ...servingOptionsFromConfig(config), ...given };
   const metrics = new ServingMetrics(ctx.metrics.registry);
-  const entries = options.cacheEntries ?? 10_000;
-  let cache: PredictionCache | undefined;
-  if (entries > 0) {
-    cache =
-      ctx.redis === undefined
-        ? new MemoryPredictionCache(entries, options.cacheTtlSeconds ?? 0)
-        : new RedisPredictionCache(ctx.redis, options.cacheTtlSeconds ?? 3600, 'modelplane:pred:', (err) =>
-            ctx.log.warn({ err }, 'prediction cache (redis) error; treating as a miss'),
-          );
-  }
+  const cache = createPredictionCache(ctx, options);
   const file =
     config.model.path === undefined
       ? undefined
@@ -109,6 +120,16 @@ export function createServing(ctx: AppContext, registry: RegistryReader | undefi
     },
     close: () => service.close(),
   };
+}
+
+/** The prediction cache the options ask for: Redis when the context has Redis, else in memory; none for 0 entries. */
+function createPredictionCache(ctx: AppContext, options: CreateServingOptions): PredictionCache | undefined {
+  const entries = options.cacheEntries ?? 10_000;
+  if (entries <= 0) return undefined;
+  if (ctx.redis === undefined) return new MemoryPredictionCache(entries, options.cacheTtlSeconds ?? 0);
+  return new RedisPredictionCache(ctx.redis, options.cacheTtlSeconds ?? 3600, options.cachePrefix ?? 'modelplane:pred:', (err) =>
+    ctx.log.warn({ err }, 'prediction cache (redis) error; treating as a miss'),
+  );
 }
 
 // Keyed by the store, like the registry's own instances: one serving per app context, reachable

@@ -8,14 +8,15 @@ import { Type } from '@sinclair/typebox';
 import type { Counter } from 'prom-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../platform/app-type.ts';
-import { unavailable } from '../platform/errors.ts';
+import { AppError, unavailable } from '../platform/errors.ts';
 import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
 import type { BatchSlice } from './batcher.ts';
-import { cacheKey, type PredictionCache } from './cache.ts';
+import { cacheKey, rowKeys, type PredictionCache } from './cache.ts';
+import { ExplainerCache } from './explain.ts';
 import { readBatch, readSingleRow } from './input.ts';
 import { invocationRoutes } from './invocations.routes.ts';
 import { LoadedModel, rowJson, runRows } from './loaded-model.ts';
-import { BatchBody, BatchPredictionSchema, Label, ModelQuerySchema, PREDICT_ROUTE, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
+import { BatchBody, BatchPredictionSchema, ExplainFlag, Label, PREDICT_ROUTE, PredictQuerySchema, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
 import type { ServingMetrics } from './metrics.ts';
 import type { ModelQuery, ServingService } from './serving.service.ts';
 import type { FloatRows } from './runtime.ts';
@@ -82,11 +83,50 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     };
   };
 
+  const explainers = new ExplainerCache((m) => service.trainingReference(m.identity));
+
+  /**
+   * `?explain=true`: predictions with Shapley contributions, straight from the model's runtime
+   * (no prediction cache, no micro-batcher, no shadow copies); see explain.ts.
+   */
+  const explainRows = async (model: LoadedModel, input: FloatRows, rows: number, kind: 'single' | 'batch'): Promise<(row: number) => string> => {
+    model.inFlight++;
+    let result;
+    try {
+      result = await explainers.explain(model, input, rows);
+    } catch (err) {
+      if (!(err instanceof AppError)) model.failures++;
+      throw err;
+    } finally {
+      model.inFlight--;
+    }
+    model.predictions += rows;
+    usage.predictions += rows;
+    predictionCounters(model)[kind].inc(rows);
+    const { explainer, explanations } = result;
+    return (row: number): string => `${rowJson(model, explanations.outputs, row)},${explainer.json(explanations, row)}`;
+  };
+
+  const explainSingle = async (request: FastifyRequest, model: LoadedModel, row: FloatRows, t0: number): Promise<string> => {
+    const fragment = (await explainRows(model, row, 1, 'single'))(0);
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    return `{${fragment},${model.fixed},"processing_time_ms":${ms},"cached":false,"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
+  };
+
+  const explainBatch = async (model: LoadedModel, input: FloatRows, rows: number, t0: number): Promise<string> => {
+    const fragment = await explainRows(model, input, rows, 'batch');
+    let body = '{"predictions":[';
+    for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragment(i) + '}';
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    return `${body}],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${ms}}`;
+  };
+
   const predictSingle = async (request: FastifyRequest, reply: FastifyReply, query: ModelQuery): Promise<string> => {
     const t0 = performance.now();
     const picked = service.pick(query);
     const model = picked instanceof LoadedModel ? picked : await picked;
     const row = readSingleRow(request.body, model);
+    if (wantsExplanation(request)) return explainSingle(request, model, row, t0);
     let fragment: string | undefined;
     let cached = false;
     model.inFlight++;
@@ -127,10 +167,13 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     const picked = service.pick(query);
     const model = picked instanceof LoadedModel ? picked : await picked;
     const { input, rows } = readBatch(request.body, model, maxBatchSize);
-    let slice: BatchSlice;
+    if (wantsExplanation(request)) return explainBatch(model, input, rows, t0);
+    let slice: BatchSlice | undefined;
+    let fragments: string[] | undefined;
     model.inFlight++;
     try {
-      slice = await runRows(model, input, rows);
+      if (cache === undefined) slice = await runRows(model, input, rows);
+      else fragments = await predictRowsThroughCache(cache, model, input, rows, metrics);
     } catch (err) {
       model.failures++;
       throw err;
@@ -143,8 +186,12 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     const shadows = service.shadowsOf(query);
     if (shadows.length > 0) runShadows(shadows, input, metrics, rows);
     let body = '{"predictions":[';
-    const out = slice.outputs;
-    for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + rowJson(model, out, slice.offset + i) + '}';
+    if (slice !== undefined) {
+      const out = slice.outputs;
+      for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + rowJson(model, out, slice.offset + i) + '}';
+    } else {
+      for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragments![i]! + '}';
+    }
     const ms = Math.round((performance.now() - t0) * 1000) / 1000;
     body += `],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${ms}}`;
     return body;
@@ -153,7 +200,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
   const singleSchema = (summary: string, withQuery: boolean) => ({
     summary,
     tags: ['predictions'],
-    ...(withQuery ? { querystring: ModelQuerySchema } : {}),
+    ...(withQuery ? { querystring: PredictQuerySchema } : {}),
     body: SingleBody,
     response: { 200: SinglePredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
   });
@@ -170,7 +217,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
       config: PREDICT_ROUTE,
       schema: {
         ...singleSchema('Predict one row with the Staging version (of the default model, or ?model=)', false),
-        querystring: Type.Object({ model: ModelQuerySchema.properties.model }),
+        querystring: Type.Object({ model: PredictQuerySchema.properties.model, explain: ExplainFlag }),
       },
       ...counted('/predict/staging'),
     },
@@ -187,7 +234,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
       schema: {
         ...singleSchema('Predict one row with a registered model named in the path', false),
         params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) }),
-        querystring: Type.Omit(ModelQuerySchema, ['model']),
+        querystring: Type.Omit(PredictQuerySchema, ['model']),
       },
       ...counted('/models/:name/predict'),
     },
@@ -202,7 +249,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
         schema: {
           summary: 'Predict many rows (1..MAX_BATCH_SIZE), answers in input order',
           tags: ['predictions'],
-          querystring: ModelQuerySchema,
+          querystring: PredictQuerySchema,
           body: BatchBody,
           response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
         },
@@ -221,7 +268,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
       schema: {
         summary: 'Clear the prediction cache',
         tags: ['predictions'],
-        response: { 200: Type.Object({ cleared: Type.Integer() }), ...errorResponses(...AUTH_ERRORS) },
+        response: { 200: Type.Object({ cleared: Type.Integer() }), ...errorResponses(...AUTH_ERRORS, 503) },
       },
     },
     async () => ({ cleared: cache === undefined ? 0 : await cache.clear() }),
@@ -341,6 +388,56 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     );
   }
 
+}
+
+/**
+ * Batch rows through the prediction cache: one look-up for every row (Redis: one MGET), only the
+ * rows that missed go to the model (all of `input` when every row missed, so nothing is copied),
+ * and their answers are stored in one write. Resolves with each row's JSON fragment in input order.
+ */
+async function predictRowsThroughCache(cache: PredictionCache, model: LoadedModel, input: FloatRows, rows: number, metrics: ServingMetrics): Promise<string[]> {
+  const keys = rowKeys(model.identity.cacheTag, input, rows, model.nFeatures);
+  const found = cache.getMany(keys);
+  const fragments = Array.isArray(found) ? found : await found;
+  let misses = 0;
+  for (let i = 0; i < rows; i++) if (fragments[i] === undefined) misses++;
+  const hits = rows - misses;
+  if (hits > 0) {
+    model.cacheHits += hits;
+    metrics.cacheHits.inc(hits);
+  }
+  if (misses === 0) return fragments as string[];
+  metrics.cacheMisses.inc(misses);
+  const slice = await runRows(model, misses === rows ? input : gatherMissedRows(model, input, fragments, misses), misses);
+  const missedKeys = new Array<string>(misses);
+  const missedFragments = new Array<string>(misses);
+  for (let i = 0, j = 0; j < misses; i++) {
+    if (fragments[i] !== undefined) continue;
+    const fragment = rowJson(model, slice.outputs, slice.offset + j);
+    fragments[i] = fragment;
+    missedKeys[j] = keys[i]!;
+    missedFragments[j] = fragment;
+    j++;
+  }
+  cache.setMany(missedKeys, missedFragments);
+  return fragments as string[];
+}
+
+/** The rows of `input` whose fragment is still missing, packed into a new buffer in input order. */
+function gatherMissedRows(model: LoadedModel, input: FloatRows, fragments: readonly (string | undefined)[], misses: number): FloatRows {
+  const f = model.nFeatures;
+  const packed = model.allocRows(misses);
+  for (let i = 0, j = 0; j < misses; i++) {
+    if (fragments[i] !== undefined) continue;
+    packed.set(input.subarray(i * f, i * f + f), j * f);
+    j++;
+  }
+  return packed;
+}
+
+/** Whether the request asked for `?explain=true` (the query schemas coerce it to a boolean). */
+function wantsExplanation(request: FastifyRequest): boolean {
+  return (request.query as { explain?: boolean }).explain === true;
 }
 
 /** Shadow traffic: the same rows go to shadow versions; answers are counted and dropped. */

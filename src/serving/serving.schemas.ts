@@ -10,7 +10,28 @@ export const ModelQuerySchema = Type.Object({
   alias: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
 });
 
+/** `?explain=true` of the prediction routes (not of `/invocations`). */
+export const ExplainFlag = Type.Optional(
+  Type.Boolean({
+    description:
+      'add per-row Shapley contributions of each feature and the base value they start from (at most 100 rows; no prediction cache); ' +
+      'explains the predicted value (regression) or the probability of the predicted class (classification); needs the version\'s training reference',
+  }),
+);
+
+/** Query of `/predict`, `/predict/batch` and `/batch-predict`: the model selector plus `explain`. */
+export const PredictQuerySchema = Type.Object({ ...ModelQuerySchema.properties, explain: ExplainFlag });
+
 export const Label = Type.Union([Type.Number(), Type.String()]);
+const Contributions = Type.Optional(
+  Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()]), {
+    description:
+      '?explain=true: per feature, its share of prediction - base_value (interventional Shapley value); for classifiers, of the predicted class\'s probability',
+  }),
+);
+const BaseValue = Type.Optional(
+  Type.Union([Type.Number(), Type.Null()], { description: '?explain=true: mean explained output (value, or predicted class probability) over the background rows' }),
+);
 const Prediction = Type.Union([Type.Number(), Type.String(), Type.Array(Type.Number())], { description: 'class label (number or string) or regression value(s)' });
 
 export const SinglePredictionSchema = Type.Object(
@@ -19,6 +40,8 @@ export const SinglePredictionSchema = Type.Object(
     probability: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.Null()]))),
     classes: Type.Optional(Type.Array(Label)),
     confidence: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+    contributions: Contributions,
+    base_value: BaseValue,
     model_name: Type.String(),
     model_version: Type.String(),
     stage: Type.Union([Type.String(), Type.Null()]),
@@ -39,6 +62,8 @@ export const BatchPredictionSchema = Type.Object(
           prediction: Prediction,
           probability: Type.Optional(Type.Array(Type.Union([Type.Number(), Type.Null()]))),
           confidence: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+          contributions: Contributions,
+          base_value: BaseValue,
         },
         { additionalProperties: false },
       ),

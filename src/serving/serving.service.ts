@@ -20,18 +20,21 @@ import type { RegistryReader, ServableVersion, VersionSelector } from '../regist
 import { LoadedModel, type ModelIdentity } from './loaded-model.ts';
 import type { ServingMetrics } from './metrics.ts';
 import type { ModelFileSource } from './model-source.ts';
+import { tunablesFromTags, type ModelTunables } from './model-tunables.ts';
 import { createRuntime, type Device } from './runtime.ts';
 
-/** Tunables of serving; every field has a default. */
+/**
+ * Tunables of serving; every field has a default. A registered model's tags
+ * (`modelplane.max_queue_delay_us`, `modelplane.max_batch_size`, see `model-tunables.ts`) override
+ * `maxQueueDelayUs` and `maxBatchRows` for that model's versions.
+ */
 export interface ServingOptions {
   /** Most rows per onnxruntime run when packing requests. Default `MAX_BATCH_SIZE`. */
   readonly maxBatchRows?: number;
-  /** Most rows waiting per model before requests get 503. Default 8 x `maxBatchRows` (at least 4096). */
+  /** Most rows waiting per model before requests get 503. Default 8 x the model's `maxBatchRows` (at least 4096). */
   readonly maxQueueRows?: number;
   /** Triton-style queue delay in microseconds for every model. Default 0 (no added delay). */
   readonly maxQueueDelayUs?: number;
-  /** Per-model queue delay overrides, by registered model name. */
-  readonly queueDelayUsByModel?: Readonly<Record<string, number>>;
   /** Registry generation polling period. Default 1000 ms. */
   readonly pollMs?: number;
   /** An unreferenced session is released after this long without use. Default 120 s. */
@@ -40,6 +43,8 @@ export interface ServingOptions {
   readonly sweepMs?: number;
   /** onnxruntime intra-op threads per session. Default 1. */
   readonly intraOpThreads?: number;
+  /** Run sessions in the inference thread instead of on the event loop (`INFERENCE_THREAD`). Default false. */
+  readonly inferenceThread?: boolean;
 }
 
 /** What a request asks for in `?model=&version=&stage=&alias=`. */
@@ -71,6 +76,13 @@ interface RouteEntry {
 interface Target {
   readonly versions: { readonly v: ServableVersion; readonly weight: number }[];
   readonly shadows: ServableVersion[];
+}
+
+/** The micro-batching settings a loaded model runs with. */
+export interface BatchingSettings {
+  readonly maxBatchRows: number;
+  readonly maxQueueRows: number;
+  readonly maxQueueDelayUs: number;
 }
 
 /** Dependencies of {@link ServingService}. */
@@ -106,7 +118,7 @@ export class ServingService {
   /** Usage summary for `/info`. */
   readonly usage = { reloads: 0, reload_failures: 0, predictions: 0, failures: 0, latency_ms_total: 0, requests: 0 };
   private readonly maxBatchRows: number;
-  private readonly maxQueueRows: number;
+  private readonly batchingByModel = new WeakMap<LoadedModel, BatchingSettings>();
   private readonly idleTicks: number;
   private readonly device: Device;
 
@@ -115,7 +127,6 @@ export class ServingService {
     private readonly options: ServingOptions = {},
   ) {
     this.maxBatchRows = options.maxBatchRows ?? deps.config.maxBatchSize;
-    this.maxQueueRows = options.maxQueueRows ?? Math.max(4096, 8 * this.maxBatchRows);
     this.idleTicks = Math.max(1, Math.ceil((options.idleReleaseMs ?? 120_000) / (options.sweepMs ?? 5000)));
     this.device = deps.config.model.device;
   }
@@ -139,6 +150,22 @@ export class ServingService {
       ]);
     }
     return name;
+  }
+
+  /** The micro-batching settings `model` was loaded with (server-wide options and its model's tags). */
+  batchingOf(model: LoadedModel): BatchingSettings | undefined {
+    return this.batchingByModel.get(model);
+  }
+
+  /**
+   * The training reference (`reference.json`) of a loaded registry version, for explanations;
+   * `undefined` for `MODEL_PATH` files, versions without one, and registries that keep none.
+   */
+  async trainingReference(identity: ModelIdentity): Promise<unknown> {
+    const registry = this.deps.registry;
+    const version = Number(identity.version);
+    if (registry?.getReference === undefined || !Number.isInteger(version)) return undefined;
+    return registry.getReference(identity.name, version);
   }
 
   /** Every loaded model (for `/health/model`). */
@@ -405,9 +432,11 @@ export class ServingService {
           runId: v.runId,
           createdAt: v.createdAt,
           source: v.artifactKey,
-          cacheTag: `${v.name}\u0000${v.version}\u0000`,
+          // The content hash too: a model deleted and registered again restarts at version 1, and
+          // a shared Redis cache must not answer the new bytes with the old ones' predictions.
+          cacheTag: `${v.name}\u0000${v.version}\u0000${v.sha256?.slice(0, 16) ?? ''}\u0000`,
         };
-        const model = await this.createModel(identity, bytes, v.signature);
+        const model = await this.createModel(identity, bytes, v.signature, this.tunablesOf(v));
         const previous = this.loaded.get(key);
         this.loaded.set(key, model);
         if (previous !== undefined && previous !== model) this.retire(previous);
@@ -418,20 +447,32 @@ export class ServingService {
     return p;
   }
 
-  private async createModel(identity: ModelIdentity, bytes: Uint8Array, signature: ModelSignature): Promise<LoadedModel> {
+  /** Tunables the registered model's tags set; an invalid tag is logged and ignored. */
+  private tunablesOf(v: ServableVersion): ModelTunables {
+    return tunablesFromTags(v.modelTags, ({ tag, value, expected }) =>
+      this.deps.log.warn({ model: v.name, version: v.version, tag, value, expected }, `ignoring registered-model tag ${tag}: expected ${expected}`),
+    );
+  }
+
+  private async createModel(identity: ModelIdentity, bytes: Uint8Array, signature: ModelSignature, tunables: ModelTunables = {}): Promise<LoadedModel> {
     const { log, metrics } = this.deps;
     const runtime = await createRuntime(bytes, signature, {
       device: this.device,
       intraOpThreads: this.options.intraOpThreads ?? 1,
+      thread: this.options.inferenceThread ?? false,
       onFallback: (reason) =>
         log.warn({ model: identity.name, version: identity.version, reason }, 'MODEL_DEVICE=cuda but the CUDA execution provider is not available; serving on CPU'),
     });
     const duration = metrics.duration.labels(identity.name);
     const batchRows = metrics.batchRows.labels(identity.name);
+    const maxBatchRows = tunables.maxBatchRows ?? this.maxBatchRows;
+    const batching: BatchingSettings = {
+      maxBatchRows,
+      maxQueueRows: this.options.maxQueueRows ?? Math.max(4096, 8 * maxBatchRows),
+      maxQueueDelayUs: tunables.maxQueueDelayUs ?? this.options.maxQueueDelayUs ?? 0,
+    };
     const model = new LoadedModel(identity, signature, runtime, {
-      maxBatchRows: this.maxBatchRows,
-      maxQueueRows: this.maxQueueRows,
-      maxQueueDelayUs: this.options.queueDelayUsByModel?.[identity.name] ?? this.options.maxQueueDelayUs ?? 0,
+      ...batching,
       onRun: (seconds, rows) => {
         duration.observe(seconds);
         batchRows.observe(rows);
@@ -443,7 +484,8 @@ export class ServingService {
       await runtime.release().catch(() => undefined);
       throw err;
     }
-    log.info({ model: identity.name, version: identity.version, device: runtime.device }, 'model loaded and warmed');
+    this.batchingByModel.set(model, batching);
+    log.info({ model: identity.name, version: identity.version, device: runtime.device, ...batching }, 'model loaded and warmed');
     return model;
   }
 

@@ -34,6 +34,12 @@ describe('loadConfig', () => {
     [{ MODEL_DEVICE: 'tpu' }, 'MODEL_DEVICE', /cpu, cuda/],
     [{ PREDICTION_LOG_SAMPLE_RATE: '2' }, 'PREDICTION_LOG_SAMPLE_RATE', /number from 0 to 1/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],
+    [{ PREDICTION_CACHE_SIZE: '-1' }, 'PREDICTION_CACHE_SIZE', /integer from 0/],
+    [{ PREDICTION_CACHE_SIZE: 'lots' }, 'PREDICTION_CACHE_SIZE', /integer/],
+    [{ PREDICTION_CACHE_TTL: '1.5' }, 'PREDICTION_CACHE_TTL', /integer from 0/],
+    [{ BATCH_MAX_QUEUE_DELAY_US: '-5' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
+    [{ BATCH_MAX_QUEUE_DELAY_US: '20000000' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
+    [{ BATCH_MAX_QUEUE_ROWS: '0' }, 'BATCH_MAX_QUEUE_ROWS', /integer from 1/],
   ];
   for (const [env, variable, expected] of bad) {
     test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
@@ -60,6 +66,18 @@ describe('loadConfig', () => {
   test('MODEL_FALLBACK_STAGE=none disables the fallback', () => {
     assert.equal(loadConfig({ MODEL_FALLBACK_STAGE: 'none' }).model.fallbackStage, undefined);
     assert.equal(loadConfig({ MODEL_FALLBACK_STAGE: 'Archived' }).model.fallbackStage, 'Archived');
+  });
+
+  test('prediction cache and batching tunables: defaults and values', () => {
+    const d = loadConfig({});
+    // TTL and queue bound stay unset so serving applies the backend's and the model's defaults.
+    assert.deepEqual(d.predictionCache, { size: 10_000 });
+    assert.deepEqual(d.batching, { maxQueueDelayUs: 0 });
+    assert.ok(Object.isFrozen(d.predictionCache) && Object.isFrozen(d.batching));
+    const c = loadConfig({ PREDICTION_CACHE_SIZE: '0', PREDICTION_CACHE_TTL: '0', BATCH_MAX_QUEUE_DELAY_US: ' 250 ', BATCH_MAX_QUEUE_ROWS: '64' });
+    assert.deepEqual(c.predictionCache, { size: 0, ttlSeconds: 0 });
+    assert.deepEqual(c.batching, { maxQueueDelayUs: 250, maxQueueRows: 64 });
+    assert.equal(loadConfig({ PREDICTION_CACHE_TTL: '' }).predictionCache.ttlSeconds, undefined);
   });
 
   test('CORS_ORIGINS is a comma list', () => {

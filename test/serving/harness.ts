@@ -98,6 +98,7 @@ interface StoredVersion {
 export class MemoryRegistry implements RegistryReader {
   private readonly models = new Map<string, StoredVersion[]>();
   private readonly splits = new Map<string, TrafficSplit>();
+  private readonly modelTags = new Map<string, Record<string, string>>();
   private gen = 0;
   private readonly listeners = new Set<(name: string) => void>();
   /** When false, changes are only visible through `generation()` (another replica made them). */
@@ -143,6 +144,11 @@ export class MemoryRegistry implements RegistryReader {
     this.changed(name);
   }
 
+  /** Sets the registered model's tags; like the real registry, read at the next load of a version. */
+  setModelTags(name: string, tags: Record<string, string>): void {
+    this.modelTags.set(name, tags);
+  }
+
   setTraffic(name: string, split: TrafficSplit | undefined): void {
     if (split === undefined) this.splits.delete(name);
     else this.splits.set(name, split);
@@ -162,7 +168,9 @@ export class MemoryRegistry implements RegistryReader {
     else if (selector.stage !== undefined) found = [...list].reverse().find((v) => v.stage === selector.stage);
     else if (selector.alias !== undefined) found = list.find((v) => v.aliases.includes(selector.alias!));
     else found = list[list.length - 1];
-    return Promise.resolve(found === undefined ? undefined : { ...found.servable, stage: found.stage, aliases: [...found.aliases] });
+    return Promise.resolve(
+      found === undefined ? undefined : { ...found.servable, stage: found.stage, aliases: [...found.aliases], modelTags: { ...this.modelTags.get(name) } },
+    );
   }
 
   traffic(name: string): Promise<TrafficSplit | undefined> {
