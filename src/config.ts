@@ -42,6 +42,7 @@ export const ConfigSchema = Type.Object({
     path: Type.Optional(Type.String({ minLength: 1 })),
     cacheTtlSeconds: Type.Number({ minimum: 0 }),
     device: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]),
+    inferenceThread: Type.Boolean(),
   }),
   maxBatchSize: Type.Integer({ minimum: 1, maximum: 100000 }),
   predictionCache: Type.Object({
@@ -49,6 +50,8 @@ export const ConfigSchema = Type.Object({
     size: Type.Integer({ minimum: 0 }),
     /** Entry lifetime in seconds; absent = the backend's default (memory: none, Redis: 3600). */
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Which answers are stored: `repeat` (rows seen twice) or `always`; absent = the backend's default (memory: repeat, Redis: always). */
+    admit: Type.Optional(Type.Union([Type.Literal('repeat'), Type.Literal('always')])),
   }),
   batching: Type.Object({
     /** Triton's max_queue_delay_microseconds for every model (a model's tag may override it). */
@@ -221,11 +224,13 @@ export function loadConfig(
       ...optional('path', modelPath),
       cacheTtlSeconds: num(env, 'MODEL_CACHE_TTL', 60, 0, 86400 * 365),
       device: oneOf(env, 'MODEL_DEVICE', ['cpu', 'cuda'], 'cpu'),
+      inferenceThread: bool(env, 'INFERENCE_THREAD', false),
     },
     maxBatchSize: int(env, 'MAX_BATCH_SIZE', 1000, 1, 100000),
     predictionCache: {
       size: int(env, 'PREDICTION_CACHE_SIZE', 10_000, 0, 2 ** 31),
       ...optional('ttlSeconds', str(env, 'PREDICTION_CACHE_TTL') === undefined ? undefined : int(env, 'PREDICTION_CACHE_TTL', 0, 0, 86400 * 365)),
+      ...optional('admit', str(env, 'PREDICTION_CACHE_ADMIT') === undefined ? undefined : oneOf(env, 'PREDICTION_CACHE_ADMIT', ['repeat', 'always'] as const, 'repeat')),
     },
     batching: {
       maxQueueDelayUs: int(env, 'BATCH_MAX_QUEUE_DELAY_US', 0, 0, 10_000_000),

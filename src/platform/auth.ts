@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
 import type { Logger } from 'pino';
 import type { Store } from '../store/database.ts';
@@ -298,34 +298,41 @@ export function installAuth(app: App, keys: KeyService, publicPrefixes: readonly
     }
     request.principal = principal;
   };
-  // Callback style: a known key is checked synchronously, with no promise on the hot path.
-  app.addHook('onRequest', (request, _reply, done) => {
-    const need = request.routeOptions.config.role;
-    // Unmatched URLs (404) carry no role: nothing to protect there.
-    if (need === undefined || need === 'public') {
-      done();
-      return;
-    }
-    const key = presentedKey(request);
-    if (key === undefined) {
-      done(unauthorized('an API key is required: send X-API-Key or Authorization: Bearer'));
-      return;
-    }
-    const cached = keys.lookupCached(key);
-    if (cached !== undefined) {
-      try {
-        admit(request, need, cached);
-        done();
-      } catch (err) {
-        done(err as Error);
+  /**
+   * The check of one route, bound to its role at registration: a route-level hook reads nothing
+   * per request but the key (a global hook would have to read `request.routeOptions`, which
+   * Fastify rebuilds on every access). Callback style: a known key is checked synchronously, with
+   * no promise on the hot path. Unmatched URLs (404) have no route, so nothing to protect there.
+   */
+  const check =
+    (need: RouteRole) =>
+    (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+      const key = presentedKey(request);
+      if (key === undefined) {
+        done(unauthorized('an API key is required: send X-API-Key or Authorization: Bearer'));
+        return;
       }
-      return;
-    }
-    keys.authenticate(key).then(
-      (principal) => {
-        admit(request, need, principal);
-        done();
-      },
-    ).catch((err: unknown) => done(err as Error));
+      const cached = keys.lookupCached(key);
+      if (cached !== undefined) {
+        try {
+          admit(request, need, cached);
+          done();
+        } catch (err) {
+          done(err as Error);
+        }
+        return;
+      }
+      keys.authenticate(key).then(
+        (principal) => {
+          admit(request, need, principal);
+          done();
+        },
+      ).catch((err: unknown) => done(err as Error));
+    };
+  app.addHook('onRoute', (route) => {
+    const need = route.config?.role;
+    if (need === undefined || need === 'public') return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [check(need), ...own];
   });
 }

@@ -125,14 +125,15 @@ export function installErrorHandling(app: App, formats: ErrorFormat[]): void {
     return send(reply, request, new AppError(500, 'internal_error', `unexpected error; quote request id ${request.id} when reporting it`));
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    send(reply, request, new AppError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    app.metricsHooks?.onUnmatched(request, reply);
+    return send(reply, request, new AppError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
+  });
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Set by the metrics plugin so the error handler can count errors by code. */
-    metricsHooks?: { onError(request: FastifyRequest, code: string): void };
+    metricsHooks?: { onError(request: FastifyRequest, code: string): void; onUnmatched(request: FastifyRequest, reply: FastifyReply): void };
   }
 }

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GpuProbe } from './system.ts';
@@ -109,16 +109,42 @@ export function endpointOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? 'unmatched';
 }
 
-/** Records request count and duration for every answered request. */
+/** A route's own observer of answered requests (seconds, status), called after the API metrics. */
+export type AnsweredHook = (seconds: number, status: number) => void;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Called for every answered request of this route (feature metrics beside the API ones). */
+    answered?: AnsweredHook;
+  }
+}
+
+/**
+ * Records request count and duration for every answered request. Each route gets its own
+ * `onResponse` hook with its template and `config.answered` bound at registration (a global hook
+ * would have to read `request.routeOptions`, which Fastify rebuilds as a new object on every
+ * access); the not-found handler counts unmatched requests through `metricsHooks.onUnmatched`.
+ */
 export function installRequestMetrics(app: App, metrics: Metrics): void {
-  app.addHook('onResponse', (request, reply, done) => {
-    const endpoint = endpointOf(request);
-    metrics.observeRequest(request.method, endpoint, reply.statusCode, reply.elapsedTime / 1000);
-    done();
+  app.addHook('onRoute', (route) => {
+    const endpoint = route.url ?? route.path;
+    const answered = route.config?.answered;
+    const hook = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+      const seconds = reply.elapsedTime / 1000;
+      const status = reply.statusCode;
+      metrics.observeRequest(request.method, endpoint, status, seconds);
+      if (answered !== undefined) answered(seconds, status);
+      done();
+    };
+    const own = route.onResponse === undefined ? [] : Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse];
+    route.onResponse = [...own, hook];
   });
   app.decorate('metricsHooks', {
     onError(request: FastifyRequest, code: string) {
       metrics.errors.labels(code, endpointOf(request)).inc();
+    },
+    onUnmatched(request: FastifyRequest, reply: FastifyReply) {
+      metrics.observeRequest(request.method, 'unmatched', 404, reply.elapsedTime / 1000);
     },
   });
 }

@@ -14,7 +14,7 @@ import { servingRoutes } from './serving.routes.ts';
 import { ServingService, type ServingOptions } from './serving.service.ts';
 
 export { MicroBatcher, QueueFullError, type BatcherOptions, type BatchSlice } from './batcher.ts';
-export { MemoryPredictionCache, RedisPredictionCache, cacheKey, rowKeys, type CachedFragments, type PredictionCache } from './cache.ts';
+export { MemoryPredictionCache, RedisPredictionCache, cacheKey, type CachedFragments, type PredictionCache } from './cache.ts';
 export { LoadedModel, type ModelIdentity } from './loaded-model.ts';
 export { createRuntime, type ModelRuntime, type RawOutputs, type RuntimeOptions } from './runtime.ts';
 export { MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, tunablesFromTags, type IgnoredTag, type ModelTunables } from './model-tunables.ts';
@@ -30,6 +30,11 @@ export interface CreateServingOptions extends ServingOptions {
   readonly cacheEntries?: number;
   /** Lifetime of cache entries in seconds (0 = until evicted). Default 0 in memory, 3600 in Redis. */
   readonly cacheTtlSeconds?: number;
+  /**
+   * Which answers the cache stores: `repeat`, those of rows seen a second time (see `Sightings`), or
+   * `always`. Default `repeat` in memory, `always` in Redis (shared by replicas that each see a row once).
+   */
+  readonly cacheAdmit?: 'repeat' | 'always';
   /** Prefix of the prediction cache's Redis keys; `DELETE /predict/cache` removes only these. Default `modelplane:pred:`. */
   readonly cachePrefix?: string;
 }
@@ -40,7 +45,9 @@ export function servingOptionsFromConfig(config: Config): CreateServingOptions {
   return {
     cacheEntries: predictionCache.size,
     ...(predictionCache.ttlSeconds === undefined ? {} : { cacheTtlSeconds: predictionCache.ttlSeconds }),
+    ...(predictionCache.admit === undefined ? {} : { cacheAdmit: predictionCache.admit }),
     maxQueueDelayUs: batching.maxQueueDelayUs,
+    inferenceThread: config.model.inferenceThread,
     ...(batching.maxQueueRows === undefined ? {} : { maxQueueRows: batching.maxQueueRows }),
   };
 }
@@ -126,9 +133,13 @@ export function createServing(ctx: AppContext, registry: RegistryReader | undefi
 function createPredictionCache(ctx: AppContext, options: CreateServingOptions): PredictionCache | undefined {
   const entries = options.cacheEntries ?? 10_000;
   if (entries <= 0) return undefined;
-  if (ctx.redis === undefined) return new MemoryPredictionCache(entries, options.cacheTtlSeconds ?? 0);
-  return new RedisPredictionCache(ctx.redis, options.cacheTtlSeconds ?? 3600, options.cachePrefix ?? 'modelplane:pred:', (err) =>
-    ctx.log.warn({ err }, 'prediction cache (redis) error; treating as a miss'),
+  if (ctx.redis === undefined) return new MemoryPredictionCache(entries, options.cacheTtlSeconds ?? 0, (options.cacheAdmit ?? 'repeat') === 'repeat');
+  return new RedisPredictionCache(
+    ctx.redis,
+    options.cacheTtlSeconds ?? 3600,
+    options.cachePrefix ?? 'modelplane:pred:',
+    (err) => ctx.log.warn({ err }, 'prediction cache (redis) error; treating as a miss'),
+    options.cacheAdmit === 'repeat',
   );
 }
 

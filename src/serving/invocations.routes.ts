@@ -7,7 +7,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import type { ResponseHook } from './serving.routes.ts';
+import type { AnsweredHook } from '../platform/metrics.ts';
 import type { App } from '../platform/app-type.ts';
 import { toAppError } from '../platform/error-handler.ts';
 import { AppError } from '../platform/errors.ts';
@@ -37,7 +37,8 @@ export interface InvocationDeps {
   readonly service: ServingService;
   readonly metrics: ServingMetrics;
   readonly maxBatchSize: number;
-  readonly onResponse: ResponseHook;
+  /** The route's prediction counters (`config.answered`). */
+  readonly answered: AnsweredHook;
 }
 
 function bad(message: string, path = ''): AppError {
@@ -85,7 +86,7 @@ export async function invocationRoutes(app: App, deps: InvocationDeps): Promise<
     scope.post(
       '/invocations',
       {
-        config: PREDICT_ROUTE,
+        config: { ...PREDICT_ROUTE, answered: deps.answered },
         schema: {
           summary: 'MLflow scoring: dataframe_split, dataframe_records, instances, inputs, or text/csv',
           tags: ['predictions'],
@@ -98,7 +99,6 @@ export async function invocationRoutes(app: App, deps: InvocationDeps): Promise<
             ...Object.fromEntries([400, 404, 413, 415, ...AUTH_ERRORS, 503].map((s) => [s, MlflowError])),
           },
         },
-        onResponse: deps.onResponse,
         errorHandler: (err, request, reply) => {
           const e = toAppError(err);
           if (e === undefined) request.log.error({ err }, 'unexpected error');

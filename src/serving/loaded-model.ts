@@ -5,6 +5,7 @@
  */
 import type { ClassLabel, ModelSignature } from '../onnx/signature.ts';
 import { MicroBatcher, QueueFullError, type BatchSlice } from './batcher.ts';
+import { cacheSeed } from './cache.ts';
 import { unavailable } from '../platform/errors.ts';
 import type { FloatRows, ModelRuntime, RawOutputs } from './runtime.ts';
 
@@ -49,6 +50,8 @@ export class LoadedModel {
   /** Class labels as JSON fragments, index = probability column. */
   readonly classJson: readonly string[] | null;
   readonly batcher: MicroBatcher;
+  /** Seed of the prediction cache's row hashes (`rowHash`), from the cache tag. */
+  readonly cacheSeed: number;
   readonly loadedAt = new Date();
   /** Requests holding this model now; it is released only at 0. */
   inFlight = 0;
@@ -90,6 +93,7 @@ export class LoadedModel {
       ...(options.onRun === undefined ? {} : { onRun: options.onRun }),
     });
     this.fixedJson = this.buildFixedJson();
+    this.cacheSeed = cacheSeed(identity.cacheTag);
   }
 
   /** A zeroed row buffer of the model's element type. */

@@ -5,13 +5,15 @@
  * generic serializer would first need an object per row.
  */
 import { Type } from '@sinclair/typebox';
-import type { Counter } from 'prom-client';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastCounterChild } from '../platform/fast-metrics.ts';
+import type { AnsweredHook } from '../platform/metrics.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../platform/app-type.ts';
 import { AppError, unavailable } from '../platform/errors.ts';
 import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
 import type { BatchSlice } from './batcher.ts';
-import { cacheKey, rowKeys, type PredictionCache } from './cache.ts';
+import { cacheKey, rowHash, type PredictionCache } from './cache.ts';
 import { ExplainerCache } from './explain.ts';
 import { readBatch, readSingleRow } from './input.ts';
 import { invocationRoutes } from './invocations.routes.ts';
@@ -43,15 +45,44 @@ function isoNow(): string {
   return lastIso;
 }
 
-/** A route-level onResponse hook. */
-export type ResponseHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
 
 /** Registers every prediction, model-info and cache route. */
 export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<void> {
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
+    usePlainJson(scope);
+    await predictionRoutes(scope, deps);
+  });
+}
+
+/**
+ * JSON bodies of the prediction routes are parsed by `JSON.parse` alone. Fastify's default parser
+ * (secure-json-parse) also scans every body twice with regular expressions for `__proto__` and
+ * `constructor` keys, which protects code that merges parsed objects into others; the input
+ * adapters here only read own feature values by name (`Object.hasOwn`) into typed arrays, so
+ * there is nothing to poison, and the scans measured at about 2% of a single prediction's CPU.
+ */
+function usePlainJson(scope: App): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(new AppError(400, 'bad_request', 'the request body is empty; send a JSON object'), undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new AppError(400, 'bad_request', `the request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+}
+
+async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void> {
   const { service, cache, metrics, maxBatchSize } = deps;
   const usage = service.usage;
-  const counters = new WeakMap<LoadedModel, { single: Counter.Internal; batch: Counter.Internal }>();
-  const predictionCounters = (m: LoadedModel): { single: Counter.Internal; batch: Counter.Internal } => {
+  const counters = new WeakMap<LoadedModel, { single: FastCounterChild; batch: FastCounterChild }>();
+  const predictionCounters = (m: LoadedModel): { single: FastCounterChild; batch: FastCounterChild } => {
     let c = counters.get(m);
     if (c === undefined) {
       c = {
@@ -63,23 +94,22 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     return c;
   };
 
-  /** Per-route counters of API.md's prediction metrics, and the usage summary of /info. */
-  const counted = (endpoint: string): { onResponse: ResponseHook } => {
+  /**
+   * Per-route counters of API.md's prediction metrics and the usage summary of /info, as the
+   * route's `config.answered` (called by the request metrics' per-route hook).
+   */
+  const counted = (endpoint: string): AnsweredHook => {
     const c = metrics.endpoint(endpoint);
-    return {
-      onResponse: (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-        const ms = reply.elapsedTime;
-        c.total.inc();
-        usage.requests++;
-        usage.latency_ms_total += ms;
-        if (reply.statusCode < 400) c.ok.inc();
-        else {
-          c.failed.inc();
-          usage.failures++;
-        }
-        c.latency.observe(ms / 1000);
-        done();
-      },
+    return (seconds, status) => {
+      c.total.inc();
+      usage.requests++;
+      usage.latency_ms_total += seconds * 1000;
+      if (status < 400) c.ok.inc();
+      else {
+        c.failed.inc();
+        usage.failures++;
+      }
+      c.latency.observe(seconds);
     };
   };
 
@@ -133,9 +163,11 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     try {
       let key: string | undefined;
       if (cache !== undefined) {
-        key = cacheKey(model.identity.cacheTag, row);
-        const hit = cache.get(key);
-        fragment = typeof hit === 'object' ? await hit : hit;
+        if (cache.admits(rowHash(model.cacheSeed, row, 0, model.nFeatures))) {
+          key = cacheKey(model.identity.cacheTag, row);
+          const hit = cache.get(key);
+          fragment = typeof hit === 'object' ? await hit : hit;
+        }
         if (fragment !== undefined) {
           cached = true;
           model.cacheHits++;
@@ -207,19 +239,18 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
 
   app.post(
     '/predict',
-    { config: PREDICT_ROUTE, schema: singleSchema('Predict one row (default model, or ?model= with version|stage|alias)', true), ...counted('/predict') },
+    { config: { ...PREDICT_ROUTE, answered: counted('/predict') }, schema: singleSchema('Predict one row (default model, or ?model= with version|stage|alias)', true) },
     async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, request.query as ModelQuery)) as never),
   );
 
   app.post(
     '/predict/staging',
     {
-      config: PREDICT_ROUTE,
+      config: { ...PREDICT_ROUTE, answered: counted('/predict/staging') },
       schema: {
         ...singleSchema('Predict one row with the Staging version (of the default model, or ?model=)', false),
         querystring: Type.Object({ model: PredictQuerySchema.properties.model, explain: ExplainFlag }),
       },
-      ...counted('/predict/staging'),
     },
     async (request, reply) => {
       const model = (request.query).model ?? service.stagingModelName();
@@ -230,13 +261,12 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
   app.post(
     '/models/:name/predict',
     {
-      config: PREDICT_ROUTE,
+      config: { ...PREDICT_ROUTE, answered: counted('/models/:name/predict') },
       schema: {
         ...singleSchema('Predict one row with a registered model named in the path', false),
         params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) }),
         querystring: Type.Omit(PredictQuerySchema, ['model']),
       },
-      ...counted('/models/:name/predict'),
     },
     async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, { ...(request.query as ModelQuery), model: request.params.name })) as never),
   );
@@ -245,7 +275,7 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
     app.post(
       url,
       {
-        config: PREDICT_ROUTE,
+        config: { ...PREDICT_ROUTE, answered: counted(url) },
         schema: {
           summary: 'Predict many rows (1..MAX_BATCH_SIZE), answers in input order',
           tags: ['predictions'],
@@ -253,13 +283,12 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
           body: BatchBody,
           response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
         },
-        ...counted(url),
-      },
+        },
       async (request, reply) => reply.type(JSON_TYPE).send((await predictBatch(request, reply, request.query as ModelQuery)) as never),
     );
   }
 
-  await invocationRoutes(app, { service, metrics, maxBatchSize, onResponse: counted('/invocations').onResponse });
+  await invocationRoutes(app, { service, metrics, maxBatchSize, answered: counted('/invocations') });
 
   app.delete(
     '/predict/cache',
@@ -391,14 +420,29 @@ export async function servingRoutes(app: App, deps: ServingRouteDeps): Promise<v
 }
 
 /**
- * Batch rows through the prediction cache: one look-up for every row (Redis: one MGET), only the
- * rows that missed go to the model (all of `input` when every row missed, so nothing is copied),
- * and their answers are stored in one write. Resolves with each row's JSON fragment in input order.
+ * Batch rows through the prediction cache: one look-up for every admitted row (Redis: one MGET),
+ * only the rows that missed go to the model (all of `input` when every row missed, so nothing is
+ * copied), and the answers of admitted rows are stored in one write. Resolves with each row's JSON
+ * fragment in input order.
  */
 async function predictRowsThroughCache(cache: PredictionCache, model: LoadedModel, input: FloatRows, rows: number, metrics: ServingMetrics): Promise<string[]> {
-  const keys = rowKeys(model.identity.cacheTag, input, rows, model.nFeatures);
-  const found = cache.getMany(keys);
-  const fragments = Array.isArray(found) ? found : await found;
+  const f = model.nFeatures;
+  const tag = model.identity.cacheTag;
+  // Keys only for admitted rows; `undefined` marks a row the cache neither looks up nor stores.
+  const keys = new Array<string | undefined>(rows);
+  const lookup: string[] = [];
+  for (let i = 0; i < rows; i++) {
+    if (!cache.admits(rowHash(model.cacheSeed, input, i, f))) continue;
+    const key = cacheKey(tag, input.subarray(i * f, i * f + f));
+    keys[i] = key;
+    lookup.push(key);
+  }
+  const fragments = new Array<string | undefined>(rows);
+  if (lookup.length > 0) {
+    const got = cache.getMany(lookup);
+    const found = Array.isArray(got) ? got : await got;
+    for (let i = 0, j = 0; i < rows; i++) if (keys[i] !== undefined) fragments[i] = found[j++];
+  }
   let misses = 0;
   for (let i = 0; i < rows; i++) if (fragments[i] === undefined) misses++;
   const hits = rows - misses;
@@ -409,17 +453,20 @@ async function predictRowsThroughCache(cache: PredictionCache, model: LoadedMode
   if (misses === 0) return fragments as string[];
   metrics.cacheMisses.inc(misses);
   const slice = await runRows(model, misses === rows ? input : gatherMissedRows(model, input, fragments, misses), misses);
-  const missedKeys = new Array<string>(misses);
-  const missedFragments = new Array<string>(misses);
+  const storeKeys: string[] = [];
+  const storeFragments: string[] = [];
   for (let i = 0, j = 0; j < misses; i++) {
     if (fragments[i] !== undefined) continue;
     const fragment = rowJson(model, slice.outputs, slice.offset + j);
     fragments[i] = fragment;
-    missedKeys[j] = keys[i]!;
-    missedFragments[j] = fragment;
+    const key = keys[i];
+    if (key !== undefined) {
+      storeKeys.push(key);
+      storeFragments.push(fragment);
+    }
     j++;
   }
-  cache.setMany(missedKeys, missedFragments);
+  if (storeKeys.length > 0) cache.setMany(storeKeys, storeFragments);
   return fragments as string[];
 }
 

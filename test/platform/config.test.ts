@@ -37,6 +37,7 @@ describe('loadConfig', () => {
     [{ PREDICTION_CACHE_SIZE: '-1' }, 'PREDICTION_CACHE_SIZE', /integer from 0/],
     [{ PREDICTION_CACHE_SIZE: 'lots' }, 'PREDICTION_CACHE_SIZE', /integer/],
     [{ PREDICTION_CACHE_TTL: '1.5' }, 'PREDICTION_CACHE_TTL', /integer from 0/],
+    [{ PREDICTION_CACHE_ADMIT: 'sometimes' }, 'PREDICTION_CACHE_ADMIT', /repeat, always/],
     [{ BATCH_MAX_QUEUE_DELAY_US: '-5' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
     [{ BATCH_MAX_QUEUE_DELAY_US: '20000000' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
     [{ BATCH_MAX_QUEUE_ROWS: '0' }, 'BATCH_MAX_QUEUE_ROWS', /integer from 1/],
@@ -78,6 +79,8 @@ describe('loadConfig', () => {
     assert.deepEqual(c.predictionCache, { size: 0, ttlSeconds: 0 });
     assert.deepEqual(c.batching, { maxQueueDelayUs: 250, maxQueueRows: 64 });
     assert.equal(loadConfig({ PREDICTION_CACHE_TTL: '' }).predictionCache.ttlSeconds, undefined);
+    assert.equal(loadConfig({}).predictionCache.admit, undefined);
+    assert.equal(loadConfig({ PREDICTION_CACHE_ADMIT: 'Always' }).predictionCache.admit, 'always');
   });
 
   test('CORS_ORIGINS is a comma list', () => {

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { AppError } from '../../src/platform/errors.ts';
-import { MemoryPredictionCache, RedisPredictionCache, cacheKey, rowKeys, type PredictionCache } from '../../src/serving/cache.ts';
+import { MemoryPredictionCache, RedisPredictionCache, Sightings, cacheKey, cacheSeed, rowHash, type PredictionCache } from '../../src/serving/cache.ts';
 import { TEST_REDIS_URL } from '../helper.ts';
 import { sleep } from './harness.ts';
 
@@ -101,16 +101,21 @@ for (const backend of [memory, redis]) {
       cache.setMany([], []);
     });
 
-    test('single-row and batch keys agree, so /predict and /predict/batch share entries', () => {
+    test('keys and row hashes are exact float bits, the same for a row alone or inside a batch', () => {
       const rows = Float32Array.of(1, 2, 3, 4.5, -0, Number.NaN);
-      const keys = rowKeys('m\u00001\u0000', rows, 3, 2);
-      assert.deepEqual(keys, [0, 1, 2].map((i) => cacheKey('m\u00001\u0000', rows.subarray(i * 2, i * 2 + 2))));
+      const keys = [0, 1, 2].map((i) => cacheKey('m\u00001\u0000', rows.subarray(i * 2, i * 2 + 2)));
       assert.equal(new Set(keys).size, 3);
       // Exact float bits: 0 and -0 are different rows.
       assert.notEqual(cacheKey('t', Float32Array.of(0)), cacheKey('t', Float32Array.of(-0)));
-      // A view into a larger buffer keys only its own bytes.
+      assert.notEqual(rowHash(1, Float32Array.of(0), 0, 1), rowHash(1, Float32Array.of(-0), 0, 1));
+      // A view into a larger buffer keys and hashes only its own bytes.
       const view = new Float64Array([9, 9, 1, 2, 9]).subarray(2, 4);
-      assert.deepEqual(rowKeys('t', view, 1, 2), [cacheKey('t', Float64Array.of(1, 2))]);
+      assert.equal(cacheKey('t', view), cacheKey('t', Float64Array.of(1, 2)));
+      assert.equal(rowHash(7, view, 0, 2), rowHash(7, Float64Array.of(1, 2), 0, 1 * 2));
+      assert.equal(rowHash(7, rows, 1, 2), rowHash(7, Float32Array.of(3, 4.5), 0, 2));
+      // The seed (the model version) is part of the hash; 0 is never returned.
+      assert.notEqual(rowHash(cacheSeed('a'), rows, 0, 2), rowHash(cacheSeed('b'), rows, 0, 2));
+      for (let i = 0; i < 1000; i++) assert.notEqual(rowHash(i, Float32Array.of(i), 0, 1), 0);
     });
 
     test('entries expire after the TTL', async () => {
@@ -153,6 +158,30 @@ void describe('memory prediction cache', () => {
     assert.deepEqual(cache.getMany(['a', 'b', 'c', 'd', 'e']), ['1', undefined, undefined, '4', '5']);
   });
 
+  test('admits a row the second time it is seen; clear() forgets the sightings too', async () => {
+    const cache = new MemoryPredictionCache(10, 0);
+    const h = rowHash(cacheSeed('m'), Float32Array.of(1, 2), 0, 2);
+    assert.equal(cache.admits(h), false);
+    assert.equal(cache.admits(h), true);
+    assert.equal(cache.admits(h), true);
+    await cache.clear();
+    assert.equal(cache.admits(h), false);
+  });
+
+  test('PREDICTION_CACHE_ADMIT=always: every row is admitted', () => {
+    const cache = new MemoryPredictionCache(10, 0, false);
+    assert.equal(cache.admits(123), true);
+  });
+
+  test('sightings: a slot holds the latest hash that maps to it', () => {
+    const s = new Sightings(4);
+    assert.equal(s.seen(5), false);
+    assert.equal(s.seen(5), true);
+    // 21 = 5 + 16 lands in the same of 16 slots and pushes 5 out.
+    assert.equal(s.seen(21), false);
+    assert.equal(s.seen(5), false);
+  });
+
   test('answers synchronously', () => {
     const cache = new MemoryPredictionCache(10, 0);
     cache.set('k', 'v');
@@ -162,6 +191,13 @@ void describe('memory prediction cache', () => {
 });
 
 void describe('redis prediction cache', () => {
+  test('admits every row by default, rows seen twice when told to', () => {
+    assert.equal(new RedisPredictionCache(admin, 0, uniquePrefix()).admits(42), true);
+    const repeat = new RedisPredictionCache(admin, 0, uniquePrefix(), () => undefined, true);
+    assert.equal(repeat.admits(42), false);
+    assert.equal(repeat.admits(42), true);
+  });
+
   test('keys live under the prefix and expire with SET EX', async () => {
     const prefix = uniquePrefix();
     const cache = new RedisPredictionCache(admin, 30, prefix);

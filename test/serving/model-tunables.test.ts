@@ -124,7 +124,7 @@ void describe('serving service with registered-model tags', () => {
 void describe('serving tunables from the environment', () => {
   test('BATCH_* and PREDICTION_CACHE_SIZE reach serving; options given in code win', async () => {
     const t = await buildServingApp({
-      env: { MODEL_NAME: 'm', BATCH_MAX_QUEUE_DELAY_US: '1500', BATCH_MAX_QUEUE_ROWS: '64', PREDICTION_CACHE_SIZE: '2' },
+      env: { MODEL_NAME: 'm', BATCH_MAX_QUEUE_DELAY_US: '1500', BATCH_MAX_QUEUE_ROWS: '64', PREDICTION_CACHE_SIZE: '2', PREDICTION_CACHE_ADMIT: 'always' },
       seed: async (r) => void (await r.register('m', MODEL, {}, 'Production')),
     });
     try {

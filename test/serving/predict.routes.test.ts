@@ -178,17 +178,21 @@ void describe('prediction routes', () => {
     assert.equal((await post('/predict/batch', { rows: [[1, 2, 3]] })).statusCode, 400);
   });
 
-  test('prediction cache: hit on the same row, cleared by DELETE /predict/cache', async () => {
+  test('prediction cache: stored the second time a row is seen, hit from then on, cleared by DELETE /predict/cache', async () => {
     const body = { features: [0.25, 0.5, 0.75] };
     const first = await post('/predict', body);
     const second = await post('/predict', body);
+    const third = await post('/predict', body);
     assert.equal(first.json<Single>().cached, false);
-    assert.equal(second.json<Single>().cached, true);
-    assert.deepEqual(second.json<Single>().probability, first.json<Single>().probability);
+    assert.equal(second.json<Single>().cached, false);
+    assert.equal(third.json<Single>().cached, true);
+    assert.deepEqual(third.json<Single>().probability, first.json<Single>().probability);
     assert.equal((await t.app.inject({ method: 'DELETE', url: '/predict/cache', headers: t.headers('predict') })).statusCode, 403);
     const cleared = await t.app.inject({ method: 'DELETE', url: '/predict/cache', headers: t.headers('admin') });
     assert.equal(cleared.statusCode, 200);
     assert.ok(cleared.json<{ cleared: number }>().cleared >= 1);
+    // Sightings are forgotten too: the row is new again.
+    assert.equal((await post('/predict', body)).json<Single>().cached, false);
     assert.equal((await post('/predict', body)).json<Single>().cached, false);
   });
 

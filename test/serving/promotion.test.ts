@@ -45,6 +45,8 @@ void describe('promotion under load', () => {
   test('a promotion in this process switches traffic with zero failed requests and no stale cache', async () => {
     const fixed = { features: [0.5, 0.5] };
     assert.equal((await predict('/predict', fixed)).prediction, 'old');
+    // The in-memory cache stores a row the second time it sees it.
+    assert.equal((await predict('/predict', fixed)).cached, false);
     assert.equal((await predict('/predict', fixed)).cached, true);
     let stopLoad!: () => void;
     const stop = new Promise<void>((r) => (stopLoad = r));
