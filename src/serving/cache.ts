@@ -76,6 +76,7 @@ export class Sightings {
 
   /** @param bits the table holds `2^bits` slots (default 2^16: 256 KiB) */
   constructor(bits = 16) {
+    if (!Number.isInteger(bits) || bits < 1 || bits > 30) throw new RangeError(`sightings table bits must be 1..30, got ${bits}`);
     this.slots = new Int32Array(1 << bits);
     this.mask = (1 << bits) - 1;
   }
@@ -103,10 +104,16 @@ export class MemoryPredictionCache implements PredictionCache {
    * @param maxEntries most entries kept; the least recently used is evicted beyond it
    * @param ttlSeconds lifetime of an entry; 0 = until evicted
    */
-  /** @param repeatOnly admit a row only the second time it is seen (see {@link Sightings}); else every row */
+  /**
+   * @param repeatOnly admit a row only the second time it is seen (see {@link Sightings}); else every row.
+   *   The sightings table has about 1.5 slots per entry (at least 1024): a row is admitted when it
+   *   comes back within roughly the cache's capacity of other rows. Rows that come back less often
+   *   would be evicted before their next use anyway, so cyclic traffic wider than the cache (say
+   *   64 000 distinct rows against 10 000 entries) does not churn it.
+   */
   constructor(maxEntries: number, ttlSeconds: number, repeatOnly = true) {
     this.lru = new LRUCache<string, string>({ max: maxEntries, ...(ttlSeconds > 0 ? { ttl: ttlSeconds * 1000, ttlAutopurge: false } : {}) });
-    this.sightings = repeatOnly ? new Sightings() : undefined;
+    this.sightings = repeatOnly ? new Sightings(Math.min(24, Math.max(10, Math.ceil(Math.log2(maxEntries * 1.5))))) : undefined;
   }
 
   admits(hash: number): boolean {
