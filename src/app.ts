@@ -46,8 +46,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutSeconds * 1000,
-    requestIdHeader: 'x-request-id',
-    // Echo a caller's well-formed id; otherwise make one.
+    // Not `requestIdHeader`: Fastify would then take the header as it is. genReqId reads it and
+    // keeps a caller's id only when it is well formed; otherwise it makes one.
+    requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

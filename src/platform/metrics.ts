@@ -5,6 +5,12 @@ import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } f
 import type { GpuProbe } from './system.ts';
 import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast-metrics.ts';
 
+/** Count and duration children of one (method, endpoint, status). */
+export interface RequestChild {
+  readonly count: FastCounterChild;
+  readonly duration: FastHistogramChild;
+}
+
 /**
  * One Prometheus registry per app (never prom-client's global one, so tests can build many apps).
  * Features register their own metrics on `registry`; the names that dashboards already query are
@@ -17,7 +23,7 @@ export class Metrics {
   readonly errors: Counter<'type' | 'endpoint'>;
   readonly modelLoaded: Gauge;
   private readonly startedAt = Date.now();
-  private readonly requestChildren = new Map<string, { count: FastCounterChild; duration: FastHistogramChild }>();
+  private readonly requestChildren = new Map<string, RequestChild>();
 
   constructor(gpu?: GpuProbe) {
     collectDefaultMetrics({ register: this.registry });
@@ -84,8 +90,8 @@ export class Metrics {
     }
   }
 
-  /** Counts one answered request; label children are cached so the hot path does no label hashing. */
-  observeRequest(method: string, endpoint: string, status: number, seconds: number): void {
+  /** The request count and duration children of one method, route template and status. */
+  requestChild(method: string, endpoint: string, status: number): RequestChild {
     const key = `${method} ${endpoint} ${status}`;
     let child = this.requestChildren.get(key);
     if (child === undefined) {
@@ -95,6 +101,12 @@ export class Metrics {
       };
       this.requestChildren.set(key, child);
     }
+    return child;
+  }
+
+  /** Counts one answered request. */
+  observeRequest(method: string, endpoint: string, status: number, seconds: number): void {
+    const child = this.requestChild(method, endpoint, status);
     child.count.inc();
     child.duration.observe(seconds);
   }
@@ -129,10 +141,15 @@ export function installRequestMetrics(app: App, metrics: Metrics): void {
   app.addHook('onRoute', (route) => {
     const endpoint = route.url ?? route.path;
     const answered = route.config?.answered;
+    // Almost every answer of a route has the method and status of the one before: keep its children.
+    let last: { method: string; status: number; child: RequestChild } | undefined;
     const hook = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
       const seconds = reply.elapsedTime / 1000;
       const status = reply.statusCode;
-      metrics.observeRequest(request.method, endpoint, status, seconds);
+      const method = request.method;
+      if (last === undefined || last.status !== status || last.method !== method) last = { method, status, child: metrics.requestChild(method, endpoint, status) };
+      last.child.count.inc();
+      last.child.duration.observe(seconds);
       if (answered !== undefined) answered(seconds, status);
       done();
     };

@@ -73,15 +73,18 @@ export class MicroBatcher {
     return { runs: this.runs, mean_rows_per_run: this.runs === 0 ? 0 : this.batchedRows / this.runs, queued_rows: this.queuedRows };
   }
 
+  /** Whether `rows` more rows would be refused now (the queue holds rows and would pass `maxQueueRows`). */
+  wouldOverflow(rows: number): boolean {
+    return this.queuedRows > 0 && this.queuedRows + rows > this.options.maxQueueRows;
+  }
+
   /**
    * Queues `rows` rows (`input` holds `rows * nFeatures` values) and resolves with the run's
    * outputs once they are computed.
    * @throws QueueFullError when the queue holds `maxQueueRows` rows already
    */
   submit(input: FloatRows, rows: number): Promise<BatchSlice> {
-    if (this.queuedRows > 0 && this.queuedRows + rows > this.options.maxQueueRows) {
-      return Promise.reject(new QueueFullError(this.queuedRows));
-    }
+    if (this.wouldOverflow(rows)) return Promise.reject(new QueueFullError(this.queuedRows));
     return new Promise<BatchSlice>((resolve, reject) => {
       this.queue.push({ input, rows, resolve, reject, at: this.options.maxQueueDelayUs > 0 ? performance.now() : 0 });
       this.queuedRows += rows;

@@ -218,13 +218,16 @@ function labelJson(v: number | bigint | string): string {
   return num(v);
 }
 
-/** Submits rows to a model's batcher, turning a full queue into a 503. */
-export async function runRows(model: LoadedModel, input: FloatRows, rows: number): Promise<BatchSlice> {
-  try {
-    return await model.batcher.submit(input, rows);
-  } catch (err) {
-    if (err instanceof QueueFullError) throw unavailable(`${model.identity.name} is overloaded: ${err.message}; retry shortly`, 1);
-    throw err;
+/**
+ * Submits rows to a model's batcher; a full queue is a 503, thrown before anything is queued (no
+ * promise wrapper on the hot path).
+ * @throws AppError 503 when the model's queue is full
+ */
+export function runRows(model: LoadedModel, input: FloatRows, rows: number): Promise<BatchSlice> {
+  const batcher = model.batcher;
+  if (batcher.wouldOverflow(rows)) {
+    throw unavailable(`${model.identity.name} is overloaded: ${new QueueFullError(batcher.waitingRows).message}; retry shortly`, 1);
   }
+  return batcher.submit(input, rows);
 }
 

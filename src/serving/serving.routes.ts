@@ -33,6 +33,17 @@ export interface ServingRouteDeps {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * Sends the JSON text a prediction resolves with (or its error), callback style: the handler needs
+ * no async frame of its own, one promise less per request on the hot path.
+ */
+function sendJson(reply: FastifyReply, body: Promise<string>): void {
+  body.then(
+    (text) => reply.type(JSON_TYPE).send(text),
+    (err: unknown) => reply.send(err instanceof Error ? err : new Error(String(err))),
+  );
+}
+
 let lastMs = 0;
 let lastIso = '';
 /** The current time as ISO-8601, formatted at most once per millisecond (formatting costs more than a prediction's bookkeeping). */
@@ -240,7 +251,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
   app.post(
     '/predict',
     { config: { ...PREDICT_ROUTE, answered: counted('/predict') }, schema: singleSchema('Predict one row (default model, or ?model= with version|stage|alias)', true) },
-    async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, request.query as ModelQuery)) as never),
+    (request, reply) => sendJson(reply, predictSingle(request, reply, request.query as ModelQuery)),
   );
 
   app.post(
@@ -268,7 +279,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
         querystring: Type.Omit(PredictQuerySchema, ['model']),
       },
     },
-    async (request, reply) => reply.type(JSON_TYPE).send((await predictSingle(request, reply, { ...(request.query as ModelQuery), model: request.params.name })) as never),
+    (request, reply) => sendJson(reply, predictSingle(request, reply, { ...(request.query as ModelQuery), model: request.params.name })),
   );
 
   for (const url of ['/predict/batch', '/batch-predict']) {
@@ -284,7 +295,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
           response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
         },
         },
-      async (request, reply) => reply.type(JSON_TYPE).send((await predictBatch(request, reply, request.query as ModelQuery)) as never),
+      (request, reply) => sendJson(reply, predictBatch(request, reply, request.query as ModelQuery)),
     );
   }
 

@@ -125,6 +125,11 @@ for (const backend of await storeBackends()) {
       assert.equal(echoed.headers['x-request-id'], 'abc-123');
       const generated = await t.app.inject({ url: '/health' });
       assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      // An id that breaks the rule (quotes, spaces, too long) is replaced, never echoed or logged.
+      for (const bad of ['a"b', 'has space', 'x'.repeat(129)]) {
+        const replaced = await t.app.inject({ url: '/health', headers: { 'x-request-id': bad } });
+        assert.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      }
       const err = await t.app.inject({ url: '/nope', headers: { 'x-request-id': 'req-9' } });
       assert.equal(err.json().request_id, 'req-9');
     });
