@@ -160,10 +160,18 @@ for (const backend of await storeBackends()) {
       assert.equal(r.json().error, 'unsupported_media_type');
     });
 
-    test('security headers are set', async () => {
+    test('security headers: the lean API set on JSON, the page set on the documentation UIs', async () => {
       const r = await t.app.inject({ url: '/health' });
       assert.equal(r.headers['x-content-type-options'], 'nosniff');
-      assert.ok(r.headers['content-security-policy']);
+      assert.equal(r.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(r.headers['x-frame-options'], 'DENY');
+      for (const url of ['/docs/', '/redoc']) {
+        const page = await t.app.inject({ url });
+        assert.equal(page.statusCode, 200, url);
+        assert.match(String(page.headers['content-security-policy']), /script-src 'self' 'unsafe-inline'/, url);
+        assert.equal(page.headers['x-frame-options'], 'SAMEORIGIN', url);
+        assert.ok(page.headers['strict-transport-security'], url);
+      }
     });
 
     test('keys: create over HTTP, use, list without secrets, revoke', async () => {
