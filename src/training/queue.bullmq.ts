@@ -18,7 +18,7 @@ import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './j
 import { claimById, failQueued, failUnfinished, getJob, insertJob, listRunning } from './jobs.repository.ts';
 import { cancelInStore, type CancelOutcome, type EnqueueOptions, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
-import { JobRunner, newWorkerId } from './worker.runner.ts';
+import { runnerOnPool, type JobRunner } from './worker.runner.ts';
 
 /**
  * BullMQ's own attempt limit sits well above ours: the table's count also includes runs cut short
@@ -52,14 +52,7 @@ export class BullMqQueue implements JobQueue {
     this.queue = new Queue(options.queueName, { connection: this.queueConnection });
     this.queue.on('error', (err) => deps.log.warn({ err: { message: err.message } }, 'training queue error'));
     this.pool = new WorkerPool(deps.config, options);
-    this.runner = new JobRunner({
-      store: deps.store,
-      pool: this.pool,
-      log: deps.log,
-      workerId: newWorkerId(),
-      timings: options,
-      ...(deps.onFinished === undefined ? {} : { onFinished: deps.onFinished }),
-    });
+    this.runner = runnerOnPool(deps, this.pool, options);
   }
 
   async enqueue<P extends AnyJobPayload>(payload: P, options: EnqueueOptions = {}): Promise<string> {

@@ -10,7 +10,7 @@ import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './j
 import { claimNextQueued, insertJob, listRunning } from './jobs.repository.ts';
 import { cancelInStore, type CancelOutcome, type EnqueueOptions, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
-import { JobRunner, newWorkerId } from './worker.runner.ts';
+import { runnerOnPool, type JobRunner } from './worker.runner.ts';
 
 export class EmbeddedQueue implements JobQueue {
   readonly backend = 'embedded' as const;
@@ -29,14 +29,7 @@ export class EmbeddedQueue implements JobQueue {
     private readonly options: QueueOptions,
   ) {
     this.pool = new WorkerPool(deps.config, options);
-    this.runner = new JobRunner({
-      store: deps.store,
-      pool: this.pool,
-      log: deps.log,
-      workerId: newWorkerId(),
-      timings: options,
-      ...(deps.onFinished === undefined ? {} : { onFinished: deps.onFinished }),
-    });
+    this.runner = runnerOnPool(deps, this.pool, options);
   }
 
   async enqueue<P extends AnyJobPayload>(payload: P, options: EnqueueOptions = {}): Promise<string> {

@@ -38,6 +38,21 @@ export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * A runner with a fresh worker id on `pool`, as both queues (embedded and BullMQ) build theirs:
+ * the queue's store, log and finish callback.
+ */
+export function runnerOnPool(deps: Pick<RunnerDeps, 'store' | 'log' | 'onFinished'>, pool: WorkerPool, timings: RunnerTimings): JobRunner {
+  return new JobRunner({
+    store: deps.store,
+    pool,
+    log: deps.log,
+    workerId: newWorkerId(),
+    timings,
+    ...(deps.onFinished === undefined ? {} : { onFinished: deps.onFinished }),
+  });
+}
+
 /** Parses a worker id written by `newWorkerId`. */
 export function parseWorkerId(id: string): { host: string; pid: number; instance: string } | undefined {
   const m = /^(.*):(\d+):([0-9a-f]{8})$/.exec(id);
