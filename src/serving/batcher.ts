@@ -73,6 +73,12 @@ export class MicroBatcher {
     return { runs: this.runs, mean_rows_per_run: this.runs === 0 ? 0 : this.batchedRows / this.runs, queued_rows: this.queuedRows };
   }
 
+  /** The batch size, queue bound and queue delay this batcher runs with. */
+  settings(): { maxBatchRows: number; maxQueueRows: number; maxQueueDelayUs: number } {
+    const { maxBatchRows, maxQueueRows, maxQueueDelayUs } = this.options;
+    return { maxBatchRows, maxQueueRows, maxQueueDelayUs };
+  }
+
   /** Whether `rows` more rows would be refused now (the queue holds rows and would pass `maxQueueRows`). */
   wouldOverflow(rows: number): boolean {
     return this.queuedRows > 0 && this.queuedRows + rows > this.options.maxQueueRows;

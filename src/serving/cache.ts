@@ -43,17 +43,23 @@ export function cacheKey(tag: string, row: FloatRows): string {
 /**
  * A 32-bit hash of row `row` of `input` (`nFeatures` values per row) seeded with the model's cache
  * seed: the exact float bits, mixed word by word (FNV-1a over 32-bit words, then a final avalanche).
- * Never 0 (0 marks an empty slot in {@link Sightings}).
+ * Never 0 (0 marks an empty slot in {@link Sightings}). `words` is `wordsOf(input)`, passed in when
+ * hashing many rows of one buffer.
  */
-export function rowHash(seed: number, input: FloatRows, row: number, nFeatures: number): number {
-  const wordsPerValue = input.BYTES_PER_ELEMENT >> 2;
-  const words = new Int32Array(input.buffer, input.byteOffset + row * nFeatures * input.BYTES_PER_ELEMENT, nFeatures * wordsPerValue);
+export function rowHash(seed: number, input: FloatRows, row: number, nFeatures: number, words: Int32Array = wordsOf(input)): number {
+  const perRow = nFeatures * (input.BYTES_PER_ELEMENT >> 2);
+  const end = (row + 1) * perRow;
   let h = (seed ^ 0x811c9dc5) | 0;
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  for (let i = row * perRow; i < end; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h === 0 ? 1 : h;
+}
+
+/** The 32-bit words of `input`'s bytes: build it once for many {@link rowHash} calls on one buffer. */
+export function wordsOf(input: FloatRows): Int32Array {
+  return new Int32Array(input.buffer, input.byteOffset, input.byteLength >> 2);
 }
 
 /** A 32-bit seed for {@link rowHash} from a model's cache tag. */

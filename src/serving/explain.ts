@@ -14,9 +14,10 @@
  * Model runs go to the model's runtime directly, not through the micro-batcher: one explanation is
  * thousands of synthetic rows, which must not hold up the prediction queue as one giant batch.
  */
+import { quantileSorted } from '../datasets/schema.ts';
 import { createRng } from '../ml/random.ts';
 import { AppError } from '../platform/errors.ts';
-import { num, type LoadedModel } from './loaded-model.ts';
+import { num, predictedColumn, type LoadedModel } from './loaded-model.ts';
 import type { FloatRows, RawOutputs } from './runtime.ts';
 
 /** Most rows one `?explain=true` request may carry. */
@@ -103,14 +104,7 @@ function featureStats(reference: unknown, name: string): NumericStats | Categori
 function quantiles(sample: readonly number[], k: number): Float64Array {
   const sorted = Float64Array.from(sample).sort();
   const out = new Float64Array(k);
-  const n = sorted.length;
-  if (n === 0) return out.fill(Number.NaN);
-  for (let i = 0; i < k; i++) {
-    const h = ((i + 0.5) / k) * (n - 1);
-    const lo = Math.floor(h);
-    const hi = Math.min(lo + 1, n - 1);
-    out[i] = sorted[lo]! + (h - lo) * (sorted[hi]! - sorted[lo]!);
-  }
+  for (let i = 0; i < k; i++) out[i] = quantileSorted(sorted, (i + 0.5) / k);
   return out;
 }
 
@@ -168,16 +162,6 @@ export function buildBackground(model: ExplainableModel, reference: unknown, row
 }
 
 // ---------------------------------------------------------------- explainer
-
-/** The explained output column of row `row`: the most probable class (first on ties), or the value. */
-function explainedColumn(out: RawOutputs, row: number): number {
-  const p = out.probabilities;
-  if (p === null) return 0;
-  const w = out.width;
-  let best = 0;
-  for (let c = 1; c < w; c++) if (p[row * w + c]! > p[row * w + best]!) best = c;
-  return best;
-}
 
 function outputAt(out: RawOutputs, row: number, column: number): number {
   return (out.probabilities ?? out.values)![row * out.width + column]!;
@@ -260,7 +244,7 @@ export class Explainer {
     const predicted = new Float64Array(rows);
     const baseValues = new Float64Array(rows);
     for (let i = 0; i < rows; i++) {
-      columns[i] = explainedColumn(outputs, i);
+      columns[i] = predictedColumn(outputs, i);
       predicted[i] = outputAt(outputs, i, columns[i]!);
       baseValues[i] = this.base[columns[i]!]!;
     }

@@ -187,14 +187,21 @@ export function rowJson(model: LoadedModel, out: RawOutputs, row: number): strin
   return `"prediction":[${s}]`;
 }
 
+/** The probability column of row `row`'s predicted class (the most probable, first on ties); 0 without probabilities. */
+export function predictedColumn(out: RawOutputs, row: number): number {
+  const p = out.probabilities;
+  if (p === null) return 0;
+  const w = out.width;
+  const base = row * w;
+  let best = 0;
+  for (let k = 1; k < w; k++) if (p[base + k]! > p[base + best]!) best = k;
+  return best;
+}
+
 /** One row's label (or value) as a JSON fragment, for MLflow's `{"predictions": [...]}`. */
 export function labelOnlyJson(model: LoadedModel, out: RawOutputs, row: number): string {
-  const p = out.probabilities;
-  if (p !== null) {
-    const w = out.width;
-    const base = row * w;
-    let best = 0;
-    for (let k = 1; k < w; k++) if (p[base + k]! > p[base + best]!) best = k;
+  if (out.probabilities !== null) {
+    const best = predictedColumn(out, row);
     return model.classJson?.[best] ?? String(best);
   }
   if (out.labels !== null) return labelJson(out.labels[row]!);

@@ -13,7 +13,7 @@ import type { App } from '../platform/app-type.ts';
 import { AppError, unavailable } from '../platform/errors.ts';
 import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
 import type { BatchSlice } from './batcher.ts';
-import { cacheKey, rowHash, type PredictionCache } from './cache.ts';
+import { cacheKey, rowHash, wordsOf, type PredictionCache } from './cache.ts';
 import { ExplainerCache } from './explain.ts';
 import { readBatch, readSingleRow } from './input.ts';
 import { invocationRoutes } from './invocations.routes.ts';
@@ -148,19 +148,11 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     return (row: number): string => `${rowJson(model, explanations.outputs, row)},${explainer.json(explanations, row)}`;
   };
 
-  const explainSingle = async (request: FastifyRequest, model: LoadedModel, row: FloatRows, t0: number): Promise<string> => {
-    const fragment = (await explainRows(model, row, 1, 'single'))(0);
-    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
-    return `{${fragment},${model.fixed},"processing_time_ms":${ms},"cached":false,"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
-  };
+  const explainSingle = async (request: FastifyRequest, model: LoadedModel, row: FloatRows, t0: number): Promise<string> =>
+    singleJson(request, model, (await explainRows(model, row, 1, 'single'))(0), false, t0);
 
-  const explainBatch = async (model: LoadedModel, input: FloatRows, rows: number, t0: number): Promise<string> => {
-    const fragment = await explainRows(model, input, rows, 'batch');
-    let body = '{"predictions":[';
-    for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragment(i) + '}';
-    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
-    return `${body}],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${ms}}`;
-  };
+  const explainBatch = async (model: LoadedModel, input: FloatRows, rows: number, t0: number): Promise<string> =>
+    batchJson(model, rows, await explainRows(model, input, rows, 'batch'), t0);
 
   const predictSingle = async (request: FastifyRequest, reply: FastifyReply, query: ModelQuery): Promise<string> => {
     const t0 = performance.now();
@@ -201,8 +193,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     predictionCounters(model).single.inc();
     const shadows = service.shadowsOf(query);
     if (shadows.length > 0) runShadows(shadows, row, metrics);
-    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
-    return `{${fragment},${model.fixed},"processing_time_ms":${ms},"cached":${cached},"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
+    return singleJson(request, model, fragment, cached, t0);
   };
 
   const predictBatch = async (request: FastifyRequest, reply: FastifyReply, query: ModelQuery): Promise<string> => {
@@ -228,16 +219,8 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     predictionCounters(model).batch.inc(rows);
     const shadows = service.shadowsOf(query);
     if (shadows.length > 0) runShadows(shadows, input, metrics, rows);
-    let body = '{"predictions":[';
-    if (slice !== undefined) {
-      const out = slice.outputs;
-      for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + rowJson(model, out, slice.offset + i) + '}';
-    } else {
-      for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragments![i]! + '}';
-    }
-    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
-    body += `],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${ms}}`;
-    return body;
+    const computed = slice;
+    return batchJson(model, rows, computed === undefined ? (i) => fragments![i]! : (i) => rowJson(model, computed.outputs, computed.offset + i), t0);
   };
 
   const singleSchema = (summary: string, withQuery: boolean) => ({
@@ -263,10 +246,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
         querystring: Type.Object({ model: PredictQuerySchema.properties.model, explain: ExplainFlag }),
       },
     },
-    async (request, reply) => {
-      const model = (request.query).model ?? service.stagingModelName();
-      return reply.type(JSON_TYPE).send((await predictSingle(request, reply, { model, stage: 'Staging' })) as never);
-    },
+    (request, reply) => sendJson(reply, predictSingle(request, reply, { model: request.query.model ?? service.stagingModelName(), stage: 'Staging' })),
   );
 
   app.post(
@@ -294,7 +274,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
           body: BatchBody,
           response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
         },
-        },
+      },
       (request, reply) => sendJson(reply, predictBatch(request, reply, request.query as ModelQuery)),
     );
   }
@@ -442,8 +422,9 @@ async function predictRowsThroughCache(cache: PredictionCache, model: LoadedMode
   // Keys only for admitted rows; `undefined` marks a row the cache neither looks up nor stores.
   const keys = new Array<string | undefined>(rows);
   const lookup: string[] = [];
+  const words = wordsOf(input);
   for (let i = 0; i < rows; i++) {
-    if (!cache.admits(rowHash(model.cacheSeed, input, i, f))) continue;
+    if (!cache.admits(rowHash(model.cacheSeed, input, i, f, words))) continue;
     const key = cacheKey(tag, input.subarray(i * f, i * f + f));
     keys[i] = key;
     lookup.push(key);
@@ -491,6 +472,23 @@ function gatherMissedRows(model: LoadedModel, input: FloatRows, fragments: reado
     j++;
   }
   return packed;
+}
+
+/** Milliseconds since `t0`, to the microsecond. */
+function elapsedMs(t0: number): number {
+  return Math.round((performance.now() - t0) * 1000) / 1000;
+}
+
+/** A single-row answer (API.md): the row's fragment, the model's fixed fields, timing and ids. */
+function singleJson(request: FastifyRequest, model: LoadedModel, fragment: string, cached: boolean, t0: number): string {
+  return `{${fragment},${model.fixed},"processing_time_ms":${elapsedMs(t0)},"cached":${cached},"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
+}
+
+/** A batch answer (API.md): every row's fragment in input order, then count, model and timing. */
+function batchJson(model: LoadedModel, rows: number, fragment: (row: number) => string, t0: number): string {
+  let body = '{"predictions":[';
+  for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragment(i) + '}';
+  return `${body}],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${elapsedMs(t0)}}`;
 }
 
 /** Whether the request asked for `?explain=true` (the query schemas coerce it to a boolean). */

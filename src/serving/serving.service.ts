@@ -118,7 +118,6 @@ export class ServingService {
   /** Usage summary for `/info`. */
   readonly usage = { reloads: 0, reload_failures: 0, predictions: 0, failures: 0, latency_ms_total: 0, requests: 0 };
   private readonly maxBatchRows: number;
-  private readonly batchingByModel = new WeakMap<LoadedModel, BatchingSettings>();
   private readonly idleTicks: number;
   private readonly device: Device;
 
@@ -153,8 +152,8 @@ export class ServingService {
   }
 
   /** The micro-batching settings `model` was loaded with (server-wide options and its model's tags). */
-  batchingOf(model: LoadedModel): BatchingSettings | undefined {
-    return this.batchingByModel.get(model);
+  batchingOf(model: LoadedModel): BatchingSettings {
+    return model.batcher.settings();
   }
 
   /**
@@ -484,7 +483,6 @@ export class ServingService {
       await runtime.release().catch(() => undefined);
       throw err;
     }
-    this.batchingByModel.set(model, batching);
     log.info({ model: identity.name, version: identity.version, device: runtime.device, ...batching }, 'model loaded and warmed');
     return model;
   }
