@@ -64,7 +64,7 @@ export class InferenceThread {
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
   private nextSession = 1;
-  /** Increases whenever a new thread starts; sessions of an older generation are gone. */
+  /** Increases whenever the thread stops (closed or lost); sessions loaded in an older generation are gone. */
   generation = 0;
 
   /** A fresh session id (unique for the life of the process). */
@@ -88,14 +88,16 @@ export class InferenceThread {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;
-    if (w !== undefined) await w.terminate();
+    if (w === undefined) return;
+    this.generation++;
+    // Fail what this thread owes before waiting: calls made meanwhile go to the next thread.
     this.failAll(new Error('inference thread closed'));
+    await w.terminate();
   }
 
   private ensure(): Worker {
     if (this.worker !== undefined) return this.worker;
     const worker = spawnWorker(import.meta.url, './inference-worker', null);
-    this.generation++;
     worker.unref();
     worker.on('message', (reply: InferenceReply) => {
       const w = this.waiting.get(reply.id);
@@ -108,6 +110,7 @@ export class InferenceThread {
     const lost = (why: string): void => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.generation++;
       this.failAll(new Error(`inference thread stopped: ${why}`));
     };
     worker.on('error', (err) => lost(err.message));
