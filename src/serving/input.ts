@@ -9,6 +9,7 @@
  */
 import { AppError, type FieldError } from '../platform/errors.ts';
 import { FLOAT32_MAX, type LoadedModel } from './loaded-model.ts';
+import { NumericBody } from './numeric-json.ts';
 import type { FloatRows } from './runtime.ts';
 
 /** Rows ready for the model. */
@@ -138,12 +139,108 @@ function lastSegment(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1).replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
+/** Feature column of each key of a numeric body, for one model. */
+interface KeyColumns {
+  readonly keys: readonly string[];
+  readonly model: LoadedModel;
+  /** Column of `keys[k]`, -1 when it names no feature. */
+  readonly columns: Int32Array;
+  /** True when `keys[0..nFeatures)` name every feature exactly once. */
+  readonly complete: boolean;
+}
+
+/**
+ * The last key list mapped: numeric bodies with the keys of the body before share its key array,
+ * so a stream of requests of one shape maps names to columns once.
+ */
+let lastKeyColumns: KeyColumns | undefined;
+
+function keyColumns(keys: readonly string[], model: LoadedModel): KeyColumns {
+  const last = lastKeyColumns;
+  if (last !== undefined && last.keys === keys && last.model === model) return last;
+  const f = model.nFeatures;
+  const columns = new Int32Array(keys.length);
+  const seen = new Uint8Array(f);
+  let complete = keys.length >= f;
+  for (let k = 0; k < keys.length; k++) {
+    const j = model.featureIndex.get(keys[k]!) ?? -1;
+    columns[k] = j;
+    if (k >= f) continue;
+    if (j < 0 || seen[j] === 1) complete = false;
+    else seen[j] = 1;
+  }
+  lastKeyColumns = { keys, model, columns, complete };
+  return lastKeyColumns;
+}
+
+/**
+ * Writes every row of a numeric body into `out`. Returns false, leaving the rest to the general
+ * adapters (which then answer or name the problem), at the first row that is not exactly the
+ * model's features once each or whose value `put` does not take.
+ */
+function fillFromNumeric(body: NumericBody, model: LoadedModel, out: FloatRows): boolean {
+  const f = model.nFeatures;
+  const { values, rowEnds } = body;
+  let start = 0;
+  if (body.positional) {
+    for (let r = 0; r < rowEnds.length; r++) {
+      const end = rowEnds[r]!;
+      if (end - start !== f) return false;
+      const at = r * f;
+      for (let j = 0; j < f; j++) if (put(model, j, values[start + j], out, at + j) !== undefined) return false;
+      start = end;
+    }
+    return true;
+  }
+  const { columns, complete } = keyColumns(body.keys, model);
+  const ids = body.keyIds;
+  if (ids === undefined && complete) {
+    // Every row holds keys[0..f) in order, and those are the features once each.
+    for (let r = 0; r < rowEnds.length; r++) {
+      const end = rowEnds[r]!;
+      if (end - start !== f) return false;
+      const at = r * f;
+      for (let p = 0; p < f; p++) {
+        const j = columns[p]!;
+        if (put(model, j, values[start + p], out, at + j) !== undefined) return false;
+      }
+      start = end;
+    }
+    return true;
+  }
+  const seenInRow = new Int32Array(f);
+  for (let r = 0; r < rowEnds.length; r++) {
+    const end = rowEnds[r]!;
+    if (end - start !== f) return false;
+    const at = r * f;
+    for (let v = start; v < end; v++) {
+      const j = columns[ids === undefined ? v - start : ids[v]!]!;
+      if (j < 0 || seenInRow[j] === r + 1) return false;
+      seenInRow[j] = r + 1;
+      if (put(model, j, values[v], out, at + j) !== undefined) return false;
+    }
+    start = end;
+  }
+  return true;
+}
+
 /**
  * One row: `{"features": [...]}` (model order), `{"features": {name: value}}`, or the named
  * features at the top level.
  * @throws AppError 400 naming every offending field
  */
 export function readSingleRow(body: unknown, model: LoadedModel): FloatRows {
+  if (body instanceof NumericBody) {
+    // The top-level names, or the one member "features" (unless that is a feature's name).
+    const usable = body.field === undefined || (body.field === 'features' && !body.nested && !model.featureIndex.has('features'));
+    if (usable) {
+      const out = model.allocRows(1);
+      const filled = fillFromNumeric(body, model, out);
+      body.release();
+      if (filled) return out;
+    }
+    body = body.parse();
+  }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   const out = model.allocRows(1);
   const problems = new Problems();
@@ -163,6 +260,16 @@ const BATCH_FIELDS = ['records', 'features_list', 'instances'] as const;
  * @throws AppError 400 for a missing, empty or oversized batch and for every offending field
  */
 export function readBatch(body: unknown, model: LoadedModel, maxRows: number): ModelRows {
+  if (body instanceof NumericBody) {
+    const rows = body.rows;
+    if (body.nested && rows <= maxRows && (BATCH_FIELDS as readonly string[]).includes(body.field!)) {
+      const out = model.allocRows(rows);
+      const filled = fillFromNumeric(body, model, out);
+      body.release();
+      if (filled) return { input: out, rows };
+    }
+    body = body.parse();
+  }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   let field: string | undefined;
   for (const name of BATCH_FIELDS) {
