@@ -231,15 +231,17 @@ function fillFromNumeric(body: NumericBody, model: LoadedModel, out: FloatRows):
  */
 export function readSingleRow(body: unknown, model: LoadedModel): FloatRows {
   if (body instanceof NumericBody) {
+    const numeric = body;
     // The top-level names, or the one member "features" (unless that is a feature's name).
-    const usable = body.field === undefined || (body.field === 'features' && !body.nested && !model.featureIndex.has('features'));
-    if (usable) {
+    if (numeric.field === undefined || (numeric.field === 'features' && !numeric.nested && !model.featureIndex.has('features'))) {
       const out = model.allocRows(1);
-      const filled = fillFromNumeric(body, model, out);
-      body.release();
-      if (filled) return out;
+      if (fillFromNumeric(numeric, model, out)) {
+        numeric.release();
+        return out;
+      }
     }
-    body = body.parse();
+    body = numeric.parse();
+    numeric.release();
   }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   const out = model.allocRows(1);
@@ -261,14 +263,17 @@ const BATCH_FIELDS = ['records', 'features_list', 'instances'] as const;
  */
 export function readBatch(body: unknown, model: LoadedModel, maxRows: number): ModelRows {
   if (body instanceof NumericBody) {
-    const rows = body.rows;
-    if (body.nested && rows <= maxRows && (BATCH_FIELDS as readonly string[]).includes(body.field!)) {
+    const numeric = body;
+    const rows = numeric.rows;
+    if (numeric.nested && rows <= maxRows && (BATCH_FIELDS as readonly string[]).includes(numeric.field!)) {
       const out = model.allocRows(rows);
-      const filled = fillFromNumeric(body, model, out);
-      body.release();
-      if (filled) return { input: out, rows };
+      if (fillFromNumeric(numeric, model, out)) {
+        numeric.release();
+        return { input: out, rows };
+      }
     }
-    body = body.parse();
+    body = numeric.parse();
+    numeric.release();
   }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   let field: string | undefined;

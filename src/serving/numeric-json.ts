@@ -24,8 +24,8 @@ export class NumericBody {
   private pooled: Float64Array | undefined;
 
   constructor(
-    /** The request bytes, for the fallback to `JSON.parse`. */
-    readonly raw: Buffer,
+    /** The request bytes (one buffer, or the chunks as they came), for the fallback to `JSON.parse`. */
+    private source: Buffer | readonly Buffer[] | undefined,
     /** The body's only member when it holds a row or a list of rows; `undefined` for a flat object of numbers. */
     readonly field: string | undefined,
     /** True when the member is a list of rows, false when it is one row (and for a flat object). */
@@ -48,11 +48,14 @@ export class NumericBody {
   }
 
   /**
-   * Gives a large body's number array back to the reader for the next body, once its numbers are
-   * copied out (the caller reads nothing of `values` afterwards). Big request bodies then do not
-   * each leave a fresh off-heap array for the garbage collector.
+   * Ends the body's use, once its numbers are copied out (or {@link parse} was called): the
+   * request bytes are let go at once, and a large body's number array goes back to the reader for
+   * the next body. Off-heap memory of big bodies is then reused or freed by the next minor
+   * collection, instead of piling up (most of it already garbage) until a full one; `values` must
+   * not be read afterwards.
    */
   release(): void {
+    this.source = undefined;
     const pooled = this.pooled;
     if (pooled === undefined || this.pool === undefined) return;
     this.pooled = undefined;
@@ -66,7 +69,9 @@ export class NumericBody {
 
   /** The body as `JSON.parse` reads it (for every request a fast adapter does not take). */
   parse(): unknown {
-    return JSON.parse(this.raw.toString('utf8'));
+    const src = this.source;
+    if (src === undefined) throw new Error('numeric body read after release()');
+    return JSON.parse((Array.isArray(src) ? Buffer.concat(src) : (src as Buffer)).toString('utf8'));
   }
 }
 
@@ -134,6 +139,9 @@ class ValuePool {
 
 const MAX_SPARE_ARRAYS = 32;
 
+/** Largest body joined in the reader's own buffer (bigger ones get a buffer of their own). */
+const MAX_JOINED_BYTES = 4 * 1024 * 1024;
+
 /** Largest scratch kept between bodies (values); bigger bodies get their own arrays. */
 const MAX_KEPT_SCRATCH = 1 << 20;
 
@@ -164,11 +172,33 @@ export class NumericJsonReader {
   private template: { bytes: Uint8Array; ends: Int32Array; strings: string[] } = { bytes: new Uint8Array(0), ends: new Int32Array(0), strings: [] };
   /** Whether the current body's first row has matched `template` so far. */
   private onTemplate = true;
+  /** Where bodies that came in several chunks are joined for reading. */
+  private joined: Buffer = EMPTY;
   /** Number arrays of large bodies, given back by {@link NumericBody.release}. */
   private readonly pool = new ValuePool();
 
   /** The body's numbers and rows, or `undefined` when it is not one of the shapes this reader takes. */
   read(raw: Buffer): NumericBody | undefined {
+    return this.readFrom(raw, raw);
+  }
+
+  /**
+   * Like {@link read}, for a body still in the chunks it arrived in (`length` bytes in all): they
+   * are read through one buffer the reader keeps, instead of being joined into a new one per body.
+   */
+  readChunks(chunks: readonly Buffer[], length: number): NumericBody | undefined {
+    if (chunks.length === 1) return this.readFrom(chunks[0]!, chunks[0]!);
+    if (length > MAX_JOINED_BYTES) return this.readFrom(Buffer.concat(chunks, length), chunks);
+    if (this.joined.length < length) this.joined = Buffer.allocUnsafeSlow(Math.max(length, this.joined.length * 2));
+    let at = 0;
+    for (const chunk of chunks) {
+      chunk.copy(this.joined, at);
+      at += chunk.length;
+    }
+    return this.readFrom(this.joined.subarray(0, length), chunks);
+  }
+
+  private readFrom(raw: Buffer, source: Buffer | readonly Buffer[]): NumericBody | undefined {
     this.b = raw;
     this.n = raw.length;
     this.i = 0;
@@ -179,7 +209,7 @@ export class NumericJsonReader {
     this.irregular = false;
     this.onTemplate = true;
     try {
-      return this.body(raw);
+      return this.body(source);
     } finally {
       this.b = EMPTY;
       if (this.values.length > MAX_KEPT_SCRATCH) {
@@ -189,7 +219,7 @@ export class NumericJsonReader {
     }
   }
 
-  private body(raw: Buffer): NumericBody | undefined {
+  private body(source: Buffer | readonly Buffer[]): NumericBody | undefined {
     const b = this.b;
     this.ws();
     if (b[this.i] !== OPEN_BRACE) return undefined;
@@ -229,10 +259,10 @@ export class NumericJsonReader {
     }
     this.ws();
     if (this.i !== this.n) return undefined;
-    return this.result(raw, field, nested, positional);
+    return this.result(source, field, nested, positional);
   }
 
-  private result(raw: Buffer, field: string | undefined, nested: boolean, positional: boolean): NumericBody {
+  private result(source: Buffer | readonly Buffer[], field: string | undefined, nested: boolean, positional: boolean): NumericBody {
     if (!positional && !this.onTemplate) this.remember();
     const keys = positional ? NO_KEYS : this.keys;
     const count = this.count;
@@ -244,7 +274,7 @@ export class NumericJsonReader {
       values.set(this.values.subarray(0, count));
     }
     return new NumericBody(
-      raw,
+      source,
       field,
       nested,
       positional,

@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastCounterChild } from '../platform/fast-metrics.ts';
 import type { AnsweredHook } from '../platform/metrics.ts';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errorCodes, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { App } from '../platform/app-type.ts';
 import { AppError, unavailable } from '../platform/errors.ts';
 import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
@@ -83,12 +83,61 @@ function useJsonParser(scope: App, numeric: NumericJsonReader | undefined): void
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => parseJson(body as string, done));
     return;
   }
-  scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
-    const raw = body as Buffer;
-    const rows = raw.length === 0 ? undefined : numeric.read(raw);
-    if (rows === undefined) parseJson(raw.toString('utf8'), done);
-    else done(null, rows);
+  const limit = scope.initialConfig.bodyLimit ?? 1024 * 1024;
+  scope.addContentTypeParser('application/json', (request, payload, done) => {
+    collectBody(request, payload, limit, (err, chunks, length) => {
+      if (err !== null) {
+        done(err, undefined);
+        return;
+      }
+      const rows = length === 0 ? undefined : numeric.readChunks(chunks, length);
+      if (rows !== undefined) done(null, rows);
+      else parseJson((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)).toString('utf8'), done);
+    });
   });
+}
+
+/**
+ * Collects a request body as the chunks it arrives in, with Fastify's own checks and errors (body
+ * limit, declared length): Fastify's `parseAs: 'buffer'` would join every body into a new buffer,
+ * which for a 1000-row batch is half a megabyte of garbage per request; the numeric reader joins
+ * them in a buffer it keeps.
+ */
+function collectBody(request: FastifyRequest, payload: NodeJS.ReadableStream, limit: number, then: (err: Error | null, chunks: Buffer[], length: number) => void): void {
+  const declared = Number(request.headers['content-length']);
+  if (declared > limit) {
+    then(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), [], 0);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const stop = (): void => {
+    payload.removeListener('data', onData);
+    payload.removeListener('end', onEnd);
+    payload.removeListener('error', onEnd);
+  };
+  const onData = (chunk: Buffer | string): void => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    length += bytes.length;
+    if (length > limit) {
+      stop();
+      then(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), [], 0);
+      return;
+    }
+    chunks.push(bytes);
+  };
+  const onEnd = (err?: Error & { statusCode?: number }): void => {
+    stop();
+    if (err != null) {
+      if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+      then(err, [], 0);
+    } else if (!Number.isNaN(declared) && length !== declared) then(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), [], 0);
+    else then(null, chunks, length);
+  };
+  payload.on('data', onData);
+  payload.on('end', onEnd);
+  payload.on('error', onEnd);
+  payload.resume();
 }
 
 function parseJson(text: string, done: (err: Error | null, body: unknown) => void): void {

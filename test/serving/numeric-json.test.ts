@@ -215,11 +215,12 @@ describe('input adapters: numeric bodies answer exactly as parsed JSON', () => {
     for (const model of [numeric, categorical, featuresNamed]) {
       for (const text of bodies) {
         const plain = JSON.parse(text) as unknown;
-        const body = reader.read(Buffer.from(text)) ?? plain;
-        assert.deepStrictEqual(outcome(() => readSingleRow(body, model)), outcome(() => readSingleRow(plain, model)), `single ${text}`);
+        // A body is read once (the adapters release it), so each call gets its own.
+        const body = (): unknown => reader.read(Buffer.from(text)) ?? plain;
+        assert.deepStrictEqual(outcome(() => readSingleRow(body(), model)), outcome(() => readSingleRow(plain, model)), `single ${text}`);
         for (const maxRows of [2, 100]) {
-          const batch = (b: unknown) => () => readBatch(b, model, maxRows).input;
-          assert.deepStrictEqual(outcome(batch(body)), outcome(batch(plain)), `batch ${text} (max ${maxRows})`);
+          const batch = (b: () => unknown) => () => readBatch(b(), model, maxRows).input;
+          assert.deepStrictEqual(outcome(batch(body)), outcome(batch(() => plain)), `batch ${text} (max ${maxRows})`);
         }
       }
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -146,6 +147,26 @@ void describe('prediction routes', () => {
     assert.equal((await post('/predict', { features: [1, 2, 3] }, 'read')).statusCode, 403);
   });
 
+  test('a body arriving in many chunks is read as one; broken or short bodies are 400', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => ({ 'mean radius': i % 7, texture: (i * 3) % 5, 'a/b': i / 10 }));
+    const text = JSON.stringify({ records: rows });
+    const inChunks = (s: string, size: number): Readable => Readable.from(Array.from({ length: Math.ceil(s.length / size) }, (_, k) => Buffer.from(s.slice(k * size, k * size + size))));
+    const send = (payload: Readable, headers: Record<string, string> = {}) =>
+      t.app.inject({ method: 'POST', url: '/batch-predict', payload, headers: { ...t.headers('predict'), 'content-type': 'application/json', ...headers } });
+    const whole = await post('/batch-predict', { records: rows });
+    assert.equal(whole.statusCode, 200, whole.body);
+    for (const size of [1, 37, 1000]) {
+      const streamed = await send(inChunks(text, size));
+      assert.equal(streamed.statusCode, 200, streamed.body);
+      assert.deepEqual(streamed.json<{ predictions: unknown }>().predictions, whole.json<{ predictions: unknown }>().predictions);
+    }
+    const broken = await send(inChunks('{"records": [{"mean radius": 1, "texture": }]}', 10));
+    assert.equal(broken.statusCode, 400);
+    assert.match(broken.body, /not valid JSON/);
+    const short = await send(inChunks(text, 100), { 'content-length': String(text.length + 5) });
+    assert.equal(short.statusCode, 400, short.body);
+  });
+
   test('batch forms answer in input order; empty and oversized batches are 400', async () => {
     const rows = Array.from({ length: 20 }, (_, i) => [i % 2 === 0 ? 5 : 0, i % 2 === 0 ? 0 : 5, i]);
     const expected = rows.map((r) => (r[0]! > r[1]! ? 1 : 0));
@@ -237,6 +258,29 @@ void describe('prediction routes', () => {
       'prediction_cache_misses_total',
     ]) {
       assert.ok(text.includes(name), `missing ${name} in ${text.split("\n").filter((l) => l.startsWith("model_")).join(" | ")}`);
+    }
+  });
+});
+
+void describe('prediction bodies over BODY_LIMIT_BYTES', () => {
+  test('are 413 whether the length is declared or not', async () => {
+    const t = await buildServingApp({ env: { BODY_LIMIT_BYTES: '2048', MODEL_NAME: 'cancer' }, seed: (r) => r.register('cancer', BINARY, {}, 'Production').then(() => undefined) });
+    try {
+      const text = JSON.stringify({ records: Array.from({ length: 400 }, () => [1, 2, 3]) });
+      for (const url of ['/predict', '/batch-predict']) {
+        const declared = await t.app.inject({ method: 'POST', url, payload: text, headers: { ...t.headers('predict'), 'content-type': 'application/json' } });
+        assert.equal(declared.statusCode, 413, declared.body);
+        assert.equal(declared.json<{ error: string }>().error, 'payload_too_large');
+        const streamed = await t.app.inject({
+          method: 'POST',
+          url,
+          payload: Readable.from([Buffer.from(text.slice(0, 1500)), Buffer.from(text.slice(1500))]),
+          headers: { ...t.headers('predict'), 'content-type': 'application/json' },
+        });
+        assert.equal(streamed.statusCode, 413, streamed.body);
+      }
+    } finally {
+      await t.close();
     }
   });
 });
