@@ -49,8 +49,8 @@ export class NumericBody {
 
   /**
    * Ends the body's use, once its numbers are copied out (or {@link parse} was called): the
-   * request bytes are let go at once, and a large body's number array goes back to the reader for
-   * the next body. Off-heap memory of big bodies is then reused or freed by the next minor
+   * request bytes are let go at once, and the number array goes back to the reader for the next
+   * body. Off-heap memory of big bodies is then reused or freed by the next minor
    * collection, instead of piling up (most of it already garbage) until a full one; `values` must
    * not be read afterwards.
    */
@@ -103,13 +103,12 @@ const EMPTY = Buffer.alloc(0);
 
 const NO_KEYS: readonly string[] = Object.freeze([]);
 
-/** Bodies with at least this many numbers get a pooled array (smaller ones are cheap to allocate). */
-const MIN_POOLED = 4096;
 
 /**
- * Spare number arrays for large bodies. A 1000-row body's numbers take 240 KB off the JS heap;
- * allocated afresh per request they are freed only when the collector gets to them, and under
- * load that garbage, not live data, is what the process's memory grows with.
+ * Spare number arrays, given back once a body's rows are copied out. Allocated afresh per request,
+ * a 1000-row body's numbers (240 KB off the JS heap) would be freed only when the collector gets to
+ * them, and under load that garbage, not live data, is what the process's memory grows with; a
+ * single row's would be one more allocation on the hot path.
  */
 class ValuePool {
   private readonly spare: Float64Array[] = [];
@@ -120,7 +119,7 @@ class ValuePool {
     const spare = this.spare;
     for (let k = spare.length - 1; k >= 0; k--) {
       const a = spare[k]!;
-      if (a.length < count) continue;
+      if (a.length < count || a.length > 4 * count + 64) continue;
       spare[k] = spare[spare.length - 1]!;
       spare.pop();
       this.spareValues -= a.length;
@@ -152,8 +151,6 @@ const MAX_KEPT_SCRATCH = 1 << 20;
 export class NumericJsonReader {
   private b: Buffer = EMPTY;
   private n = 0;
-  /** Read position. */
-  private i = 0;
   /** Number of values read so far. */
   private count = 0;
   private values = new Float64Array(1024);
@@ -201,7 +198,6 @@ export class NumericJsonReader {
   private readFrom(raw: Buffer, source: Buffer | readonly Buffer[]): NumericBody | undefined {
     this.b = raw;
     this.n = raw.length;
-    this.i = 0;
     this.count = 0;
     this.rowCount = 0;
     this.firstKeys = 0;
@@ -221,44 +217,40 @@ export class NumericJsonReader {
 
   private body(source: Buffer | readonly Buffer[]): NumericBody | undefined {
     const b = this.b;
-    this.ws();
-    if (b[this.i] !== OPEN_BRACE) return undefined;
-    this.i++;
-    this.ws();
-    if (b[this.i] !== QUOTE) return undefined;
-    const keyStart = this.i + 1;
+    let i = ws(b, 0);
+    if (b[i] !== OPEN_BRACE) return undefined;
+    i = ws(b, i + 1);
+    if (b[i] !== QUOTE) return undefined;
+    const keyStart = i + 1;
     const keyEnd = this.keyEnd(keyStart);
     if (keyEnd < 0) return undefined;
-    this.i = keyEnd + 1;
-    this.ws();
-    if (b[this.i] !== COLON) return undefined;
-    this.i++;
-    this.ws();
-    const c = b[this.i];
+    i = ws(b, keyEnd + 1);
+    if (b[i] !== COLON) return undefined;
+    i = ws(b, i + 1);
+    const c = b[i];
     let field: string | undefined;
     let nested = false;
     let positional = false;
     if (c === OPEN_BRACKET || c === OPEN_BRACE) {
       field = this.decode(keyStart, keyEnd);
-      if (c === OPEN_BRACE) {
-        if (!this.objectRow()) return undefined;
-      } else {
-        this.i++;
-        this.ws();
-        const first = b[this.i];
+      if (c === OPEN_BRACE) i = this.objectRow(i);
+      else {
+        i = ws(b, i + 1);
+        const first = b[i];
         nested = first === OPEN_BRACKET || first === OPEN_BRACE;
         positional = first !== OPEN_BRACE;
-        if (nested ? !this.rowList(positional) : !this.arrayRowTail()) return undefined;
+        i = nested ? this.rowList(i, positional) : this.arrayRowTail(i);
       }
-      this.ws();
-      if (b[this.i] !== CLOSE_BRACE) return undefined;
-      this.i++;
+      if (i < 0) return undefined;
+      i = ws(b, i);
+      if (b[i] !== CLOSE_BRACE) return undefined;
+      i++;
     } else {
       // A flat object of named numbers: the member just started is the row's first.
-      if (!this.objectMembers(keyStart, keyEnd)) return undefined;
+      i = this.objectMembers(i, keyStart, keyEnd);
+      if (i < 0) return undefined;
     }
-    this.ws();
-    if (this.i !== this.n) return undefined;
+    if (ws(b, i) !== this.n) return undefined;
     return this.result(source, field, nested, positional);
   }
 
@@ -266,13 +258,9 @@ export class NumericJsonReader {
     if (!positional && !this.onTemplate) this.remember();
     const keys = positional ? NO_KEYS : this.keys;
     const count = this.count;
-    const pooled = count >= MIN_POOLED ? this.pool.take(count) : undefined;
-    let values: Float64Array;
-    if (pooled === undefined) values = this.values.slice(0, count);
-    else {
-      values = pooled.subarray(0, count);
-      values.set(this.values.subarray(0, count));
-    }
+    const pooled = this.pool.take(count);
+    const values = pooled.subarray(0, count);
+    values.set(this.values.subarray(0, count));
     return new NumericBody(
       source,
       field,
@@ -305,100 +293,88 @@ export class NumericJsonReader {
     this.template = { bytes, ends, strings: this.keys.slice(0, k) };
   }
 
-  /** `[` then rows until `]`; every row an array (`positional`) or every row an object. */
-  private rowList(positional: boolean): boolean {
+  /** From the first row of a list (after `[`): rows until `]`, every row an array (`positional`) or every row an object. Returns the position after `]`, or -1. */
+  private rowList(i: number, positional: boolean): number {
     const b = this.b;
     for (;;) {
       if (positional) {
-        if (b[this.i] !== OPEN_BRACKET) return false;
-        this.i++;
-        this.ws();
-        if (!this.arrayRowTail()) return false;
-      } else if (!this.objectRow()) return false;
-      this.ws();
-      const c = b[this.i];
-      if (c === CLOSE_BRACKET) {
-        this.i++;
-        return true;
-      }
-      if (c !== COMMA) return false;
-      this.i++;
-      this.ws();
+        if (b[i] !== OPEN_BRACKET) return -1;
+        i = this.arrayRowTail(ws(b, i + 1));
+      } else i = this.objectRow(i);
+      if (i < 0) return -1;
+      i = ws(b, i);
+      const c = b[i];
+      if (c === CLOSE_BRACKET) return i + 1;
+      if (c !== COMMA) return -1;
+      i = ws(b, i + 1);
     }
   }
 
-  /** Numbers after an array's `[` (and blanks) up to and including its `]`; ends a row. */
-  private arrayRowTail(): boolean {
+  /** Numbers after an array's `[` (and blanks) up to and including its `]`; ends a row. Returns the position after `]`, or -1. */
+  private arrayRowTail(i: number): number {
     const b = this.b;
-    if (b[this.i] === CLOSE_BRACKET) return false;
+    if (b[i] === CLOSE_BRACKET) return -1;
     for (;;) {
-      if (!this.number()) return false;
-      this.ws();
-      const c = b[this.i];
+      i = this.number(i);
+      if (i < 0) return -1;
+      i = ws(b, i);
+      const c = b[i];
       if (c === CLOSE_BRACKET) {
-        this.i++;
         this.endRow();
-        return true;
+        return i + 1;
       }
-      if (c !== COMMA) return false;
-      this.i++;
-      this.ws();
+      if (c !== COMMA) return -1;
+      i = ws(b, i + 1);
     }
   }
 
-  /** An object of named numbers, from its `{`. */
-  private objectRow(): boolean {
+  /** An object of named numbers, from its `{`. Returns the position after `}`, or -1. */
+  private objectRow(i: number): number {
     const b = this.b;
-    if (b[this.i] !== OPEN_BRACE) return false;
-    this.i++;
-    this.ws();
-    if (b[this.i] !== QUOTE) return false;
-    const keyStart = this.i + 1;
+    if (b[i] !== OPEN_BRACE) return -1;
+    i = ws(b, i + 1);
+    if (b[i] !== QUOTE) return -1;
+    const keyStart = i + 1;
     const keyEnd = this.keyEnd(keyStart);
-    if (keyEnd < 0) return false;
-    this.i = keyEnd + 1;
-    this.ws();
-    if (b[this.i] !== COLON) return false;
-    this.i++;
-    this.ws();
-    return this.objectMembers(keyStart, keyEnd);
+    if (keyEnd < 0) return -1;
+    i = ws(b, keyEnd + 1);
+    if (b[i] !== COLON) return -1;
+    return this.objectMembers(ws(b, i + 1), keyStart, keyEnd);
   }
 
   /**
-   * The rest of an object row whose first key (`keyStart..keyEnd`) and colon are read: its
-   * numbers and further members up to and including the `}`; ends the row.
+   * The rest of an object row whose first key (`keyStart..keyEnd`) and colon are read, from its
+   * first value: numbers and further members up to and including the `}`; ends the row. Returns
+   * the position after `}`, or -1.
    */
-  private objectMembers(keyStart: number, keyEnd: number): boolean {
+  private objectMembers(i: number, keyStart: number, keyEnd: number): number {
     const b = this.b;
     let position = 0;
     for (;;) {
       this.key(position, keyStart, keyEnd);
-      if (!this.number()) return false;
+      i = this.number(i);
+      if (i < 0) return -1;
       position++;
-      this.ws();
-      const c = b[this.i];
+      i = ws(b, i);
+      const c = b[i];
       if (c === CLOSE_BRACE) {
-        this.i++;
         if (this.rowCount === 0 && this.onTemplate && position !== this.template.ends.length) {
           // A first row with fewer keys than the template: its keys are a prefix of it, not it.
           this.keys = this.template.strings.slice(0, position);
           this.onTemplate = false;
         }
         this.endRow();
-        return true;
+        return i + 1;
       }
-      if (c !== COMMA) return false;
-      this.i++;
-      this.ws();
-      if (b[this.i] !== QUOTE) return false;
-      keyStart = this.i + 1;
+      if (c !== COMMA) return -1;
+      i = ws(b, i + 1);
+      if (b[i] !== QUOTE) return -1;
+      keyStart = i + 1;
       keyEnd = this.keyEnd(keyStart);
-      if (keyEnd < 0) return false;
-      this.i = keyEnd + 1;
-      this.ws();
-      if (b[this.i] !== COLON) return false;
-      this.i++;
-      this.ws();
+      if (keyEnd < 0) return -1;
+      i = ws(b, keyEnd + 1);
+      if (b[i] !== COLON) return -1;
+      i = ws(b, i + 1);
     }
   }
 
@@ -495,81 +471,70 @@ export class NumericJsonReader {
     return this.b.toString('utf8', start, end);
   }
 
-  private ws(): void {
-    const b = this.b;
-    let i = this.i;
-    for (;;) {
-      const c = b[i];
-      if (c === SPACE || c === LF || c === CR || c === TAB) i++;
-      else break;
-    }
-    this.i = i;
-  }
-
   private ensureCapacity(): void {
     if (this.count >= this.values.length) this.values = grow(this.values, this.count + 1);
     if (this.count >= this.keyIds.length) this.keyIds = grow(this.keyIds, this.values.length);
   }
 
   /**
-   * One JSON number at the read position into `values`. Up to 15 significant digits and a decimal
-   * exponent within ±22, the value is the digits as an integer times or divided by an exact power
-   * of ten: one correctly rounded operation, the same double `JSON.parse` gives. Anything longer
-   * goes through `Number`, which is `JSON.parse`'s own conversion.
+   * One JSON number starting at `start` into `values`; returns the position after it, or -1. Up to
+   * 15 significant digits and a decimal exponent within ±22, the value is the digits as an integer
+   * times or divided by an exact power of ten: one correctly rounded operation, the same double
+   * `JSON.parse` gives. Anything longer goes through `Number`, which is `JSON.parse`'s own
+   * conversion.
    */
-  private number(): boolean {
+  private number(start: number): number {
     const b = this.b;
-    const start = this.i;
+    const n = this.n;
     let i = start;
     let negative = false;
-    if (b[i] === MINUS) {
+    if (i < n && b[i] === MINUS) {
       negative = true;
       i++;
     }
-    let c = b[i];
-    if (c === undefined || c < ZERO || c > NINE) return false;
+    if (i >= n) return -1;
+    let c = b[i]!;
+    if (c < ZERO || c > NINE) return -1;
     let mantissa = 0;
     let digits = 0;
     let scale = 0;
     if (c === ZERO) {
       i++;
-      c = b[i];
-      if (c !== undefined && c >= ZERO && c <= NINE) return false;
+      if (i < n && b[i]! >= ZERO && b[i]! <= NINE) return -1;
     } else {
-      while (c !== undefined && c >= ZERO && c <= NINE) {
+      while (i < n && (c = b[i]!) >= ZERO && c <= NINE) {
         mantissa = mantissa * 10 + (c - ZERO);
         digits++;
-        c = b[++i];
+        i++;
       }
     }
-    if (c === DOT) {
-      c = b[++i];
-      if (c === undefined || c < ZERO || c > NINE) return false;
-      while (c !== undefined && c >= ZERO && c <= NINE) {
+    if (i < n && b[i] === DOT) {
+      i++;
+      if (i >= n || b[i]! < ZERO || b[i]! > NINE) return -1;
+      while (i < n && (c = b[i]!) >= ZERO && c <= NINE) {
         if (mantissa !== 0 || c !== ZERO) digits++;
         mantissa = mantissa * 10 + (c - ZERO);
         scale--;
-        c = b[++i];
+        i++;
       }
     }
     let exponent = 0;
     let longExponent = false;
-    if (c === LOWER_E || c === UPPER_E) {
-      c = b[++i];
+    if (i < n && (b[i] === LOWER_E || b[i] === UPPER_E)) {
+      i++;
       let expNegative = false;
-      if (c === MINUS || c === PLUS) {
-        expNegative = c === MINUS;
-        c = b[++i];
+      if (i < n && (b[i] === MINUS || b[i] === PLUS)) {
+        expNegative = b[i] === MINUS;
+        i++;
       }
-      if (c === undefined || c < ZERO || c > NINE) return false;
-      while (c !== undefined && c >= ZERO && c <= NINE) {
+      if (i >= n || b[i]! < ZERO || b[i]! > NINE) return -1;
+      while (i < n && (c = b[i]!) >= ZERO && c <= NINE) {
         if (exponent < 100000) exponent = exponent * 10 + (c - ZERO);
         else longExponent = true;
-        c = b[++i];
+        i++;
       }
       if (expNegative) exponent = -exponent;
     }
-    this.i = i;
     const power = scale + exponent;
     let value: number;
     if (digits <= 15 && !longExponent && power >= -22 && power <= 22) {
@@ -580,10 +545,19 @@ export class NumericJsonReader {
     }
     if (this.count === this.values.length) this.values = grow(this.values);
     this.values[this.count++] = value;
-    return true;
+    return i;
   }
 }
 
+
+/** The position of the first byte at or after `i` that is not JSON white space. */
+function ws(b: Buffer, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === SPACE || c === LF || c === CR || c === TAB) i++;
+    else return i;
+  }
+}
 
 /** A copy of `a` with at least twice its length (and at least `atLeast`). */
 function grow<T extends Float64Array | Int32Array>(a: T, atLeast = 0): T {
