@@ -139,10 +139,9 @@ function lastSegment(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1).replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-/** Feature column of each key of a numeric body, for one model. */
+/** Feature column of each key of a numeric body's key list, for one model. */
 interface KeyColumns {
   readonly keys: readonly string[];
-  readonly model: LoadedModel;
   /** Column of `keys[k]`, -1 when it names no feature. */
   readonly columns: Int32Array;
   /** True when `keys[0..nFeatures)` name every feature exactly once. */
@@ -150,14 +149,14 @@ interface KeyColumns {
 }
 
 /**
- * The last key list mapped: numeric bodies with the keys of the body before share its key array,
- * so a stream of requests of one shape maps names to columns once.
+ * Per model, the last key list mapped: numeric bodies with the keys of the body before share its
+ * key array, so a stream of requests of one shape maps names to columns once.
  */
-let lastKeyColumns: KeyColumns | undefined;
+const lastKeyColumns = new WeakMap<LoadedModel, KeyColumns>();
 
 function keyColumns(keys: readonly string[], model: LoadedModel): KeyColumns {
-  const last = lastKeyColumns;
-  if (last !== undefined && last.keys === keys && last.model === model) return last;
+  const last = lastKeyColumns.get(model);
+  if (last !== undefined && last.keys === keys) return last;
   const f = model.nFeatures;
   const columns = new Int32Array(keys.length);
   const seen = new Uint8Array(f);
@@ -169,8 +168,9 @@ function keyColumns(keys: readonly string[], model: LoadedModel): KeyColumns {
     if (j < 0 || seen[j] === 1) complete = false;
     else seen[j] = 1;
   }
-  lastKeyColumns = { keys, model, columns, complete };
-  return lastKeyColumns;
+  const mapped = { keys, columns, complete };
+  lastKeyColumns.set(model, mapped);
+  return mapped;
 }
 
 /**
