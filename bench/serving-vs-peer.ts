@@ -72,6 +72,23 @@ function rssMb(pid: number | undefined): number {
   return m === null ? Number.NaN : Math.round(Number(m[1]) / 1024);
 }
 
+/**
+ * Runs `work` while sampling the process's RSS every 200 ms; resolves with its result and the
+ * highest RSS seen (the figure after a run can miss a peak the collector has already cut).
+ */
+async function withPeakRss<T>(pid: number | undefined, work: () => Promise<T>): Promise<{ value: T; peakRssMb: number }> {
+  let peak = rssMb(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMb(pid));
+  }, 200);
+  try {
+    const value = await work();
+    return { value, peakRssMb: Math.max(peak, rssMb(pid)) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 async function waitFor(url: string, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -155,6 +172,8 @@ interface Row {
   /** Server CPU microseconds per request: robust where the machine is shared with other work. */
   cpuUs: number;
   rssMb: number;
+  /** Highest RSS sampled during the run. */
+  peakRssMb: number;
   /** Prediction-cache hits during the run (modelplane only). */
   cacheHits?: number;
 }
@@ -164,19 +183,19 @@ async function measure(label: string, url: string, pid: number | undefined, scri
   if (isModelplane) await modelplane('DELETE', '/predict/cache');
   const hits0 = isModelplane ? await cacheHits() : 0;
   const c0 = cpuSeconds(pid);
-  const result = await runWrk(url, script, connections, duration);
+  const { value: result, peakRssMb } = await withPeakRss(pid, () => runWrk(url, script, connections, duration));
   const cpuUs = ((cpuSeconds(pid) - c0) * 1e6) / result.requests;
-  const row: Row = { label, result, rowsPerRequest, cpuUs, rssMb: rssMb(pid) };
+  const row: Row = { label, result, rowsPerRequest, cpuUs, rssMb: rssMb(pid), peakRssMb };
   if (isModelplane) row.cacheHits = (await cacheHits()) - hits0;
   return row;
 }
 
 function printRows(rows: Row[]): void {
   const pad = (s: string, n: number): string => s.padEnd(n);
-  print(`${pad('run', 48)}${pad('req/s', 10)}${pad('rows/s', 12)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('non-2xx', 9)}${pad('errors', 8)}${pad('cpu us/req', 12)}${pad('RSS MB', 8)}cache hits`);
-  for (const { label, result: r, rowsPerRequest, cpuUs, rssMb: rss, cacheHits: hits } of rows) {
+  print(`${pad('run', 48)}${pad('req/s', 10)}${pad('rows/s', 12)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('non-2xx', 9)}${pad('errors', 8)}${pad('cpu us/req', 12)}${pad('RSS MB', 8)}${pad('peak MB', 9)}cache hits`);
+  for (const { label, result: r, rowsPerRequest, cpuUs, rssMb: rss, peakRssMb: peak, cacheHits: hits } of rows) {
     print(
-      `${pad(label, 48)}${pad(r.rps.toFixed(0), 10)}${pad((r.rps * rowsPerRequest).toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(String(r.non2xx), 9)}${pad(String(r.errors), 8)}${pad(cpuUs.toFixed(0), 12)}${pad(String(rss), 8)}${hits ?? '-'}`,
+      `${pad(label, 48)}${pad(r.rps.toFixed(0), 10)}${pad((r.rps * rowsPerRequest).toFixed(0), 12)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(String(r.non2xx), 9)}${pad(String(r.errors), 8)}${pad(cpuUs.toFixed(0), 12)}${pad(String(rss), 8)}${pad(String(peak), 9)}${hits ?? '-'}`,
     );
   }
 }
@@ -190,6 +209,8 @@ interface Slice {
   non2xx: number;
   errors: number;
   rssMb: number;
+  /** Highest RSS sampled during the slice. */
+  peakRssMb: number;
   heapMb: number;
 }
 
@@ -221,17 +242,17 @@ interface MillionReport {
 async function runMillion(pid: number | undefined, script: string, connections: number, singleRps: number, sliceRequests: number): Promise<MillionReport> {
   const sliceSeconds = Math.max(1, Math.round(sliceRequests / (singleRps > 0 ? singleRps : 10_000)));
   print(`million: slices of ${sliceSeconds}s (~${sliceRequests} requests each at ${singleRps.toFixed(0)} req/s); RSS before ${rssMb(pid)} MB, heap ${await heapUsedMb()} MB`);
-  print(`${'slice'.padEnd(7)}${'requests'.padEnd(10)}${'total'.padEnd(10)}${'req/s'.padEnd(9)}${'non-2xx'.padEnd(9)}${'errors'.padEnd(8)}${'RSS MB'.padEnd(8)}heap MB`);
+  print(`${'slice'.padEnd(7)}${'requests'.padEnd(10)}${'total'.padEnd(10)}${'req/s'.padEnd(9)}${'non-2xx'.padEnd(9)}${'errors'.padEnd(8)}${'RSS MB'.padEnd(8)}${'peak MB'.padEnd(9)}heap MB`);
   const slices: Slice[] = [];
   let total = 0;
   // At least 10 slices, and more until 10 x sliceRequests requests are done (the rate under a long
   // run is a little below the short run's that sized the slices).
   for (let i = 1; i <= 10 || total < 10 * sliceRequests; i++) {
-    const r = await runWrk(MODELPLANE, script, connections, sliceSeconds);
+    const { value: r, peakRssMb } = await withPeakRss(pid, () => runWrk(MODELPLANE, script, connections, sliceSeconds));
     total += r.requests;
-    const slice: Slice = { requests: r.requests, total, rps: r.rps, non2xx: r.non2xx, errors: r.errors, rssMb: rssMb(pid), heapMb: await heapUsedMb() };
+    const slice: Slice = { requests: r.requests, total, rps: r.rps, non2xx: r.non2xx, errors: r.errors, rssMb: rssMb(pid), peakRssMb, heapMb: await heapUsedMb() };
     slices.push(slice);
-    print(`${String(i).padEnd(7)}${String(slice.requests).padEnd(10)}${String(total).padEnd(10)}${slice.rps.toFixed(0).padEnd(9)}${String(slice.non2xx).padEnd(9)}${String(slice.errors).padEnd(8)}${String(slice.rssMb).padEnd(8)}${slice.heapMb}`);
+    print(`${String(i).padEnd(7)}${String(slice.requests).padEnd(10)}${String(total).padEnd(10)}${slice.rps.toFixed(0).padEnd(9)}${String(slice.non2xx).padEnd(9)}${String(slice.errors).padEnd(8)}${String(slice.rssMb).padEnd(8)}${String(slice.peakRssMb).padEnd(9)}${slice.heapMb}`);
   }
   const last = slices.slice(-5);
   const { slope, residualSd } = linearFit(
@@ -368,12 +389,15 @@ async function main(): Promise<void> {
       [`single p99 < 5 ms (${connections} connections)`, `${mpSingle.result.p99.toFixed(2)} ms`, mpSingle.result.p99 < 5],
       ['batch rows/s >= 10x peer (1000 records)', `${batchVsPeer.toFixed(1)}x (${(mpBatch.result.rps * BATCH_ROWS).toFixed(0)} vs ${(peerBatch.result.rps * BATCH_ROWS).toFixed(0)})`, batchVsPeer >= 10],
       ['RSS < 200 MB after single load, one model', `${mpSingle.rssMb} MB`, mpSingle.rssMb < 200],
+      ['RSS < 200 MB at its peak during single load', `${mpSingle.peakRssMb} MB`, mpSingle.peakRssMb < 200],
       ['RSS < 200 MB after the 1000-row batch runs too', `${mpList.rssMb} MB`, mpList.rssMb < 200],
       ['modelplane runs: non-2xx + socket errors = 0', String(failures), failures === 0],
     ];
     if (report !== null) {
       targets.push(['million: non-2xx + socket errors = 0', String(report.non2xx + report.errors), report.non2xx + report.errors === 0]);
       targets.push([`million: RSS after ${report.slices.at(-1)!.total} requests < 200 MB`, `${report.slices.at(-1)!.rssMb} MB`, report.slices.at(-1)!.rssMb < 200]);
+      const peak = Math.max(...report.slices.map((s) => s.peakRssMb));
+      targets.push(['million: RSS at its peak < 200 MB', `${peak} MB`, peak < 200]);
       targets.push(['million: no RSS growth trend (last 5 slices)', `${report.slopeMbPer100k.toFixed(2)} MB/100k (sd ${report.residualSdMb.toFixed(2)} MB)`, null]);
     }
     printSummary(targets);
