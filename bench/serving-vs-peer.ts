@@ -35,6 +35,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createRng } from '../src/ml/random.ts';
 import { ROOT, ensureCompiledBuild, startCompiledServer } from './compiled-server.ts';
 import { FEATURE_NAMES, N_FEATURES, PEER_DIR, PYTHON, exportPeerForest } from './peer-forest.ts';
 import { type WrkResult, WRK_THREADS, runWrk, writeCyclingBodiesScript, writeSingleRowScript } from './wrk.ts';
@@ -129,21 +130,11 @@ async function heapUsedMb(): Promise<number> {
 
 // ------------------------------------------------------------------ bodies
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32), so every run sends the same rows. */
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** The same `count` bodies of BATCH_ROWS random rows, as named records and as features_list. */
 function batchBodies(count: number): { records: string[]; lists: string[] } {
-  const random = seededRandom(7);
+  // Seeded, so every run sends the same rows.
+  const rng = createRng(7);
+  const random = (): number => rng.next();
   const records: string[] = [];
   const lists: string[] = [];
   for (let b = 0; b < count; b++) {

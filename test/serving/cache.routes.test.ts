@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { getRegistry } from '../../src/registry/index.ts';
 import { getServing, useRegistry, type Serving } from '../../src/serving/index.ts';
-import { buildTestApp, TEST_REDIS_URL, type TestApp } from '../helper.ts';
+import { buildTestApp, redisKeysUnder, TEST_REDIS_URL, type TestApp } from '../helper.ts';
 import { buildServingApp, linearClassifier, linearRegressor, type ServingTestApp } from './harness.ts';
 
 // y = 2a + 3b + 1: small integer rows give exact answers, so order and values are easy to check.
@@ -27,16 +27,8 @@ function uniquePrefix(): string {
   return prefix;
 }
 
-async function keysUnder(prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found;
-}
+/** Keys under a prefix (read straight from Redis, not through the cache). */
+const keysUnder = (prefix: string): Promise<string[]> => redisKeysUnder(admin, prefix);
 
 before(async () => {
   admin = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });

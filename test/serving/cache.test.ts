@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { AppError } from '../../src/platform/errors.ts';
 import { MemoryPredictionCache, RedisPredictionCache, Sightings, cacheKey, cacheSeed, rowHash, type PredictionCache } from '../../src/serving/cache.ts';
-import { TEST_REDIS_URL } from '../helper.ts';
+import { redisKeysUnder, TEST_REDIS_URL } from '../helper.ts';
 import { sleep } from './harness.ts';
 
 interface CacheOptions {
@@ -30,16 +30,7 @@ let admin: Redis;
 const prefixes: string[] = [];
 
 /** Keys under a prefix (read straight from Redis, not through the cache). */
-async function keysUnder(prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found.sort();
-}
+const keysUnder = (prefix: string): Promise<string[]> => redisKeysUnder(admin, prefix);
 
 function uniquePrefix(): string {
   const prefix = `modelplane-test:cache:${randomUUID()}:`;

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createRng } from '../../src/ml/random.ts';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import { readBatch, readSingleRow } from '../../src/serving/input.ts';
 import { LoadedModel } from '../../src/serving/loaded-model.ts';
@@ -48,18 +49,6 @@ function agrees(reader: NumericJsonReader, text: string): boolean {
   return true;
 }
 
-/** A small deterministic generator. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 const NUMBERS = [
   '0', '-0', '1', '-1', '0.5', '-0.0', '12.34', '1e3', '1E3', '1e+3', '1e-3', '1.5e22', '1.5e-22', '123456789012345', '1234567890123456',
   '12345678901234567890', '0.1', '0.30000000000000004', '9007199254740993', '1.7976931348623157e308', '1e309', '-1e400', '5e-324', '2e-324',
@@ -84,7 +73,8 @@ describe('numeric JSON reader', () => {
       assert.ok(Object.is(body.values[0], expected), `${n}: ${body.values[0]} vs ${expected}`);
       assert.ok(Object.is(body.values[1], expected), `${n}: ${body.values[1]} vs ${expected}`);
     }
-    const random = seeded(1);
+    const rng = createRng(1);
+    const random = (): number => rng.next();
     for (let k = 0; k < 20000; k++) {
       const x = (random() - 0.5) * 10 ** Math.floor(random() * 40 - 20);
       for (const text of [String(x), x.toFixed(Math.floor(random() * 12)), x.toExponential(Math.floor(random() * 18)), x.toPrecision(1 + Math.floor(random() * 20))]) {
@@ -145,7 +135,8 @@ describe('numeric JSON reader', () => {
 
   test('random bodies and random damage: whatever is taken means what JSON.parse reads', () => {
     const reader = new NumericJsonReader();
-    const random = seeded(7);
+    const rng = createRng(7);
+    const random = (): number => rng.next();
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const names = ['a', 'b', 'c', 'mean radius', 'é', 'features', 'x1', 'x10'];
     const num = (): string => pick(NUMBERS.filter((n) => !n.includes('e4') && Math.abs(Number(n)) !== Infinity));
