@@ -180,48 +180,40 @@ function keyColumns(keys: readonly string[], model: LoadedModel): KeyColumns {
  */
 function fillFromNumeric(body: NumericBody, model: LoadedModel, out: FloatRows): boolean {
   const f = model.nFeatures;
-  const { values, rowEnds } = body;
+  const { values, rowEnds, keyIds: ids } = body;
+  const mapped = body.positional ? undefined : keyColumns(body.keys, model);
+  // Array rows, and object rows all holding keys[0..f) in order when those name every feature
+  // once, need no check beyond their length; other object rows are checked feature by feature.
+  const seenInRow = mapped === undefined || (ids === undefined && mapped.complete) ? undefined : new Int32Array(f);
   let start = 0;
-  if (body.positional) {
-    for (let r = 0; r < rowEnds.length; r++) {
-      const end = rowEnds[r]!;
-      if (end - start !== f) return false;
-      const at = r * f;
-      for (let j = 0; j < f; j++) if (put(model, j, values[start + j], out, at + j) !== undefined) return false;
-      start = end;
-    }
-    return true;
-  }
-  const { columns, complete } = keyColumns(body.keys, model);
-  const ids = body.keyIds;
-  if (ids === undefined && complete) {
-    // Every row holds keys[0..f) in order, and those are the features once each.
-    for (let r = 0; r < rowEnds.length; r++) {
-      const end = rowEnds[r]!;
-      if (end - start !== f) return false;
-      const at = r * f;
-      for (let p = 0; p < f; p++) {
-        const j = columns[p]!;
-        if (put(model, j, values[start + p], out, at + j) !== undefined) return false;
-      }
-      start = end;
-    }
-    return true;
-  }
-  const seenInRow = new Int32Array(f);
   for (let r = 0; r < rowEnds.length; r++) {
     const end = rowEnds[r]!;
     if (end - start !== f) return false;
     const at = r * f;
     for (let v = start; v < end; v++) {
-      const j = columns[ids === undefined ? v - start : ids[v]!]!;
-      if (j < 0 || seenInRow[j] === r + 1) return false;
-      seenInRow[j] = r + 1;
+      const p = v - start;
+      const j = mapped === undefined ? p : mapped.columns[ids === undefined ? p : ids[v]!]!;
+      if (seenInRow !== undefined) {
+        if (j < 0 || seenInRow[j] === r + 1) return false;
+        seenInRow[j] = r + 1;
+      }
       if (put(model, j, values[v], out, at + j) !== undefined) return false;
     }
     start = end;
   }
   return true;
+}
+
+/**
+ * The rows of a numeric body when `usable` and the model takes them as they are (the body is then
+ * released); `undefined` leaves the body to `parse()` and the general adapters.
+ */
+function rowsFromNumeric(body: NumericBody, model: LoadedModel, usable: boolean): FloatRows | undefined {
+  if (!usable) return undefined;
+  const out = model.allocRows(body.rows);
+  if (!fillFromNumeric(body, model, out)) return undefined;
+  body.release();
+  return out;
 }
 
 /**
@@ -231,17 +223,11 @@ function fillFromNumeric(body: NumericBody, model: LoadedModel, out: FloatRows):
  */
 export function readSingleRow(body: unknown, model: LoadedModel): FloatRows {
   if (body instanceof NumericBody) {
-    const numeric = body;
     // The top-level names, or the one member "features" (unless that is a feature's name).
-    if (numeric.field === undefined || (numeric.field === 'features' && !numeric.nested && !model.featureIndex.has('features'))) {
-      const out = model.allocRows(1);
-      if (fillFromNumeric(numeric, model, out)) {
-        numeric.release();
-        return out;
-      }
-    }
-    body = numeric.parse();
-    numeric.release();
+    const usable = body.field === undefined || (body.field === 'features' && !body.nested && !model.featureIndex.has('features'));
+    const out = rowsFromNumeric(body, model, usable);
+    if (out !== undefined) return out;
+    body = body.parse();
   }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   const out = model.allocRows(1);
@@ -263,17 +249,10 @@ const BATCH_FIELDS = ['records', 'features_list', 'instances'] as const;
  */
 export function readBatch(body: unknown, model: LoadedModel, maxRows: number): ModelRows {
   if (body instanceof NumericBody) {
-    const numeric = body;
-    const rows = numeric.rows;
-    if (numeric.nested && rows <= maxRows && (BATCH_FIELDS as readonly string[]).includes(numeric.field!)) {
-      const out = model.allocRows(rows);
-      if (fillFromNumeric(numeric, model, out)) {
-        numeric.release();
-        return { input: out, rows };
-      }
-    }
-    body = numeric.parse();
-    numeric.release();
+    const rows = body.rows;
+    const out = rowsFromNumeric(body, model, body.nested && rows <= maxRows && (BATCH_FIELDS as readonly string[]).includes(body.field!));
+    if (out !== undefined) return { input: out, rows };
+    body = body.parse();
   }
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   let field: string | undefined;

@@ -20,9 +20,6 @@
 
 /** A body in one of the shapes above: its numbers, how they split into rows, and their keys. */
 export class NumericBody {
-  /** The pooled array `values` is a view of, until {@link release} gives it back. */
-  private pooled: Float64Array | undefined;
-
   constructor(
     /** The request bytes (one buffer, or the chunks as they came), for the fallback to `JSON.parse`. */
     private source: Buffer | readonly Buffer[] | undefined,
@@ -40,15 +37,14 @@ export class NumericBody {
     readonly keyIds: Int32Array | undefined,
     /** Distinct keys of object rows (the first row's in order, then any others); empty for array rows. */
     readonly keys: readonly string[],
-    /** With `pooled` (the array `values` views): where {@link release} returns it. */
-    private readonly pool?: ValuePool,
-    pooled?: Float64Array,
-  ) {
-    this.pooled = pooled;
-  }
+    /** Where {@link release} returns `pooled`. */
+    private readonly pool: ValuePool,
+    /** The pooled array `values` is a view of, until {@link release} gives it back. */
+    private pooled: Float64Array | undefined,
+  ) {}
 
   /**
-   * Ends the body's use, once its numbers are copied out (or {@link parse} was called): the
+   * Ends the body's use, once its numbers are copied out ({@link parse} does it too): the
    * request bytes are let go at once, and the number array goes back to the reader for the next
    * body. Off-heap memory of big bodies is then reused or freed by the next minor
    * collection, instead of piling up (most of it already garbage) until a full one; `values` must
@@ -57,7 +53,7 @@ export class NumericBody {
   release(): void {
     this.source = undefined;
     const pooled = this.pooled;
-    if (pooled === undefined || this.pool === undefined) return;
+    if (pooled === undefined) return;
     this.pooled = undefined;
     this.pool.give(pooled);
   }
@@ -67,10 +63,14 @@ export class NumericBody {
     return this.rowEnds.length;
   }
 
-  /** The body as `JSON.parse` reads it (for every request a fast adapter does not take). */
+  /**
+   * The body as `JSON.parse` reads it (for every request a fast adapter does not take); the body's
+   * last use, so it is released.
+   */
   parse(): unknown {
     const src = this.source;
     if (src === undefined) throw new Error('numeric body read after release()');
+    this.release();
     return JSON.parse((Array.isArray(src) ? Buffer.concat(src) : (src as Buffer)).toString('utf8'));
   }
 }
