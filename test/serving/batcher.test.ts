@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { MicroBatcher, QueueFullError } from '../../src/serving/batcher.ts';
 import type { FloatRows, RawOutputs } from '../../src/serving/runtime.ts';
 
@@ -59,6 +61,40 @@ void describe('MicroBatcher', () => {
     assert.deepEqual(Array.from({ length: 3 }, (_, i) => sa.outputs.values![sa.offset + i]), [10, 11, 12]);
     assert.deepEqual(Array.from({ length: 3 }, (_, i) => sc.outputs.values![sc.offset + i]), [20, 21, 22]);
     assert.equal(sb.outputs.values![sb.offset + 6], 36);
+  });
+
+  test('under steady load (the queue never empties) answered requests leave nothing behind in the queue', async () => {
+    // A full collection on demand: a context created after the flag is set has gc().
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const rt = echoRuntime();
+    const b = new MicroBatcher(rt.run, { nFeatures: 2, double: false, maxBatchRows: 1, maxQueueRows: 1000, maxQueueDelayUs: 0 });
+    const inputs: WeakRef<Float32Array>[] = [];
+    const submit = (v: number): Promise<unknown> => {
+      const input = row(v);
+      inputs.push(new WeakRef(input));
+      return b.submit(input, 1);
+    };
+    // One request runs while two wait; each answer lets the next one in: 40 answered requests, and
+    // the queue was never empty when a run was dispatched.
+    const pending = [submit(0), submit(1), submit(2)];
+    for (let i = 3; i < 43; i++) {
+      rt.release();
+      await pending.shift();
+      pending.push(submit(i));
+    }
+    assert.equal(b.stats().queued_rows, 2);
+    assert.equal(b.stats().runs, 41);
+    for (let i = 0; i < 2; i++) {
+      gc();
+      await new Promise((r) => setImmediate(r));
+    }
+    const kept = inputs.slice(0, 40).filter((w) => w.deref() !== undefined).length;
+    assert.equal(kept, 0, `${kept} of 40 answered requests' rows are still reachable`);
+    for (const p of pending) {
+      rt.release();
+      await p;
+    }
   });
 
   test('a full queue refuses with QueueFullError instead of growing', async () => {
