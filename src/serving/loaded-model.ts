@@ -213,9 +213,15 @@ export function labelOnlyJson(model: LoadedModel, out: RawOutputs, row: number):
   return `[${s}]`;
 }
 
-/** JSON number text; JSON has no NaN or Infinity, so those become `null`. */
+/**
+ * JSON number text; JSON has no NaN or Infinity, so those become `null`. The text is the same as
+ * `String(v)` (both are the spec's Number::toString), but `String` goes through V8's number-to-string
+ * cache, which allocates every new string straight in the old generation: under load the
+ * probabilities of every answer became old-generation garbage (megabytes per second, collected only
+ * by full collections), and the process's memory grew with it between those.
+ */
 export function num(v: number): string {
-  return Number.isFinite(v) ? String(v) : 'null';
+  return JSON.stringify(v);
 }
 
 /** int64 labels arrive as BigInt (JSON.stringify throws on those): serialised as JSON numbers. */

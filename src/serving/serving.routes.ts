@@ -18,7 +18,7 @@ import { ExplainerCache } from './explain.ts';
 import { readBatch, readSingleRow } from './input.ts';
 import { NumericJsonReader } from './numeric-json.ts';
 import { invocationRoutes } from './invocations.routes.ts';
-import { LoadedModel, rowJson, runRows } from './loaded-model.ts';
+import { LoadedModel, num, rowJson, runRows } from './loaded-model.ts';
 import { BatchBody, BatchPredictionSchema, ExplainFlag, Label, PREDICT_ROUTE, PredictQuerySchema, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
 import type { ServingMetrics } from './metrics.ts';
 import type { ModelQuery, ServingService } from './serving.service.ts';
@@ -549,14 +549,14 @@ function elapsedMs(t0: number): number {
 
 /** A single-row answer (API.md): the row's fragment, the model's fixed fields, timing and ids. */
 function singleJson(request: FastifyRequest, model: LoadedModel, fragment: string, cached: boolean, t0: number): string {
-  return `{${fragment},${model.fixed},"processing_time_ms":${elapsedMs(t0)},"cached":${cached},"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
+  return `{${fragment},${model.fixed},"processing_time_ms":${num(elapsedMs(t0))},"cached":${cached},"timestamp":"${isoNow()}","request_id":${JSON.stringify(request.id)}}`;
 }
 
 /** A batch answer (API.md): every row's fragment in input order, then count, model and timing. */
 function batchJson(model: LoadedModel, rows: number, fragment: (row: number) => string, t0: number): string {
   let body = '{"predictions":[';
   for (let i = 0; i < rows; i++) body += (i === 0 ? '{' : ',{') + fragment(i) + '}';
-  return `${body}],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${elapsedMs(t0)}}`;
+  return `${body}],"count":${rows},"model_name":${JSON.stringify(model.identity.name)},"model_version":${JSON.stringify(model.identity.version)},"processing_time_ms":${num(elapsedMs(t0))}}`;
 }
 
 /** Whether the request asked for `?explain=true` (the query schemas coerce it to a boolean). */
