@@ -47,7 +47,14 @@ interface Pending {
   readonly at: number;
 }
 
+/**
+ * Runs `rows` rows. The input is the runtime's only until the returned promise settles: the
+ * batcher reuses the buffer of packed runs afterwards.
+ */
 type RunFn = (input: FloatRows, rows: number) => Promise<RawOutputs>;
+
+/** Largest packed run whose buffer is kept for the next (4 MB of float64 values). */
+const MAX_PACKED_VALUES = 1 << 19;
 
 export class MicroBatcher {
   /** Waiting requests from `head` on; slots before `head` are already dispatched and cleared. */
@@ -58,6 +65,8 @@ export class MicroBatcher {
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private runs = 0;
   private batchedRows = 0;
+  /** See {@link packBuffer}. */
+  private packed: FloatRows | undefined;
 
   constructor(
     private readonly runFn: RunFn,
@@ -170,7 +179,7 @@ export class MicroBatcher {
       input = batch[0]!.input;
     } else {
       const f = this.options.nFeatures;
-      input = this.options.double ? new Float64Array(rows * f) : new Float32Array(rows * f);
+      input = this.packBuffer(rows * f);
       let at = 0;
       for (const p of batch) {
         input.set(p.input.subarray(0, p.rows * f), at);
@@ -201,6 +210,22 @@ export class MicroBatcher {
         this.schedule();
       },
     );
+  }
+
+  /**
+   * Where the rows of a run of several requests are packed. Runs go one at a time and the runtime
+   * is done with its input when its promise settles, so one buffer, grown as needed, serves every
+   * run (runs of more than {@link MAX_PACKED_VALUES} values get their own).
+   */
+  private packBuffer(values: number): FloatRows {
+    const alloc = (n: number): FloatRows => (this.options.double ? new Float64Array(n) : new Float32Array(n));
+    if (values > MAX_PACKED_VALUES) return alloc(values);
+    let buffer = this.packed;
+    if (buffer === undefined || buffer.length < values) {
+      buffer = alloc(Math.min(MAX_PACKED_VALUES, Math.max(values, 2 * (buffer?.length ?? 0))));
+      this.packed = buffer;
+    }
+    return buffer.length === values ? buffer : buffer.subarray(0, values);
   }
 
   /** Refuses everything still waiting (used when a model is released). */

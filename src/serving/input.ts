@@ -206,12 +206,17 @@ function fillFromNumeric(body: NumericBody, model: LoadedModel, out: FloatRows):
 
 /**
  * The rows of a numeric body when `usable` and the model takes them as they are (the body is then
- * released); `undefined` leaves the body to `parse()` and the general adapters.
+ * released), in a buffer from the model's spares (`takeRows`: the caller gives it back with
+ * `releaseRows` when done); `undefined` leaves the body to `parse()` and the general adapters.
  */
 function rowsFromNumeric(body: NumericBody, model: LoadedModel, usable: boolean): FloatRows | undefined {
   if (!usable) return undefined;
-  const out = model.allocRows(body.rows);
-  if (!fillFromNumeric(body, model, out)) return undefined;
+  // Not zeroed: when filling succeeds, every value has been written.
+  const out = model.takeRows(body.rows);
+  if (!fillFromNumeric(body, model, out)) {
+    model.releaseRows(out);
+    return undefined;
+  }
   body.release();
   return out;
 }

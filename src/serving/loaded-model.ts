@@ -32,6 +32,40 @@ export interface LoadedModelOptions {
   readonly onRun?: (seconds: number, rows: number) => void;
 }
 
+/**
+ * Spare row buffers of one model, reused by exact length (a single row's, or a client's usual batch
+ * size); at most {@link MAX_SPARE_ROW_BUFFERS} of them and {@link MAX_SPARE_ROW_VALUES} values, the
+ * oldest dropped first.
+ */
+class RowPool {
+  private readonly spare: FloatRows[] = [];
+  private values = 0;
+
+  take(length: number): FloatRows | undefined {
+    const spare = this.spare;
+    for (let k = spare.length - 1; k >= 0; k--) {
+      if (spare[k]!.length !== length) continue;
+      const a = spare[k]!;
+      spare.splice(k, 1);
+      this.values -= length;
+      return a;
+    }
+    return undefined;
+  }
+
+  give(a: FloatRows): void {
+    // Held twice, one buffer would be handed to two requests.
+    if (a.length > MAX_SPARE_ROW_VALUES || this.spare.includes(a)) return;
+    while (this.spare.length >= MAX_SPARE_ROW_BUFFERS || this.values + a.length > MAX_SPARE_ROW_VALUES) this.values -= this.spare.shift()!.length;
+    this.spare.push(a);
+    this.values += a.length;
+  }
+}
+
+const MAX_SPARE_ROW_BUFFERS = 32;
+/** 4 MB of float64 values. */
+const MAX_SPARE_ROW_VALUES = 1 << 19;
+
 /** Largest finite float32; larger magnitudes become Infinity in the input tensor. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -63,6 +97,8 @@ export class LoadedModel {
   released = false;
   /** JSON fragment of the fields every single response repeats (`"classes":...,"model_name":...`). */
   private fixedJson: string;
+  /** Request row buffers given back by {@link releaseRows}, for {@link takeRows}. */
+  private readonly spareRows = new RowPool();
 
   constructor(
     readonly identity: ModelIdentity,
@@ -99,6 +135,24 @@ export class LoadedModel {
   /** A zeroed row buffer of the model's element type. */
   allocRows(rows: number): FloatRows {
     return this.double ? new Float64Array(rows * this.nFeatures) : new Float32Array(rows * this.nFeatures);
+  }
+
+  /**
+   * A row buffer for a request's rows, perhaps one an earlier request gave back, so NOT zeroed:
+   * the caller writes every value. Hand it to {@link releaseRows} once nothing reads it any more.
+   */
+  takeRows(rows: number): FloatRows {
+    return this.spareRows.take(rows * this.nFeatures) ?? this.allocRows(rows);
+  }
+
+  /**
+   * Gives back a row buffer from {@link takeRows} or {@link allocRows} that nothing reads any more
+   * (its run is over, and no shadow model or explainer holds it); the next request of the same size
+   * reuses it. Reused, a 1000-row buffer is not one more 120 KB of garbage outside the JS heap that
+   * only a collection frees.
+   */
+  releaseRows(rows: FloatRows): void {
+    this.spareRows.give(rows);
   }
 
   /** Runs the model once on zero rows so the first real request pays no lazy initialisation. */

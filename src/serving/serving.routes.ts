@@ -255,7 +255,9 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     usage.predictions++;
     predictionCounters(model).single.inc();
     const shadows = service.shadowsOf(query);
+    // Shadow runs read the row later; otherwise nothing does any more.
     if (shadows.length > 0) runShadows(shadows, row, metrics);
+    else model.releaseRows(row);
     return singleJson(request, model, fragment, cached, t0);
   };
 
@@ -281,7 +283,9 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     usage.predictions += rows;
     predictionCounters(model).batch.inc(rows);
     const shadows = service.shadowsOf(query);
+    // Shadow runs read the rows later; otherwise nothing does any more.
     if (shadows.length > 0) runShadows(shadows, input, metrics, rows);
+    else model.releaseRows(input);
     const computed = slice;
     return batchJson(model, rows, computed === undefined ? (i) => fragments![i]! : (i) => rowJson(model, computed.outputs, computed.offset + i), t0);
   };
@@ -512,7 +516,9 @@ async function predictRowsThroughCache(cache: PredictionCache, model: LoadedMode
   }
   if (misses === 0) return fragments as string[];
   metrics.cacheMisses.inc(misses);
-  const slice = await runRows(model, misses === rows ? input : gatherMissedRows(model, input, fragments, misses), misses);
+  const packed = misses === rows ? input : gatherMissedRows(model, input, fragments, misses);
+  const slice = await runRows(model, packed, misses);
+  if (packed !== input) model.releaseRows(packed);
   const storeKeys: string[] = [];
   const storeFragments: string[] = [];
   for (let i = 0, j = 0; j < misses; i++) {
@@ -533,7 +539,8 @@ async function predictRowsThroughCache(cache: PredictionCache, model: LoadedMode
 /** The rows of `input` whose fragment is still missing, packed into a new buffer in input order. */
 function gatherMissedRows(model: LoadedModel, input: FloatRows, fragments: readonly (string | undefined)[], misses: number): FloatRows {
   const f = model.nFeatures;
-  const packed = model.allocRows(misses);
+  // Every value is written below.
+  const packed = model.takeRows(misses);
   for (let i = 0, j = 0; j < misses; i++) {
     if (fragments[i] !== undefined) continue;
     packed.set(input.subarray(i * f, i * f + f), j * f);

@@ -199,6 +199,45 @@ void describe('prediction routes', () => {
     assert.equal((await post('/predict/batch', { rows: [[1, 2, 3]] })).statusCode, 400);
   });
 
+  test('concurrent requests, packed into shared runs and reusing row buffers, each get their own rows answered', async () => {
+    // price = 2a + 3b + 1: every row has its own answer. Some rows are seen three times first, so
+    // that batches mixing cached and new rows take the cache path (misses packed into a buffer of
+    // their own); sizes repeat, so buffers given back are taken again.
+    const price = (a: number, b: number): number => 2 * a + 3 * b + 1;
+    for (let k = 0; k < 3; k++) for (let i = 0; i < 5; i++) await post('/predict/batch?model=price&stage=Staging', { features_list: [[i, 1000]] });
+    let next = 0;
+    const fresh = (): [number, number] => {
+      next++;
+      return [next, next % 7];
+    };
+    const checks: Promise<void>[] = [];
+    for (let r = 0; r < 120; r++) {
+      if (r % 3 === 0) {
+        const [a, b] = fresh();
+        checks.push(
+          post('/predict/staging?model=price', { a, b }).then((res) => {
+            assert.equal(res.statusCode, 200, res.body);
+            assert.equal(res.json<Single>().prediction, price(a, b));
+          }),
+        );
+      } else {
+        const rows: [number, number][] = Array.from({ length: 1 + (r % 4) }, () => fresh());
+        if (r % 5 === 0) rows.splice(1, 0, [r % 5, 1000]);
+        const body = r % 2 === 0 ? { features_list: rows } : { records: rows.map(([a, b]) => ({ a, b })) };
+        checks.push(
+          post('/predict/batch?model=price&stage=Staging', body).then((res) => {
+            assert.equal(res.statusCode, 200, res.body);
+            assert.deepEqual(
+              res.json<{ predictions: { prediction: number }[] }>().predictions.map((p) => p.prediction),
+              rows.map(([a, b]) => price(a, b)),
+            );
+          }),
+        );
+      }
+    }
+    await Promise.all(checks);
+  });
+
   test('prediction cache: stored the second time a row is seen, hit from then on, cleared by DELETE /predict/cache', async () => {
     const body = { features: [0.25, 0.5, 0.75] };
     const first = await post('/predict', body);
