@@ -11,8 +11,8 @@
  * Needs Debian's python3-fastapi python3-uvicorn python3-sklearn python3-onnx and wrk
  * (`apt-get install -y python3-fastapi python3-uvicorn python3-sklearn python3-onnx wrk`).
  *
- * The modelplane server under test is the product as deployed: the compiled build
- * (`node dist/main.js serve`), as production and the Dockerfile run it, not src/main.ts through
+ * The modelplane server under test is the product as deployed: the compiled build, run as the
+ * Dockerfile runs it (`node --max-semi-space-size=16 dist/main.js serve`), not src/main.ts through
  * tsx, which adds start-up work and the transpiler's memory to the process. The script runs
  * `npm run build` first when dist/main.js is missing or older than any file under src/. It serves
  * the exported file in single-file mode (MODEL_PATH).
