@@ -536,7 +536,7 @@ async function predictRowsThroughCache(cache: PredictionCache, model: LoadedMode
   return fragments as string[];
 }
 
-/** The rows of `input` whose fragment is still missing, packed into a new buffer in input order. */
+/** The rows of `input` whose fragment is still missing, packed in input order into a buffer from the model's spares. */
 function gatherMissedRows(model: LoadedModel, input: FloatRows, fragments: readonly (string | undefined)[], misses: number): FloatRows {
   const f = model.nFeatures;
   // Every value is written below.
