@@ -189,7 +189,10 @@ class ThreadSession implements SessionHandle {
       this.reloading ??= this.load().finally(() => (this.reloading = undefined));
       await this.reloading;
     }
-    const reply = await this.thread.call({ op: 'run', session: this.id, input, dims });
+    // Posting a view copies its whole buffer, which can be far larger than the rows (a fixed-batch
+    // chunk, the micro-batcher's buffer for packed runs): a view is sent as a copy of its rows only.
+    const rows = input.byteLength === input.buffer.byteLength ? input : input.slice();
+    const reply = await this.thread.call({ op: 'run', session: this.id, input: rows, dims });
     return { data: reply.data!, dims: reply.dims! };
   }
 
