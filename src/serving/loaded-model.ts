@@ -6,6 +6,7 @@
 import type { ClassLabel, ModelSignature } from '../onnx/signature.ts';
 import { MicroBatcher, QueueFullError, type BatchSlice } from './batcher.ts';
 import { cacheSeed } from './cache.ts';
+import { SpareArrays } from './spare-arrays.ts';
 import { unavailable } from '../platform/errors.ts';
 import type { FloatRows, ModelRuntime, RawOutputs } from './runtime.ts';
 
@@ -33,38 +34,10 @@ export interface LoadedModelOptions {
 }
 
 /**
- * Spare row buffers of one model, reused by exact length (a single row's, or a client's usual batch
- * size); at most {@link MAX_SPARE_ROW_BUFFERS} of them and {@link MAX_SPARE_ROW_VALUES} values, the
- * oldest dropped first.
+ * Spare row buffers of one model are reused by exact length (a single row's, or a client's usual
+ * batch size): at most 32 of them and 4 MB of float64 values.
  */
-class RowPool {
-  private readonly spare: FloatRows[] = [];
-  private values = 0;
-
-  take(length: number): FloatRows | undefined {
-    const spare = this.spare;
-    for (let k = spare.length - 1; k >= 0; k--) {
-      if (spare[k]!.length !== length) continue;
-      const a = spare[k]!;
-      spare.splice(k, 1);
-      this.values -= length;
-      return a;
-    }
-    return undefined;
-  }
-
-  give(a: FloatRows): void {
-    // Held twice, one buffer would be handed to two requests.
-    if (a.length > MAX_SPARE_ROW_VALUES || this.spare.includes(a)) return;
-    while (this.spare.length >= MAX_SPARE_ROW_BUFFERS || this.values + a.length > MAX_SPARE_ROW_VALUES) this.values -= this.spare.shift()!.length;
-    this.spare.push(a);
-    this.values += a.length;
-  }
-}
-
-const MAX_SPARE_ROW_BUFFERS = 32;
-/** 4 MB of float64 values. */
-const MAX_SPARE_ROW_VALUES = 1 << 19;
+const spareRowBuffers = (): SpareArrays<FloatRows> => new SpareArrays<FloatRows>(32, 1 << 19, (length, wanted) => length === wanted);
 
 /** Largest finite float32; larger magnitudes become Infinity in the input tensor. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
@@ -98,7 +71,7 @@ export class LoadedModel {
   /** JSON fragment of the fields every single response repeats (`"classes":...,"model_name":...`). */
   private fixedJson: string;
   /** Request row buffers given back by {@link releaseRows}, for {@link takeRows}. */
-  private readonly spareRows = new RowPool();
+  private readonly spareRows = spareRowBuffers();
 
   constructor(
     readonly identity: ModelIdentity,

@@ -17,6 +17,7 @@
  * never accepts text `JSON.parse` would reject, and every number it returns is the double
  * `JSON.parse` returns for the same text.
  */
+import { SpareArrays } from './spare-arrays.ts';
 
 /** A body in one of the shapes above: its numbers, how they split into rows, and their keys. */
 export class NumericBody {
@@ -38,7 +39,7 @@ export class NumericBody {
     /** Distinct keys of object rows (the first row's in order, then any others); empty for array rows. */
     readonly keys: readonly string[],
     /** Where {@link release} returns `pooled`. */
-    private readonly pool: ValuePool,
+    private readonly pool: SpareArrays<Float64Array>,
     /** The pooled array `values` is a view of, until {@link release} gives it back. */
     private pooled: Float64Array | undefined,
   ) {}
@@ -103,40 +104,11 @@ const EMPTY = Buffer.alloc(0);
 
 const NO_KEYS: readonly string[] = Object.freeze([]);
 
-
 /**
- * Spare number arrays, given back once a body's rows are copied out. Allocated afresh per request,
- * a 1000-row body's numbers (240 KB off the JS heap) would be freed only when the collector gets to
- * them, and under load that garbage, not live data, is what the process's memory grows with; a
- * single row's would be one more allocation on the hot path.
+ * Spare number arrays, given back once a body's rows are copied out: a spare of `length` values
+ * serves a body of about a quarter of that up to all of it (at most 32 arrays, 8 MB).
  */
-class ValuePool {
-  private readonly spare: Float64Array[] = [];
-  private spareValues = 0;
-
-  /** An array of at least `count` values (a spare one when any is big enough). */
-  take(count: number): Float64Array {
-    const spare = this.spare;
-    for (let k = spare.length - 1; k >= 0; k--) {
-      const a = spare[k]!;
-      if (a.length < count || a.length > 4 * count + 64) continue;
-      spare[k] = spare[spare.length - 1]!;
-      spare.pop();
-      this.spareValues -= a.length;
-      return a;
-    }
-    // Room for a little more next time, so arrays stay reusable across similar bodies.
-    return new Float64Array(count + (count >> 2));
-  }
-
-  give(a: Float64Array): void {
-    if (this.spare.length >= MAX_SPARE_ARRAYS || this.spareValues + a.length > MAX_KEPT_SCRATCH) return;
-    this.spare.push(a);
-    this.spareValues += a.length;
-  }
-}
-
-const MAX_SPARE_ARRAYS = 32;
+const spareNumberArrays = (): SpareArrays<Float64Array> => new SpareArrays<Float64Array>(32, MAX_KEPT_SCRATCH, (length, wanted) => length >= wanted && length <= 4 * wanted + 64);
 
 /** Largest body joined in the reader's own buffer (bigger ones get a buffer of their own). */
 const MAX_JOINED_BYTES = 4 * 1024 * 1024;
@@ -172,7 +144,7 @@ export class NumericJsonReader {
   /** Where bodies that came in several chunks are joined for reading. */
   private joined: Buffer = EMPTY;
   /** Number arrays of large bodies, given back by {@link NumericBody.release}. */
-  private readonly pool = new ValuePool();
+  private readonly pool = spareNumberArrays();
 
   /** The body's numbers and rows, or `undefined` when it is not one of the shapes this reader takes. */
   read(raw: Buffer): NumericBody | undefined {
@@ -258,7 +230,8 @@ export class NumericJsonReader {
     if (!positional && !this.onTemplate) this.remember();
     const keys = positional ? NO_KEYS : this.keys;
     const count = this.count;
-    const pooled = this.pool.take(count);
+    // A new array has room for a little more, so it stays reusable across similar bodies.
+    const pooled = this.pool.take(count) ?? new Float64Array(count + (count >> 2));
     const values = pooled.subarray(0, count);
     values.set(this.values.subarray(0, count));
     return new NumericBody(
