@@ -109,8 +109,6 @@ export class MemoryPredictionCache implements PredictionCache {
   /**
    * @param maxEntries most entries kept; the least recently used is evicted beyond it
    * @param ttlSeconds lifetime of an entry; 0 = until evicted
-   */
-  /**
    * @param repeatOnly admit a row only the second time it is seen (see {@link Sightings}); else every row.
    *   The sightings table has about 1.5 slots per entry (at least 1024): a row is admitted when it
    *   comes back within roughly the cache's capacity of other rows. Rows that come back less often
