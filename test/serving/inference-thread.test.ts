@@ -37,7 +37,7 @@ void describe('inference thread', () => {
           assert.equal(b.rows, n);
           assert.equal(b.width, a.width);
           assert.deepEqual(numbers(b), numbers(a));
-          // A view into a larger buffer (a packed run, a fixed-batch chunk) sends its rows only.
+          // A view into a larger buffer (a packed run, a fixed-batch chunk) is answered the same.
           const view = rows(n + 50, f).subarray(0, n * f);
           assert.deepEqual(numbers(await threaded.run(view, n)), numbers(a));
         }
