@@ -4,9 +4,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { App } from './platform/app-type.ts';
-import type { Config } from './config.ts';
 import { installAuth } from './platform/auth.ts';
-import type { AppContext } from './platform/context.ts';
+import type { AppContext } from './context.ts';
 import { installDocsUi, installOpenApi } from './platform/docs.ts';
 import { installErrorHandling, type ErrorFormat } from './platform/error-handler.ts';
 import { AppError } from './platform/errors.ts';
@@ -14,8 +13,7 @@ import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
 import { installResponseHeaders } from './platform/security-headers.ts';
-import { getRegistry, registryRoutes } from './registry/index.ts';
-import { servingFeature } from './serving/index.ts';
+import { registryRoutes } from './registry/registry.routes.ts';
 import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
@@ -23,25 +21,20 @@ import { ErrorBody } from './platform/schemas.ts';
 
 export type { App } from './platform/app-type.ts';
 
-/** A feature's routes: registered directly on the app (no encapsulation) so global hooks apply. */
-export type FeatureRoutes = (app: App, ctx: AppContext) => Promise<void>;
-
-/** Everything `buildApp` needs besides the configuration. */
-export type AppDeps = Omit<AppContext, 'config'>;
-
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Routes whose third-party plugin cannot declare `config.role`: documentation UIs only. */
 const PUBLIC_PREFIXES = ['/docs'];
 
 /**
- * Builds the whole HTTP application without listening: tests call `inject()` on it, `server.ts`
- * listens. The one place where features are wired together.
+ * Builds the whole HTTP application over a process's services, without listening and without
+ * starting anything: tests call `inject()` on it, `server.ts` listens and starts the services.
+ * Each feature's routes receive the services they use as arguments.
  */
-export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
-  const ctx: AppContext = { config, ...deps };
+export async function buildApp(ctx: AppContext): Promise<App> {
+  const { config, services, backends } = ctx;
   // Typed as Fastify's logger interface so the instance type stays `App` (pino's own type is wider).
-  const logger: FastifyBaseLogger = deps.log;
+  const logger: FastifyBaseLogger = ctx.log;
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
@@ -71,8 +64,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
 
   const errorFormats: ErrorFormat[] = [];
   installErrorHandling(app, errorFormats);
-  installRequestMetrics(app, deps.metrics);
-  installAuth(app, deps.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
+  installRequestMetrics(app, services.metrics);
+  installAuth(app, services.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
@@ -90,7 +83,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       hook: 'preHandler',
       keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       allowList: (request) => request.routeOptions.config.role === 'public',
-      ...(deps.redis === undefined ? {} : { redis: deps.redis, nameSpace: 'modelplane:ratelimit:' }),
+      ...(backends.redis === undefined ? {} : { redis: backends.redis, nameSpace: 'modelplane:ratelimit:' }),
       errorResponseBuilder: (_request, context) =>
         new AppError(429, 'rate_limited', `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`, undefined, {
           'retry-after': String(Math.ceil(context.ttl / 1000)),
@@ -102,22 +95,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   app.addSchema(ErrorBody);
   if (config.docsEnabled) await installOpenApi(app);
 
-  const features: FeatureRoutes[] = [
-    healthRoutes,
-    keysRoutes,
-    registryRoutes,
-    trackingRoutes,
-    datasetRoutes,
-    servingFeature(getRegistry),
-    trainingRoutes,
-  ];
-  for (const routes of features) await routes(app, ctx);
+  await healthRoutes(app, ctx);
+  await keysRoutes(app, services.keys);
+  await registryRoutes(app, services.registry, { maxModelBytes: config.bodyLimitBytes });
+  await trackingRoutes(app, services.tracking);
+  await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
+  await services.serving.routes(app);
+  if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
 
   if (config.docsEnabled) await installDocsUi(app);
-
-  ctx.status.addReadinessCheck('store', async () => {
-    await ctx.store.ping();
-    return { ok: true };
-  });
   return app;
 }

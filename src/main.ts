@@ -4,7 +4,9 @@ import { KeyService, ROLES, isRole } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { serve } from './server.ts';
 import { addTrainingCommands } from './training/pipeline-cli.ts';
-import { openStore } from './store/database.ts';
+import { openConfiguredStore } from './backends.ts';
+import { onnxRuntime } from './onnx/runtime.ts';
+import type { Store } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import { VERSION } from './version.ts';
 
@@ -33,10 +35,9 @@ function configFrom(opts: CommonOptions): Config {
   });
 }
 
-async function withStore<T>(config: Config, fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
-  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+async function withStore<T>(config: Config, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openConfiguredStore(config);
   try {
-    await migrateToLatest(store);
     return await fn(store);
   } finally {
     await store.close();
@@ -61,9 +62,9 @@ program
       workers: opts.workers,
       ...(opts.demo === true
         ? {
-            beforeListen: async (deps) => {
+            beforeListen: async (ctx) => {
               const { ensureDemoModel } = await import('./training/pipeline-demo.ts');
-              await ensureDemoModel({ ...deps, config });
+              await ensureDemoModel({ services: ctx.services, onnx: onnxRuntime, log: ctx.log });
             },
           }
         : {}),
@@ -76,10 +77,13 @@ program
   .option('--data-dir <dir>', 'data directory (DATA_DIR)')
   .action(async (opts: CommonOptions) => {
     const config = configFrom(opts);
-    const results = await withStore(config, async (store) => {
-      const r = await migrateToLatest(store);
-      return { r, description: store.description };
-    });
+    const store = await openConfiguredStore(config, { migrate: false });
+    let results;
+    try {
+      results = { r: await migrateToLatest(store), description: store.description };
+    } finally {
+      await store.close();
+    }
     const applied = results.r.filter((m) => m.status === 'Success').map((m) => m.migrationName);
     process.stdout.write(applied.length === 0 ? `${results.description}: up to date\n` : `${results.description}: applied ${applied.join(', ')}\n`);
   });

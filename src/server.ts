@@ -1,20 +1,19 @@
 import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { buildApp, type AppDeps } from './app.ts';
+import { buildApp } from './app.ts';
+import { openConfiguredStore } from './backends.ts';
 import type { Config } from './config.ts';
-import { closeDeps, createDeps } from './context.ts';
+import { closeContext, openContext, type AppContext } from './context.ts';
 import { ensureBootstrapKey } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { renderMetrics, serveClusterMetrics, shareWorkerRegistry } from './platform/metrics.ts';
-import { openStore } from './store/database.ts';
-import { migrateToLatest } from './store/migrate.ts';
 
 export interface ServeOptions {
   /** Number of node:cluster workers; 1 serves from this process. */
   readonly workers: number;
-  /** Hook run after the app is built, before listening (the demo uses it). */
-  readonly beforeListen?: (deps: AppDeps) => Promise<void>;
+  /** Hook run after the app is built, before the services start and the server listens (the demo uses it). */
+  readonly beforeListen?: (ctx: AppContext) => Promise<void>;
 }
 
 /** A running server, for callers (and tests) that need to stop it. */
@@ -37,9 +36,8 @@ export async function serve(config: Config, options: ServeOptions): Promise<Runn
 }
 
 async function prepareStore(config: Config, log: ReturnType<typeof createLogger>): Promise<void> {
-  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+  const store = await openConfiguredStore(config);
   try {
-    await migrateToLatest(store);
     const created = await ensureBootstrapKey(store, config.apiKey, config.dataDir);
     if (created !== undefined) announceBootstrapKey(created.key, config.dataDir, log);
   } finally {
@@ -88,12 +86,14 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
   const t0 = performance.now();
   const log = createLogger(config);
   if (!isWorker) await prepareStore(config, log);
-  const deps = await createDeps(config, log, { skipMigrations: true });
+  const ctx = await openContext(config, log, { backends: { migrate: false } });
+  const { services } = ctx;
   let metricsServer: Server | undefined;
   try {
-    const app = await buildApp(config, deps);
-    shareWorkerRegistry(deps.metrics);
-    if (options.beforeListen !== undefined) await options.beforeListen(deps);
+    const app = await buildApp(ctx);
+    shareWorkerRegistry(services.metrics);
+    if (options.beforeListen !== undefined) await options.beforeListen(ctx);
+    await services.start();
     const address = await app.listen({ host: config.host, port: config.port });
     if (config.prometheus.enabled && config.prometheus.port !== undefined && !isWorker) {
       metricsServer = createServer((req, res) => {
@@ -101,14 +101,14 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
           res.writeHead(404).end();
           return;
         }
-        renderMetrics(deps.metrics).then(
-          (text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text),
+        renderMetrics(services.metrics).then(
+          (text) => res.writeHead(200, { 'content-type': services.metrics.registry.contentType }).end(text),
           () => res.writeHead(500).end(),
         );
       });
       await new Promise<void>((resolve) => metricsServer!.listen(config.prometheus.port, config.host, resolve));
     }
-    log.info({ address, startup_ms: Math.round(performance.now() - t0), store: deps.store.description }, 'modelplane ready');
+    log.info({ address, startup_ms: Math.round(performance.now() - t0), store: ctx.backends.store.description }, 'modelplane ready');
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
@@ -121,7 +121,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
         // Stops accepting, answers new requests on kept-alive sockets with 503, waits for in-flight ones.
         await app.close();
         metricsServer?.close();
-        await closeDeps(deps);
+        await closeContext(ctx);
         clearTimeout(deadline);
       })();
       return closing;
@@ -141,7 +141,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
     return { address, close };
   } catch (err) {
     metricsServer?.close();
-    await closeDeps(deps);
+    await closeContext(ctx);
     throw err;
   }
 }

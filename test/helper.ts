@@ -4,12 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { buildApp, type App, type AppDeps } from '../src/app.ts';
+import { buildApp, type App } from '../src/app.ts';
+import type { BackendOptions, Backends } from '../src/backends.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { closeDeps, createDeps } from '../src/context.ts';
+import { closeContext, openContext, type AppContext } from '../src/context.ts';
 import type { Role } from '../src/platform/auth.ts';
-import type { AppContext } from '../src/platform/context.ts';
 import { createLogger } from '../src/platform/logging.ts';
+import { onnxRuntime } from '../src/onnx/runtime.ts';
+import type { ServiceOptions, Services } from '../src/services.ts';
+import type { PipelineDeps } from '../src/training/pipeline.ts';
 
 /** The PostgreSQL server tests use (trust auth on this machine and in CI). */
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -67,6 +70,8 @@ export interface TestApp {
   readonly app: App;
   readonly ctx: AppContext;
   readonly config: Config;
+  readonly backends: Backends;
+  readonly services: Services;
   readonly dataDir: string;
   /** One key per role, plus `headers(role)` to use them. */
   readonly keys: Readonly<Record<Role, string>>;
@@ -78,13 +83,18 @@ export interface TestAppOptions {
   readonly backend?: StoreBackend;
   /** Extra environment variables (same names as production). */
   readonly env?: Record<string, string>;
-  /** Runs after deps exist and before the app is built (e.g. to seed the store). */
-  readonly beforeBuild?: (deps: AppDeps, config: Config) => Promise<void>;
+  /** Backend options (queue timings, cache prefix, ...). */
+  readonly backends?: BackendOptions;
+  /** Service options (serving timers, another registry for serving, ...). */
+  readonly services?: ServiceOptions;
+  /** Runs after the context exists and before the app is built and started (e.g. to seed the store). */
+  readonly beforeBuild?: (ctx: AppContext) => Promise<void>;
 }
 
 /**
  * Builds a full app on a fresh data directory (and, for PostgreSQL, a fresh schema), with one API
- * key per role. Tests call `inject()` on `app`; nothing listens.
+ * key per role, and starts its services as the server does. Tests call `inject()` on `app`;
+ * nothing listens.
  */
 export async function buildTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-test-'));
@@ -96,28 +106,47 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   const log = createLogger(config, { pretty: false });
-  const deps = await createDeps(config, log, { ...(schema === undefined ? {} : { pgSchema: schema }), keyRefreshMs: 60_000 });
-  if (options.beforeBuild !== undefined) await options.beforeBuild(deps, config);
-  const keys = {} as Record<Role, string>;
-  for (const role of ['read', 'predict', 'train', 'admin'] as const) {
-    keys[role] = (await deps.keys.create(`test-${role}`, role, 'test')).key;
-  }
-  const app = await buildApp(config, deps);
-  await app.ready();
-  return {
-    app,
-    ctx: { config, ...deps },
-    config,
-    dataDir,
-    keys,
-    headers: (role) => ({ 'x-api-key': keys[role] }),
-    async close() {
-      await app.close();
-      await closeDeps(deps);
-      if (schema !== undefined) await dropSchema(schema);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const ctx = await openContext(config, log, {
+    backends: { ...options.backends, ...(schema === undefined ? {} : { pgSchema: schema }) },
+    services: { keyRefreshMs: 60_000, ...options.services },
+  });
+  const cleanup = async (): Promise<void> => {
+    await closeContext(ctx);
+    if (schema !== undefined) await dropSchema(schema);
+    rmSync(dataDir, { recursive: true, force: true });
   };
+  try {
+    if (options.beforeBuild !== undefined) await options.beforeBuild(ctx);
+    const keys = {} as Record<Role, string>;
+    for (const role of ['read', 'predict', 'train', 'admin'] as const) {
+      keys[role] = (await ctx.services.keys.create(`test-${role}`, role, 'test')).key;
+    }
+    const app = await buildApp(ctx);
+    await app.ready();
+    await ctx.services.start();
+    return {
+      app,
+      ctx,
+      config,
+      backends: ctx.backends,
+      services: ctx.services,
+      dataDir,
+      keys,
+      headers: (role) => ({ 'x-api-key': keys[role] }),
+      async close() {
+        await app.close();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** What the training pipeline runs on, from a test app's services. */
+export function pipelineDeps(t: TestApp): PipelineDeps {
+  return { services: t.services, onnx: onnxRuntime, log: t.ctx.log };
 }
 
 /** Every key under `prefix`, read straight from Redis with SCAN (not through the code under test), sorted. */

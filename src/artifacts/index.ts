@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { Config } from '../config.ts';
 import type { ArtifactStore } from './artifact-store.ts';
 import { LocalArtifactStore } from './local.ts';
 import type { S3ArtifactStoreOptions } from './s3.ts';
@@ -29,4 +30,13 @@ export async function createArtifactStore(root: string | undefined, dataDir: str
     return new S3ArtifactStore(root, s3Options);
   }
   throw new Error(`unsupported artifact root scheme "${scheme}://" (use a path, file:// or s3://): ${root}`);
+}
+
+/** S3 client settings of the configuration (artifact store and `MODEL_PATH=s3://...`). */
+export function s3Options(config: Pick<Config, 's3'>): S3ArtifactStoreOptions {
+  return {
+    ...(config.s3.endpoint === undefined ? {} : { endpoint: config.s3.endpoint }),
+    ...(config.s3.region === undefined ? {} : { region: config.s3.region }),
+    forcePathStyle: config.s3.forcePathStyle,
+  };
 }

@@ -4,10 +4,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
-import type { AppContext } from '../platform/context.ts';
 import { invalidField, unauthorized, unsupportedMediaType } from '../platform/errors.ts';
 import { AUTH_ERRORS, PageQuery, decodePageToken, encodePageToken, errorResponses } from '../platform/schemas.ts';
-import { getDatasets, type DatasetDetail, type DatasetSummary, type DatasetVersion } from './dataset.service.ts';
+import { type DatasetDetail, type DatasetService, type DatasetSummary, type DatasetVersion } from './dataset.service.ts';
 
 const TAGS = ['datasets'];
 const CSV_TYPES = ['text/csv', 'application/csv', 'text/tab-separated-values'];
@@ -170,9 +169,8 @@ function closeIfUnread(request: FastifyRequest, reply: FastifyReply): void {
  * JSON rows; listings and versions with schema and statistics. Registered in its own scope so its
  * streaming CSV parser stays local (`/invocations` parses CSV into a string instead).
  */
-export async function datasetRoutes(app: App, ctx: AppContext): Promise<void> {
-  const datasets = getDatasets(ctx);
-  const maxBytes = ctx.config.datasetMaxBytes;
+export async function datasetRoutes(app: App, datasets: DatasetService, options: { maxBytes: number }): Promise<void> {
+  const maxBytes = options.maxBytes;
 
   await app.register(async (plain) => {
     const scope = plain.withTypeProvider<TypeBoxTypeProvider>();

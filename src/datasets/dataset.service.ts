@@ -10,7 +10,6 @@ import { isUniqueViolation } from '../store/database.ts';
 import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ArtifactInfo, ArtifactStore } from '../artifacts/artifact-store.ts';
-import type { AppContext } from '../platform/context.ts';
 import { AppError, conflict, invalidField, notFound, payloadTooLarge, type FieldError } from '../platform/errors.ts';
 import type { Store } from '../store/database.ts';
 import { builtinAsCsv, isBuiltinDataset, listBuiltinDatasets, type BuiltinDatasetInfo } from './builtin.ts';
@@ -390,37 +389,4 @@ function toVersion(row: repo.DatasetVersionRow): DatasetVersion {
     createdAt: Number(row.created_at),
     createdBy: row.created_by,
   };
-}
-
-const services = new WeakMap<Store, DatasetService>();
-
-/**
- * The dataset service of a context, created once per store so routes, the training pipeline and
- * the CLI of one process share it.
- */
-export function getDatasets(ctx: Pick<AppContext, 'store' | 'artifacts' | 'log' | 'config'>): DatasetService {
-  let service = services.get(ctx.store);
-  if (service === undefined) {
-    service = new DatasetService({
-      store: ctx.store,
-      artifacts: ctx.artifacts,
-      log: ctx.log.child({ component: 'datasets' }),
-      maxBytes: ctx.config.datasetMaxBytes,
-    });
-    services.set(ctx.store, service);
-  }
-  return service;
-}
-
-/**
- * Loads dataset `name` at `version` as a typed table (what the training pipeline learns from).
- * Built-ins are stored as version 1 on first use.
- * @throws AppError 404 when the dataset or version does not exist
- */
-export async function loadDatasetTable(
-  ctx: Pick<AppContext, 'store' | 'artifacts' | 'log' | 'config'>,
-  name: string,
-  version: number,
-): Promise<{ table: Table; version: DatasetVersion }> {
-  return getDatasets(ctx).loadTable(name, version);
 }

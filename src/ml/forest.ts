@@ -10,7 +10,7 @@
  */
 
 import os from 'node:os';
-import { spawnWorker } from './spawn-worker.ts';
+import { spawnWorker } from '../util/threads.ts';
 import type { Worker } from 'node:worker_threads';
 import { createRng } from './random.ts';
 import {

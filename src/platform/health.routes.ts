@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from './app-type.ts';
 import { VERSION } from '../version.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../context.ts';
 import { renderMetrics } from './metrics.ts';
 import { AUTH_ERRORS, errorResponses } from './schemas.ts';
 import { systemReport } from './system.ts';
@@ -29,7 +29,8 @@ const GpuReportSchema = Type.Object({
 
 /** Health, readiness, version, info and Prometheus endpoints (API.md "Health, info, monitoring"). */
 export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
-  const { config, status, metrics } = ctx;
+  const { config, backends } = ctx;
+  const { status, metrics, loop, gpu } = ctx.services;
 
   app.get(
     '/',
@@ -132,10 +133,10 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
       node: process.version,
       uptime_seconds: Math.round(metrics.uptimeSeconds()),
       backends: {
-        store: ctx.store.description,
-        artifacts: ctx.artifacts.description,
-        cache: ctx.redis === undefined ? 'memory' : 'redis',
-        rate_limit: ctx.redis === undefined ? 'memory' : 'redis',
+        store: backends.store.description,
+        artifacts: backends.artifacts.description,
+        cache: backends.redis === undefined ? 'memory' : 'redis',
+        rate_limit: backends.redis === undefined ? 'memory' : 'redis',
       },
       limits: {
         max_batch_size: config.maxBatchSize,
@@ -155,14 +156,14 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
       schema: { summary: 'Readiness checks, system figures and feature sections', tags: ['health'], response: { 200: AnyObject, ...errorResponses(...AUTH_ERRORS) } },
     },
     async () => {
-      const [checks, system, gpu] = await Promise.all([status.runChecks(), systemReport(config.dataDir, ctx.loop), ctx.gpu.read()]);
+      const [checks, system, gpuReport] = await Promise.all([status.runChecks(), systemReport(config.dataDir, loop), gpu.read()]);
       return {
         status: checks.ready ? 'healthy' : 'degraded',
         version: VERSION,
         timestamp: new Date().toISOString(),
         ...checks,
         system,
-        gpu,
+        gpu: gpuReport,
         ...status.renderSections(),
       };
     },
@@ -174,7 +175,7 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
       config: { role: 'read' },
       schema: { summary: 'CPU, memory, disk and event-loop lag', tags: ['health'], response: { 200: AnyObject, ...errorResponses(...AUTH_ERRORS) } },
     },
-    async () => systemReport(config.dataDir, ctx.loop),
+    async () => systemReport(config.dataDir, loop),
   );
 
   app.get(
@@ -187,7 +188,7 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
         response: { 200: GpuReportSchema, ...errorResponses(...AUTH_ERRORS) },
       },
     },
-    async () => ctx.gpu.read(),
+    async () => gpu.read(),
   );
 
   if (config.prometheus.enabled) {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from './app-type.ts';
-import type { AppContext } from './context.ts';
+import type { KeyService } from './auth.ts';
 import { notFound } from './errors.ts';
 import { AUTH_ERRORS, errorResponses } from './schemas.ts';
 
@@ -18,7 +18,7 @@ const KeySummary = Type.Object({
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** API key management over HTTP (admin); the CLI offers the same through `modelplane keys`. */
-export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
+export async function keysRoutes(app: App, keys: KeyService): Promise<void> {
   app.get(
     '/keys',
     {
@@ -26,7 +26,7 @@ export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
       schema: { summary: 'List API keys (never the keys themselves)', tags: ['keys'], response: { 200: Type.Object({ keys: Type.Array(KeySummary) }), ...errorResponses(...AUTH_ERRORS) } },
     },
     async () => ({
-      keys: (await ctx.keys.list()).map((k) => ({
+      keys: (await keys.list()).map((k) => ({
         id: k.id,
         name: k.name,
         role: k.role as 'read',
@@ -54,7 +54,7 @@ export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
     },
     async (request, reply) => {
       const body = request.body;
-      const created = await ctx.keys.create(body.name, body.role, request.principal?.keyId ?? 'unknown');
+      const created = await keys.create(body.name, body.role, request.principal?.keyId ?? 'unknown');
       return reply.code(201).send(created);
     },
   );
@@ -72,7 +72,7 @@ export async function keysRoutes(app: App, ctx: AppContext): Promise<void> {
     },
     async (request) => {
       const { id } = request.params;
-      const revoked = await ctx.keys.revoke(id, request.principal?.keyId ?? 'unknown');
+      const revoked = await keys.revoke(id, request.principal?.keyId ?? 'unknown');
       if (revoked === 0) throw notFound(`no active API key with id or name '${id}'`);
       return { revoked };
     },

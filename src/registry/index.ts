@@ -1,9 +1,8 @@
 /**
  * Model registry: registered models, versions, stages, aliases, traffic splits and history.
- * Serving reads it through `RegistryReader` (`getRegistry(ctx)`); training registers versions
- * with `registerVersion`.
+ * Serving reads it through `RegistryReader`; training registers versions with `registerChecked`,
+ * uploads with `registerVersion`.
  */
-export { createRegistry, getRegistry } from './registry.factory.ts';
 export { registryRoutes } from './registry.routes.ts';
 export {
   BUNDLE_FILES,
@@ -12,6 +11,7 @@ export {
   runArtifactKey,
   toServable,
   type MetadataPatch,
+  type CheckedModel,
   type RegisterExtras,
   type RegistryServiceOptions,
   type TransitionResult,

@@ -4,7 +4,7 @@
  * (`prepareForServing`) cannot see everything onnxruntime checks (operator versions, type
  * inference, kernel availability), so a file is accepted only once the runtime itself ran it.
  */
-import * as ort from 'onnxruntime-node';
+import type { OnnxRuntime, Output, Session } from '../onnx/runtime.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
 
 /** Loads and runs a model once; throws with a human reason when it cannot be served. */
@@ -28,16 +28,11 @@ export class ModelRuntimeError extends Error {
  * probabilities with C = number of class labels, k values). The session is released afterwards.
  * @throws ModelRuntimeError naming the step that failed and onnxruntime's message
  */
-export const onnxSmokeTest: ModelSmokeTest = async (bytes, signature) => {
-  let session: ort.InferenceSession;
+export const onnxSmokeTest = (onnx: OnnxRuntime): ModelSmokeTest => async (bytes, signature) => {
+  let session: Session;
   try {
-    // One thread and errors-only logging: this session lives for one dummy run.
-    session = await ort.InferenceSession.create(bytes, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      logSeverityLevel: 3,
-      graphOptimizationLevel: 'all',
-    });
+    // One thread: this session lives for one dummy run.
+    session = (await onnx.load(bytes, { intraOpThreads: 1 })).session;
   } catch (err) {
     throw new ModelRuntimeError(`onnxruntime cannot load the model: ${runtimeMessage(err)}`, { cause: err });
   }
@@ -55,10 +50,9 @@ export const onnxSmokeTest: ModelSmokeTest = async (bytes, signature) => {
     const size = rows * input.nFeatures;
     const data = input.elementType === 'double' ? new Float64Array(size) : new Float32Array(size);
     const dims = input.rank === 1 ? [input.nFeatures] : [rows, input.nFeatures];
-    const feed = { [input.name]: new ort.Tensor(input.elementType === 'double' ? 'float64' : 'float32', data, dims) };
-    let result: ort.InferenceSession.ReturnType;
+    let result: Record<string, Output>;
     try {
-      result = await session.run(feed, wanted);
+      result = await session.run(input.name, data, dims, wanted);
     } catch (err) {
       throw new ModelRuntimeError(`the model fails on a row of zeros (input '${input.name}' ${JSON.stringify(dims)}): ${runtimeMessage(err)}`, { cause: err });
     }
@@ -68,16 +62,16 @@ export const onnxSmokeTest: ModelSmokeTest = async (bytes, signature) => {
   }
 };
 
-function checkOutputs(result: ort.InferenceSession.ReturnType, signature: ModelSignature, rows: number): void {
+function checkOutputs(result: Record<string, Output>, signature: ModelSignature, rows: number): void {
   const { outputs } = signature;
   if (outputs.probabilities !== undefined) {
     const t = result[outputs.probabilities];
     const classes = signature.classLabels?.length;
     if (t === undefined) throw new ModelRuntimeError(`output '${outputs.probabilities}' was not returned`);
-    if (t.type !== 'float32' && t.type !== 'float64') {
-      throw new ModelRuntimeError(`probability output '${outputs.probabilities}' is ${t.type}, not a float tensor`);
+    if (!isFloat(t)) {
+      throw new ModelRuntimeError(`probability output '${outputs.probabilities}' is ${elementType(t)}, not a float tensor`);
     }
-    if (classes !== undefined && t.size !== rows * classes) {
+    if (classes !== undefined && t.data.length !== rows * classes) {
       throw new ModelRuntimeError(
         `probability output '${outputs.probabilities}' has shape ${JSON.stringify(t.dims)} for ${rows} row(s) but the model has ${classes} classes`,
       );
@@ -86,20 +80,32 @@ function checkOutputs(result: ort.InferenceSession.ReturnType, signature: ModelS
   if (outputs.label !== undefined) {
     const t = result[outputs.label];
     if (t === undefined) throw new ModelRuntimeError(`output '${outputs.label}' was not returned`);
-    if (t.size !== rows) {
+    if (t.data.length !== rows) {
       throw new ModelRuntimeError(`label output '${outputs.label}' has shape ${JSON.stringify(t.dims)} for ${rows} row(s)`);
     }
   }
   if (outputs.value !== undefined) {
     const t = result[outputs.value];
     if (t === undefined) throw new ModelRuntimeError(`output '${outputs.value}' was not returned`);
-    if (t.type !== 'float32' && t.type !== 'float64') {
-      throw new ModelRuntimeError(`value output '${outputs.value}' is ${t.type}, not a float tensor`);
+    if (!isFloat(t)) {
+      throw new ModelRuntimeError(`value output '${outputs.value}' is ${elementType(t)}, not a float tensor`);
     }
-    if (t.size === 0 || t.size % rows !== 0) {
+    if (t.data.length === 0 || t.data.length % rows !== 0) {
       throw new ModelRuntimeError(`value output '${outputs.value}' has shape ${JSON.stringify(t.dims)} for ${rows} row(s)`);
     }
   }
+}
+
+function isFloat(t: Output): boolean {
+  return t.data instanceof Float32Array || t.data instanceof Float64Array;
+}
+
+/** onnxruntime's name of an output's element type, for messages. */
+function elementType(t: Output): string {
+  if (t.data instanceof BigInt64Array) return 'int64';
+  if (t.data instanceof Int32Array) return 'int32';
+  if (Array.isArray(t.data)) return 'string';
+  return t.data instanceof Float64Array ? 'float64' : 'float32';
 }
 
 /** onnxruntime's message without its multi-line native stack noise. */

@@ -3,11 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
-import type { AppContext } from '../platform/context.ts';
+import type { RegistryService } from './registry.service.ts';
 import { invalidField, payloadTooLarge, unauthorized, unsupportedMediaType } from '../platform/errors.ts';
 import { AUTH_ERRORS, PageQuery, decodePageToken, encodePageToken, errorResponses } from '../platform/schemas.ts';
 import { Stage as StageSchema } from '../config.ts';
-import { getRegistry } from './registry.factory.ts';
 import { parseTags, parseUploadFields, type UploadFields } from './registry.hints.ts';
 import { checkModelName, type Actor } from './registry.model.ts';
 import {
@@ -64,9 +63,8 @@ const AliasReply = Type.Object({ name: Type.String(), alias: Type.String(), vers
  * Native model registry API (API.md "Model registry"): registered models, versions (upload as
  * multipart, raw bytes or a run artifact), stages, aliases, traffic splits and history.
  */
-export async function registryRoutes(app: App, ctx: AppContext): Promise<void> {
-  const registry = getRegistry(ctx);
-  const limit = ctx.config.bodyLimitBytes;
+export async function registryRoutes(app: App, registry: RegistryService, options: { maxModelBytes: number }): Promise<void> {
+  const limit = options.maxModelBytes;
 
   // Other features may accept the same content types; the first to ask installs the parser.
   if (!app.hasContentTypeParser('multipart/form-data')) {

@@ -11,6 +11,7 @@ import { validateKey } from '../artifacts/keys.ts';
 import type { Stage } from '../config.ts';
 import { InvalidModelError } from '../onnx/model-file.ts';
 import { prepareForServing } from '../onnx/prepare.ts';
+import type { OnnxRuntime } from '../onnx/runtime.ts';
 import type { ModelSignature, SignatureHints } from '../onnx/signature.ts';
 import { roleAllows } from '../platform/auth.ts';
 import { AppError, badRequest, conflict, forbidden, invalidField, notFound, payloadTooLarge } from '../platform/errors.ts';
@@ -65,7 +66,9 @@ export interface RegistryServiceOptions {
   readonly log: Logger;
   /** Largest model file accepted, in bytes (the server's body limit). */
   readonly maxModelBytes: number;
-  /** Loads and runs a model once before it is accepted; onnxruntime by default. */
+  /** onnxruntime, for the check of uploaded models. */
+  readonly onnx: OnnxRuntime;
+  /** Loads and runs a model once before it is accepted; default: a dummy run in `onnx`. */
   readonly smokeTest?: ModelSmokeTest;
   /** Clock (tests). */
   readonly now?: () => number;
@@ -91,6 +94,15 @@ export interface RegisterExtras {
 export interface MetadataPatch {
   readonly description?: string | null;
   readonly tags?: Readonly<Record<string, string | null>>;
+}
+
+/** A model file checked where it was made, already in the artifact store (see `registerChecked`). */
+export interface CheckedModel {
+  /** Artifact key of the servable `.onnx` file. */
+  readonly artifactKey: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly signature: ModelSignature;
 }
 
 /** Outcome of a stage transition. */
@@ -124,7 +136,7 @@ export class RegistryService implements RegistryReader {
     this.artifacts = options.artifacts;
     this.log = options.log;
     this.maxModelBytes = options.maxModelBytes;
-    this.smokeTest = options.smokeTest ?? onnxSmokeTest;
+    this.smokeTest = options.smokeTest ?? onnxSmokeTest(options.onnx);
     this.now = options.now ?? Date.now;
   }
 
@@ -216,11 +228,8 @@ export class RegistryService implements RegistryReader {
 
   /**
    * Registers a new version from ONNX bytes. The file is checked first (size, ONNX structure,
-   * signature, loads in onnxruntime and runs on zero rows); only then is a version number
-   * allocated, inside the same transaction that stores the bundle and inserts the row, so failed
-   * uploads consume no number and concurrent ones get distinct, consecutive numbers. The model is
-   * created when it does not exist yet. If anything fails after the bundle was written, the
-   * bundle is deleted again.
+   * signature, loads in onnxruntime and runs on zero rows); only then is a version number taken,
+   * so a refused file consumes no number (see {@link commitVersion} for the rest).
    * @throws AppError 400 (`invalid_model`) naming what is wrong with the file, 413 when too large
    */
   async registerVersion(name: string, bytes: Uint8Array, hints: SignatureHints, extras: RegisterExtras): Promise<ModelVersion> {
@@ -239,53 +248,89 @@ export class RegistryService implements RegistryReader {
       throw err;
     }
     const servable = prepared.bytes;
-    const sha256 = createHash('sha256').update(servable).digest('hex');
-    const reference = extras.reference === undefined ? undefined : JSON.stringify(extras.reference);
+    return this.commitVersion(
+      name,
+      {
+        bytes: servable,
+        size: servable.length,
+        sha256: createHash('sha256').update(servable).digest('hex'),
+        signature: prepared.signature,
+        notes: { rewrites: prepared.info.rewrites, warnings: prepared.info.warnings },
+      },
+      metrics,
+      extras,
+    );
+  }
 
+  /**
+   * Registers a model that was already checked where it was made (a training job exports it,
+   * checks it in onnxruntime against the trained model and logs it to its run): the version points
+   * at the stored file, which is neither copied, nor read, nor loaded again here.
+   * @throws AppError 400 for an invalid name or metrics
+   */
+  async registerChecked(name: string, model: CheckedModel, extras: RegisterExtras): Promise<ModelVersion> {
+    checkModelName(name);
+    const metrics = checkMetrics(extras.metrics ?? {});
+    return this.commitVersion(name, { ...model, notes: { rewrites: [], warnings: [] } }, metrics, extras);
+  }
+
+  /**
+   * Gives a checked model a version number and its bundle, without file I/O inside a transaction
+   * (on SQLite a transaction holds the database's one write lock): a short transaction takes the
+   * next number, the bundle is written, and a second short transaction inserts the version. If
+   * anything fails the bundle is deleted and the number handed back when no later registration
+   * took the next one meanwhile; concurrent registrations get distinct numbers. The model is
+   * created when it does not exist yet.
+   */
+  private async commitVersion(
+    name: string,
+    model: { readonly bytes?: Uint8Array; readonly artifactKey?: string; readonly size: number; readonly sha256: string; readonly signature: ModelSignature; readonly notes: unknown },
+    metrics: Readonly<Record<string, number>>,
+    extras: RegisterExtras,
+  ): Promise<ModelVersion> {
     const now = this.now();
-    let written: string | undefined;
-    let version = 0;
+    const { version, created } = await this.db.transaction().execute(async (trx) => {
+      const isNew = await repo.insertModelIfAbsent(trx, { name, description: null, tags: '{}', last_version: 0, created_at: now, updated_at: now });
+      const row = await repo.lockModel(trx, name, now);
+      if (row === undefined) throw new Error(`registered model '${name}' vanished during registration`);
+      const next = row.last_version + 1;
+      await repo.setLastVersion(trx, name, next);
+      return { version: next, created: isNew };
+    });
+    const prefix = bundlePrefix(name, version);
+    const reference = extras.reference === undefined ? undefined : JSON.stringify(extras.reference);
     try {
+      let artifactKey = model.artifactKey;
+      if (model.bytes !== undefined) {
+        artifactKey = `${prefix}${BUNDLE_FILES.model}`;
+        await this.artifacts.put(artifactKey, model.bytes);
+      }
+      if (artifactKey === undefined) throw new Error('a version needs model bytes or the key of a stored model');
+      await this.artifacts.put(`${prefix}${BUNDLE_FILES.signature}`, Buffer.from(JSON.stringify(model.signature, null, 2)));
+      if (reference !== undefined) await this.artifacts.put(`${prefix}${BUNDLE_FILES.reference}`, Buffer.from(reference));
+      const key = artifactKey;
       await this.db.transaction().execute(async (trx) => {
-        const created = await repo.insertModelIfAbsent(trx, {
-          name,
-          description: null,
-          tags: '{}',
-          last_version: 0,
-          created_at: now,
-          updated_at: now,
-        });
-        const model = await repo.lockModel(trx, name, now);
-        if (model === undefined) throw new Error(`registered model '${name}' vanished during registration`);
-        version = model.last_version + 1;
-        const prefix = bundlePrefix(name, version);
-        written = prefix;
-        const modelKey = `${prefix}${BUNDLE_FILES.model}`;
-        await this.artifacts.put(modelKey, servable);
-        await this.artifacts.put(`${prefix}${BUNDLE_FILES.signature}`, Buffer.from(JSON.stringify(prepared.signature, null, 2)));
-        if (reference !== undefined) await this.artifacts.put(`${prefix}${BUNDLE_FILES.reference}`, Buffer.from(reference));
         await repo.insertVersion(trx, {
           model: name,
           version,
           stage: 'None',
           description: extras.description ?? null,
           tags: JSON.stringify(extras.tags ?? {}),
-          artifact_key: modelKey,
-          signature: JSON.stringify(prepared.signature),
+          artifact_key: key,
+          signature: JSON.stringify(model.signature),
           metrics: JSON.stringify(metrics),
           run_id: extras.runId ?? null,
           dataset_name: extras.dataset?.name ?? null,
           dataset_version: extras.dataset?.version ?? null,
           source: extras.source ?? 'upload',
-          size: servable.length,
-          sha256,
+          size: model.size,
+          sha256: model.sha256,
           has_reference: reference === undefined ? 0 : 1,
-          notes: JSON.stringify({ rewrites: prepared.info.rewrites, warnings: prepared.info.warnings }),
+          notes: JSON.stringify(model.notes),
           created_at: now,
           updated_at: now,
           created_by: extras.actor,
         });
-        await repo.setLastVersion(trx, name, version);
         await repo.addHistory(trx, [
           ...(created ? [history(name, now, extras.actor, 'model.create')] : []),
           history(name, now, extras.actor, 'version.create', { version, to: extras.source ?? 'upload' }),
@@ -293,11 +338,24 @@ export class RegistryService implements RegistryReader {
         await repo.bumpGeneration(trx);
       });
     } catch (err) {
-      if (written !== undefined) await this.deleteBundle(written);
+      await this.deleteBundle(prefix);
+      await this.releaseVersionNumber(name, version, created).catch((releaseErr: unknown) =>
+        this.log.warn({ err: releaseErr, model: name, version }, 'could not hand back a version number after a failed registration'),
+      );
       throw err;
     }
     this.emit(name);
     return this.getVersion(name, version);
+  }
+
+  /** After a failed registration: the number goes back unless a later one was taken; a model created for it alone goes too. */
+  private async releaseVersionNumber(name: string, version: number, created: boolean): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await repo.lockModel(trx, name, this.now());
+      if (row === undefined || row.last_version !== version) return;
+      if (created && version === 1) await repo.deleteModel(trx, name);
+      else await repo.setLastVersion(trx, name, version - 1);
+    });
   }
 
   /**

@@ -13,16 +13,8 @@
  * (`ThreadSession` keeps the model bytes for that).
  */
 import type { Worker } from 'node:worker_threads';
-import { spawnWorker } from '../ml/spawn-worker.ts';
-
-/** onnxruntime session options that cross to the thread (plain data). */
-export interface ThreadSessionOptions {
-  readonly intraOpNumThreads?: number;
-  readonly interOpNumThreads: number;
-  readonly graphOptimizationLevel: 'all';
-  readonly executionMode: 'sequential';
-  readonly logSeverityLevel: 3;
-}
+import type { OutputData, SessionOptions } from '../onnx/runtime.ts';
+import { spawnWorker } from '../util/threads.ts';
 
 /** Messages to the thread. */
 export type InferenceRequest =
@@ -31,8 +23,7 @@ export type InferenceRequest =
       readonly id: number;
       readonly session: number;
       readonly bytes: Uint8Array;
-      readonly device: 'cpu' | 'cuda';
-      readonly options: ThreadSessionOptions;
+      readonly options: SessionOptions;
       readonly inputName: string;
       readonly fetch: string;
       readonly double: boolean;
@@ -44,9 +35,6 @@ export type InferenceRequest =
 export type InferenceReply =
   | { readonly id: number; readonly ok: true; readonly device?: 'cpu' | 'cuda'; readonly fallback?: string; readonly data?: OutputData; readonly dims?: readonly number[] }
   | { readonly id: number; readonly ok: false; readonly error: string };
-
-/** An output tensor's data as onnxruntime returns it (int64 as BigInt64Array, strings as string[]). */
-export type OutputData = Float32Array | Float64Array | BigInt64Array | Int32Array | string[];
 
 type OkReply = Extract<InferenceReply, { ok: true }>;
 

@@ -2,9 +2,11 @@
  * The onnxruntime adapter: one loaded session behind a few methods, so the rest of serving deals in
  * typed arrays and never in tensors, execution providers or fixed batch shapes.
  */
-import * as ort from 'onnxruntime-node';
-import { sharedInferenceThread, type InferenceThread, type OutputData, type ThreadSessionOptions } from './inference-thread.ts';
+import type { Device, OnnxRuntime, Output, OutputData, Session, SessionOptions } from '../onnx/runtime.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
+import { sharedInferenceThread, type InferenceThread } from './inference-thread.ts';
+
+export type { Device } from '../onnx/runtime.ts';
 
 /** Input rows `[N, F]` row-major, in the element type the model declares. */
 export type FloatRows = Float32Array | Float64Array;
@@ -25,8 +27,6 @@ export interface RawOutputs {
   /** Columns per row of `probabilities` or `values`. */
   readonly width: number;
 }
-
-export type Device = 'cpu' | 'cuda';
 
 export interface RuntimeOptions {
   /** `cuda` asks for the CUDA execution provider and falls back to CPU (with `onFallback`) when it is missing. */
@@ -66,22 +66,16 @@ interface SessionHandle {
 
 /**
  * Creates an onnxruntime session for servable bytes (ZipMap-free; see `prepareForServing`).
+ * @param onnx the onnxruntime adapter (used on the calling thread; the inference thread has its own)
  * @throws whatever onnxruntime throws for a model it cannot load
  */
-export async function createRuntime(bytes: Uint8Array, signature: ModelSignature, options: RuntimeOptions = {}): Promise<ModelRuntime> {
-  const threads = options.intraOpThreads ?? 1;
-  const base: ThreadSessionOptions = {
-    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    logSeverityLevel: 3,
-  };
+export async function createRuntime(onnx: OnnxRuntime, bytes: Uint8Array, signature: ModelSignature, options: RuntimeOptions = {}): Promise<ModelRuntime> {
+  const session: SessionOptions = { device: options.device ?? 'cpu', intraOpThreads: options.intraOpThreads ?? 1 };
   const fetch = outputToFetch(signature);
   const handle =
     options.thread === true
-      ? await ThreadSession.create(sharedInferenceThread(), bytes, base, options, signature, fetch.name)
-      : await LocalSession.create(bytes, base, options, signature.input.name, fetch.name);
+      ? await ThreadSession.create(sharedInferenceThread(), bytes, session, options, signature, fetch.name)
+      : await LocalSession.create(onnx, bytes, session, options, signature, fetch.name);
   return new OrtRuntime(handle, signature, fetch);
 }
 
@@ -97,35 +91,18 @@ function outputToFetch(signature: ModelSignature): { name: string; kind: 'probab
 /** A session on the calling thread (`thread: false`): each run blocks the event loop while it computes. */
 class LocalSession implements SessionHandle {
   private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly device: Device,
-    private readonly inputName: string,
-    private readonly fetch: string,
+    private readonly session: Session,
+    readonly run: (input: FloatRows, dims: readonly number[]) => Promise<Output>,
   ) {}
 
-  static async create(bytes: Uint8Array, base: ThreadSessionOptions, options: RuntimeOptions, inputName: string, fetch: string): Promise<LocalSession> {
-    let device: Device = 'cpu';
-    let session: ort.InferenceSession | undefined;
-    if (options.device === 'cuda') {
-      try {
-        session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda'] });
-        device = 'cuda';
-      } catch (err) {
-        // The npm package ships CPU binaries only unless installed with the CUDA flag (see
-        // src/serving/README.md); serving on CPU beats not serving.
-        options.onFallback?.(err instanceof Error ? err.message : String(err));
-      }
-    }
-    session ??= await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] });
-    return new LocalSession(session, device, inputName, fetch);
+  get device(): Device {
+    return this.session.device;
   }
 
-  async run(input: FloatRows, dims: readonly number[]): Promise<{ data: OutputData; dims: readonly number[] }> {
-    const tensor = new ort.Tensor(input instanceof Float64Array ? 'float64' : 'float32', input, dims);
-    const result = await this.session.run({ [this.inputName]: tensor }, [this.fetch]);
-    const t = result[this.fetch];
-    if (t === undefined) throw new Error(`the model returned no output '${this.fetch}'`);
-    return { data: t.data as OutputData, dims: t.dims };
+  static async create(onnx: OnnxRuntime, bytes: Uint8Array, session: SessionOptions, options: RuntimeOptions, signature: ModelSignature, fetch: string): Promise<LocalSession> {
+    const loaded = await onnx.load(bytes, session);
+    if (loaded.fallback !== undefined) options.onFallback?.(loaded.fallback);
+    return new LocalSession(loaded.session, loaded.session.runner(signature.input.name, signature.input.elementType === 'double' ? 'float64' : 'float32', fetch));
   }
 
   release(): Promise<void> {
@@ -146,7 +123,7 @@ class ThreadSession implements SessionHandle {
   private constructor(
     private readonly thread: InferenceThread,
     private readonly bytes: Uint8Array,
-    private readonly base: ThreadSessionOptions,
+    private readonly session: SessionOptions,
     private readonly options: RuntimeOptions,
     private readonly inputName: string,
     private readonly fetch: string,
@@ -156,12 +133,12 @@ class ThreadSession implements SessionHandle {
   static async create(
     thread: InferenceThread,
     bytes: Uint8Array,
-    base: ThreadSessionOptions,
+    session: SessionOptions,
     options: RuntimeOptions,
     signature: ModelSignature,
     fetch: string,
   ): Promise<ThreadSession> {
-    const s = new ThreadSession(thread, bytes, base, options, signature.input.name, fetch, signature.input.elementType === 'double');
+    const s = new ThreadSession(thread, bytes, session, options, signature.input.name, fetch, signature.input.elementType === 'double');
     await s.load();
     return s;
   }
@@ -172,8 +149,7 @@ class ThreadSession implements SessionHandle {
       op: 'load',
       session: id,
       bytes: this.bytes,
-      device: this.options.device ?? 'cpu',
-      options: this.base,
+      options: this.session,
       inputName: this.inputName,
       fetch: this.fetch,
       double: this.double,

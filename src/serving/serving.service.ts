@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Config, Stage } from '../config.ts';
 import type { ArtifactStore } from '../artifacts/artifact-store.ts';
 import { prepareForServing } from '../onnx/prepare.ts';
+import type { OnnxRuntime } from '../onnx/runtime.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
 import { AppError, notFound, unavailable } from '../platform/errors.ts';
 import type { RegistryReader, ServableVersion, VersionSelector } from '../registry/registry.types.ts';
@@ -90,6 +91,7 @@ export interface ServingDeps {
   readonly config: Config;
   readonly log: Logger;
   readonly artifacts: ArtifactStore;
+  readonly onnx: OnnxRuntime;
   readonly metrics: ServingMetrics;
   readonly registry: RegistryReader | undefined;
   /** `MODEL_PATH` source in single-file mode. */
@@ -455,7 +457,7 @@ export class ServingService {
 
   private async createModel(identity: ModelIdentity, bytes: Uint8Array, signature: ModelSignature, tunables: ModelTunables = {}): Promise<LoadedModel> {
     const { log, metrics } = this.deps;
-    const runtime = await createRuntime(bytes, signature, {
+    const runtime = await createRuntime(this.deps.onnx, bytes, signature, {
       device: this.device,
       intraOpThreads: this.options.intraOpThreads ?? 1,
       thread: this.options.inferenceThread ?? false,

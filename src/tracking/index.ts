@@ -4,7 +4,6 @@ export {
   DEFAULT_ARTIFACT_LOCATION,
   PRIMARY_METRICS,
   TrackingService,
-  getTracking,
   runArtifactPrefix,
   type CreateExperimentInput,
   type CreateRunInput,

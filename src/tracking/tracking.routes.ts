@@ -5,7 +5,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { App } from '../platform/app-type.ts';
-import type { AppContext } from '../platform/context.ts';
 import { invalidField, notFound } from '../platform/errors.ts';
 import { AUTH_ERRORS, PageQuery, errorResponses } from '../platform/schemas.ts';
 import {
@@ -24,7 +23,7 @@ import {
   UpdateExperimentBody,
   UpdateRunBody,
 } from './tracking.schemas.ts';
-import { getTracking, type TrackingService } from './tracking.service.ts';
+import type { TrackingService } from './tracking.service.ts';
 import { TERMINAL_STATUSES, type Experiment, type ExperimentSummary, type Run, type RunStatus, type ViewType } from './tracking.types.ts';
 
 const MAX_DATE_MS = 8.64e15;
@@ -125,8 +124,7 @@ async function runOfExperiment(tracking: TrackingService, experimentRef: string,
 const TAGS = ['experiments'];
 
 /** Native tracking routes (API.md "Training, datasets, experiments"). */
-export async function trackingRoutes(app: App, ctx: AppContext): Promise<void> {
-  const tracking = getTracking(ctx);
+export async function trackingRoutes(app: App, tracking: TrackingService): Promise<void> {
 
   const withSummary = async (e: Experiment) => experimentView(e, (await tracking.summarizeExperiments([e])).get(e.experimentId));
 

@@ -9,7 +9,6 @@ import type { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { ArtifactStore } from '../artifacts/artifact-store.ts';
 import { ArtifactNotFoundError, InvalidArtifactKeyError } from '../artifacts/errors.ts';
-import type { AppContext } from '../platform/context.ts';
 import { AppError, conflict, notFound } from '../platform/errors.ts';
 import { decodePageToken, encodePageToken } from '../platform/schemas.ts';
 import type { Store } from '../store/database.ts';
@@ -507,6 +506,20 @@ export class TrackingService {
     return toRunInfo(await this.runRow(this.db, runId));
   }
 
+  /**
+   * Ends a run that failed or was stopped, with the reason as its `modelplane.error` tag, in one
+   * transaction. A run that already ended is left as it is (returns false).
+   */
+  async endRun(runId: string, status: 'FAILED' | 'KILLED', endTime: number, error?: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.runRow(trx, runId);
+      if (row.status !== 'RUNNING' && row.status !== 'SCHEDULED') return false;
+      await runsRepo.update(trx, runId, { status, end_time: validateInteger('end_time', endTime) });
+      if (error !== undefined) await dataRepo.upsertTags(trx, [{ run_id: runId, key: 'modelplane.error', value: validateTagValue('modelplane.error', error.slice(0, 5000)) }]);
+      return true;
+    });
+  }
+
   /** Soft-deletes a run (restorable). */
   async deleteRun(runId: string): Promise<void> {
     const row = await this.runRow(this.db, runId);
@@ -831,19 +844,4 @@ export class TrackingService {
     if (err instanceof InvalidArtifactKeyError) return invalidParameter(`artifact path '${path}' is refused: ${err.reason}`);
     return err;
   }
-}
-
-const services = new WeakMap<Store, TrackingService>();
-
-/**
- * The tracking service of a context, created once per store so the training pipeline, the
- * native routes and the MLflow layer share one instance.
- */
-export function getTracking(ctx: Pick<AppContext, 'store' | 'artifacts'>): TrackingService {
-  let service = services.get(ctx.store);
-  if (service === undefined) {
-    service = new TrackingService(ctx.store, ctx.artifacts);
-    services.set(ctx.store, service);
-  }
-  return service;
 }

@@ -1,12 +1,11 @@
 /**
- * The job catalogue: which kinds of job exist, how a request for one is validated before it is
- * queued, and which module runs it. Handlers run inside worker threads (a separate module graph),
- * so a kind names its handler by module URL; the thread imports that module and calls its
- * exported `handler`. The training pipeline registers kind `train`; tests register their own.
+ * The job catalogue: which kinds of job a process can run and which module runs each. Handlers
+ * run inside worker threads (a separate module graph), so a kind names its handler by module URL;
+ * the thread imports that module and calls its exported `handler`. The catalogue is a value built
+ * by the composition root (`createJobCatalogue`) and handed to the queue; tests build their own.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { AppContext } from '../platform/context.ts';
 import type { JobContext, JobResult } from './job.types.ts';
 
 /** Any job payload: the queue only looks at `kind`. */
@@ -25,43 +24,38 @@ export interface JobHandler<P extends AnyJobPayload = AnyJobPayload, D = unknown
   run(payload: P, job: JobContext, deps: D): Promise<JobResult>;
 }
 
-/** One registered kind of job. */
-export interface JobKind<P extends AnyJobPayload = AnyJobPayload> {
-  readonly kind: P['kind'];
+/** One kind of job the queue can run. */
+export interface JobKind {
+  readonly kind: string;
   /** URL (`import.meta.url` style) of the module whose `handler` export runs this kind. */
   readonly module: string;
-  /**
-   * Up-front checks of a submitted request in the API process (throws `AppError` 400/404);
-   * returns the payload to queue. Kinds without it cannot be submitted over HTTP.
-   */
-  readonly validate?: (request: unknown, ctx: AppContext, actor: string) => Promise<P>;
   /** Attempts before a transiently failing job is failed for good (default 2: one retry). */
   readonly maxAttempts?: number;
 }
 
-const kinds = new Map<string, JobKind>();
-
-/**
- * Registers (or replaces) a kind of job in this process. Returns a function that removes it again
- * (tests). Every process that runs workers must register the same kinds as the API.
- */
-export function registerJobKind<P extends AnyJobPayload>(definition: JobKind<P>): () => void {
-  const def = definition as unknown as JobKind;
-  kinds.set(def.kind, def);
-  return () => {
-    if (kinds.get(def.kind) === def) kinds.delete(def.kind);
-  };
-}
-
-/** The registered definition of `kind`, if any. */
-export function getJobKind(kind: string): JobKind | undefined {
-  return kinds.get(kind);
-}
-
-/** Names of every registered kind (workers claim only jobs they can run). */
-export function registeredJobKinds(): string[] {
-  return [...kinds.keys()];
-}
-
 /** Default number of attempts of a job: the first run plus one retry of a transient failure. */
 export const DEFAULT_MAX_ATTEMPTS = 2;
+
+/** The kinds of job one process runs; immutable once built. */
+export class JobCatalogue {
+  private readonly kinds: ReadonlyMap<string, JobKind>;
+
+  constructor(kinds: readonly JobKind[]) {
+    this.kinds = new Map(kinds.map((k) => [k.kind, k]));
+  }
+
+  /** The definition of `kind`, if this process runs it. */
+  get(kind: string): JobKind | undefined {
+    return this.kinds.get(kind);
+  }
+
+  /** Names of every kind (workers claim only jobs they can run). */
+  names(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** Attempts a new job of `kind` gets. */
+  maxAttempts(kind: string): number {
+    return this.kinds.get(kind)?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  }
+}

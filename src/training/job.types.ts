@@ -1,5 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
+import type { Task } from '../ml/types.ts';
+import type { AlgorithmParams } from './pipeline-params.ts';
 
 /**
  * The contract between the job system (queues, workers, status, cancellation) and the training
@@ -50,8 +52,24 @@ export const TrainRequest = Type.Object(
 );
 export type TrainRequest = Static<typeof TrainRequest>;
 
+/**
+ * A training job as queued: the request with everything the API resolved when it checked it (the
+ * dataset version, the task, the feature columns, the effective parameters), so the worker runs
+ * exactly what was accepted and recomputes none of it.
+ */
+export interface TrainJob {
+  readonly kind: 'train';
+  readonly request: TrainRequest;
+  readonly datasetVersion: number;
+  readonly task: Task;
+  readonly features: readonly string[];
+  readonly params: AlgorithmParams;
+  /** Key id of whoever submitted it (run user, registry history). */
+  readonly actor: string;
+}
+
 /** The typed job catalogue (one kind for now). */
-export type JobPayload = { readonly kind: 'train'; readonly request: TrainRequest; readonly datasetVersion: number; readonly actor: string };
+export type JobPayload = TrainJob;
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -64,6 +82,11 @@ export interface JobContext {
   readonly signal: AbortSignal;
   progress(percent: number, stage: string, message?: string): void;
   log(line: string): void;
+  /**
+   * Tells the job system which tracking run this attempt writes to, as soon as it exists, so an
+   * attempt that dies (its thread or process gone) can have its run ended instead of left RUNNING.
+   */
+  runStarted?(runId: string): void;
 }
 
 /** What a finished job produced (shown in `/train/status/{id}`). */

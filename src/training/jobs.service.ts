@@ -5,13 +5,15 @@
  * whichever process asks.
  */
 import { Gauge, Histogram } from 'prom-client';
-import type { AppContext } from '../platform/context.ts';
-import { conflict, notFound, unavailable } from '../platform/errors.ts';
+import type { DatasetService } from '../datasets/dataset.service.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { conflict, notFound } from '../platform/errors.ts';
 import { decodePageToken, encodePageToken } from '../platform/schemas.ts';
-import { getJobKind } from './handlers.ts';
-import type { JobResult, JobStatus } from './job.types.ts';
+import type { Store } from '../store/database.ts';
+import type { JobResult, JobStatus, TrainRequest } from './job.types.ts';
 import { countByStatus, getJob, getLogs, listJobs, type JobRow } from './jobs.repository.ts';
 import type { JobQueue } from './queue.ts';
+import { validateTrainRequest } from './train-request.ts';
 
 /** A job as services and routes see it. */
 export interface Job {
@@ -65,15 +67,32 @@ function toJob(row: JobRow): Job {
   };
 }
 
+/** What {@link JobsService} works with. */
+export interface JobsServiceDeps {
+  readonly store: Store;
+  readonly queue: JobQueue;
+  /** The process's metrics registry (`training_jobs_total`, `training_job_duration_seconds`). */
+  readonly metrics: Metrics;
+  /** Dataset versions and schemas, for the checks of a submitted job. */
+  readonly datasets: DatasetService;
+}
+
 export class JobsService {
   private counts: Record<string, number> = {};
   private countsAt = 0;
   private refreshing: Promise<void> | undefined;
+  readonly queue: JobQueue;
 
-  constructor(
-    private readonly ctx: AppContext,
-    readonly queue: JobQueue,
-  ) {
+  constructor(private readonly deps: JobsServiceDeps) {
+    this.queue = deps.queue;
+    const duration = new Histogram({
+      name: 'training_job_duration_seconds',
+      help: 'Wall time of finished training jobs (first start to end), by final status',
+      labelNames: ['status'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers: [deps.metrics.registry],
+    });
+    deps.queue.onFinished((status, seconds) => duration.labels(status).observe(seconds));
     const refresh = (): Promise<void> => this.refreshCounts(0);
     const current = (status: string): number => this.counts[status] ?? 0;
     // Derived from the table rather than counted in-process: jobs finish in other processes
@@ -82,7 +101,7 @@ export class JobsService {
       name: 'training_jobs_total',
       help: 'Training jobs recorded, by status',
       labelNames: ['status'],
-      registers: [ctx.metrics.registry],
+      registers: [deps.metrics.registry],
       aggregator: 'max',
       async collect() {
         await refresh();
@@ -91,39 +110,26 @@ export class JobsService {
     });
   }
 
-  /** Histogram of job durations observed by workers in this process. */
-  static durationHistogram(ctx: Pick<AppContext, 'metrics'>): Histogram<'status'> {
-    return new Histogram({
-      name: 'training_job_duration_seconds',
-      help: 'Wall time of finished training jobs (first start to end), by final status',
-      labelNames: ['status'],
-      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
-      registers: [ctx.metrics.registry],
-    });
-  }
-
   /**
-   * Validates a request with its kind's up-front checks (400/404 from the validator) and queues
-   * it. 503 when no handler for the kind is registered in this process.
+   * Checks a training request up front (400/404 naming what is wrong; see `validateTrainRequest`)
+   * and queues the resolved job.
    */
-  async submit(kind: string, request: unknown, actor: string): Promise<Job> {
-    const def = getJobKind(kind);
-    if (def?.validate === undefined) throw unavailable(`jobs of kind '${kind}' cannot be run by this server`);
-    const payload = await def.validate(request, this.ctx, actor);
-    const id = await this.queue.enqueue(payload);
+  async submitTraining(request: TrainRequest, actor: string): Promise<Job> {
+    const job = await validateTrainRequest(request, this.deps.datasets, actor);
+    const id = await this.queue.enqueue(job);
     this.countsAt = 0;
     return this.get(id);
   }
 
   async get(id: string): Promise<Job> {
-    const row = await getJob(this.ctx.store.db, id);
+    const row = await getJob(this.deps.store.db, id);
     if (row === undefined) throw notFound(`training job '${id}' not found`);
     return toJob(row);
   }
 
   async list(q: { status?: JobStatus; limit: number; pageToken?: string }): Promise<{ jobs: Job[]; nextPageToken?: string }> {
     const offset = decodePageToken(q.pageToken);
-    const rows = await listJobs(this.ctx.store.db, { ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1, offset });
+    const rows = await listJobs(this.deps.store.db, { ...(q.status === undefined ? {} : { status: q.status }), limit: q.limit + 1, offset });
     const more = rows.length > q.limit;
     return { jobs: rows.slice(0, q.limit).map(toJob), ...(more ? { nextPageToken: encodePageToken(offset + q.limit) } : {}) };
   }
@@ -142,7 +148,7 @@ export class JobsService {
   async logs(id: string, q: { limit: number; pageToken?: string }): Promise<{ lines: Array<{ at: number; line: string }>; nextPageToken?: string }> {
     await this.get(id);
     const after = decodePageToken(q.pageToken);
-    const rows = await getLogs(this.ctx.store.db, id, { afterSeq: after, limit: q.limit + 1 });
+    const rows = await getLogs(this.deps.store.db, id, { afterSeq: after, limit: q.limit + 1 });
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
@@ -159,7 +165,7 @@ export class JobsService {
 
   async refreshCounts(maxAgeMs: number): Promise<void> {
     if (Date.now() - this.countsAt <= maxAgeMs) return;
-    this.refreshing ??= countByStatus(this.ctx.store.db)
+    this.refreshing ??= countByStatus(this.deps.store.db)
       .then((c) => {
         this.counts = c;
         this.countsAt = Date.now();

@@ -4,11 +4,11 @@
  * the served model receives (the exporter rounds tree thresholds down to float32 so that
  * comparisons agree exactly on such inputs).
  */
-import * as ort from 'onnxruntime-node';
 import { INPUT_NAME, PROBABILITY_OUTPUT, VALUE_OUTPUT } from '../onnx/index.ts';
 import { transform } from '../ml/preprocess.ts';
 import { predictScores } from '../ml/predict.ts';
 import type { FittedModel, Matrix, Preprocessing } from '../ml/types.ts';
+import type { OnnxRuntime } from '../onnx/runtime.ts';
 
 /** Largest allowed absolute difference of a class probability. */
 export const PROBABILITY_TOLERANCE = 1e-5;
@@ -37,7 +37,7 @@ export interface ExportCheck {
  * predictions near zero are not held to an impossible relative bound by float32 arithmetic.
  * Two NaNs agree.
  */
-export async function checkExport(bytes: Uint8Array, model: FittedModel, pre: Preprocessing, raw: Matrix): Promise<ExportCheck> {
+export async function checkExport(onnx: OnnxRuntime, bytes: Uint8Array, model: FittedModel, pre: Preprocessing, raw: Matrix): Promise<ExportCheck> {
   const f32 = Float32Array.from(raw.values);
   const rounded: Matrix = { rows: raw.rows, cols: raw.cols, values: Float64Array.from(f32) };
   const expected = predictScores(model, transform(pre, rounded));
@@ -46,14 +46,13 @@ export async function checkExport(bytes: Uint8Array, model: FittedModel, pre: Pr
   if (want === undefined) throw new Error('the in-memory model returned no scores');
   const width = raw.rows === 0 ? 0 : want.length / raw.rows;
 
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  const { session } = await onnx.load(bytes, { intraOpThreads: 1 });
   const got = new Float64Array(want.length);
   try {
     const output = classification ? PROBABILITY_OUTPUT : VALUE_OUTPUT;
     for (let start = 0; start < raw.rows; start += CHUNK_ROWS) {
       const n = Math.min(CHUNK_ROWS, raw.rows - start);
-      const input = new ort.Tensor('float32', f32.subarray(start * raw.cols, (start + n) * raw.cols), [n, raw.cols]);
-      const result = await session.run({ [INPUT_NAME]: input }, [output]);
+      const result = await session.run(INPUT_NAME, f32.subarray(start * raw.cols, (start + n) * raw.cols), [n, raw.cols], [output]);
       const data = result[output]?.data;
       if (!(data instanceof Float32Array) || data.length !== n * width) {
         throw new Error(`output '${output}' has ${data?.length ?? 0} values for ${n} rows x ${width}`);

@@ -9,11 +9,16 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
+import type { Logger } from 'pino';
+import { openBackends } from '../backends.ts';
 import type { Config } from '../config.ts';
-import { getDatasets, type DatasetVersion } from '../datasets/dataset.service.ts';
+import type { DatasetVersion } from '../datasets/dataset.service.ts';
 import { ingestCsv } from '../datasets/csv-ingest.ts';
+import { onnxRuntime } from '../onnx/runtime.ts';
 import { createLogger } from '../platform/logging.ts';
-import { createPipelineDeps, localJobContext, runTrainingJob, validateTrainRequest } from './pipeline.ts';
+import { createDataServices } from '../services.ts';
+import { localJobContext, runTrainingJob, type PipelineDeps } from './pipeline.ts';
+import { parseTrainRequest, validateTrainRequest } from './train-request.ts';
 
 /** What the commands need from `main.ts`. */
 export interface CliContext {
@@ -217,28 +222,38 @@ async function trainRemote(o: TrainCliOptions, ctx: CliContext): Promise<void> {
   if (status.status !== 'succeeded') process.exitCode = 1;
 }
 
+/** Runs `fn` over the local store and artifact store (the ones `serve` uses), closing them after. */
+async function withLocalServices<T>(config: Config, log: Logger, fn: (deps: PipelineDeps) => Promise<T>): Promise<T> {
+  const backends = await openBackends(config, log, { parts: 'data' });
+  try {
+    return await fn({ services: createDataServices(backends, config, log), onnx: onnxRuntime, log });
+  } finally {
+    await backends.close();
+  }
+}
+
 async function trainLocal(o: TrainCliOptions, ctx: CliContext): Promise<void> {
   const config = ctx.configFrom({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }) });
   const log = createLogger({ logLevel: 'warn' }, { destination: process.stderr });
-  const deps = await createPipelineDeps(config, log);
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('cancelled by the user'));
-  process.on('SIGINT', onSignal);
-  const bar = progressBar();
-  try {
-    const v = await validateTrainRequest(trainRequestOf(o), deps);
-    const result = await runTrainingJob(
-      { kind: 'train', request: v.request, datasetVersion: v.datasetVersion, actor: 'cli' },
-      localJobContext({ signal: controller.signal, onProgress: (p, stage, message) => bar.update(p, stage, message), onLog: (line) => bar.log(line) }),
-      deps,
-    );
-    bar.stop();
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  } finally {
-    bar.stop();
-    process.off('SIGINT', onSignal);
-    await deps.close();
-  }
+  await withLocalServices(config, log, async (deps) => {
+    const controller = new AbortController();
+    const onSignal = (): void => controller.abort(new Error('cancelled by the user'));
+    process.on('SIGINT', onSignal);
+    const bar = progressBar();
+    try {
+      const job = await validateTrainRequest(parseTrainRequest(trainRequestOf(o)), deps.services.datasets, 'cli');
+      const result = await runTrainingJob(
+        job,
+        localJobContext({ signal: controller.signal, onProgress: (p, stage, message) => bar.update(p, stage, message), onLog: (line) => bar.log(line) }),
+        deps,
+      );
+      bar.stop();
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } finally {
+      bar.stop();
+      process.off('SIGINT', onSignal);
+    }
+  });
 }
 
 /** Rows of a CSV or JSON file as `/predict/batch` records. */
@@ -345,13 +360,10 @@ export function addTrainingCommands(program: Command, ctx: CliContext): void {
         items = body.datasets.map((d) => ({ name: d.name, builtin: d.builtin, versions: d.version_count, latest: d.latest_version }));
       } else {
         const config = ctx.configFrom({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }) });
-        const deps = await createPipelineDeps(config, createLogger({ logLevel: 'silent' }));
-        try {
-          const page = await getDatasets(deps).listDatasets(0, 100_000);
-          items = page.items.map((d) => ({ name: d.name, builtin: d.builtin !== null, versions: d.versionCount, latest: d.latestVersion }));
-        } finally {
-          await deps.close();
-        }
+        items = await withLocalServices(config, createLogger({ logLevel: 'silent' }), async (deps) => {
+          const page = await deps.services.datasets.listDatasets(0, 100_000);
+          return page.items.map((d) => ({ name: d.name, builtin: d.builtin !== null, versions: d.versionCount, latest: d.latestVersion }));
+        });
       }
       if (o.json === true) {
         process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
@@ -392,9 +404,8 @@ export function addTrainingCommands(program: Command, ctx: CliContext): void {
         return;
       }
       const config = ctx.configFrom({ ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }) });
-      const deps = await createPipelineDeps(config, createLogger({ logLevel: 'warn' }, { destination: process.stderr }));
-      try {
-        const service = getDatasets(deps);
+      await withLocalServices(config, createLogger({ logLevel: 'warn' }, { destination: process.stderr }), async (deps) => {
+        const service = deps.services.datasets;
         const options = { actor: 'cli', source: 'import' as const, ...(o.delimiter === undefined ? {} : { delimiter: o.delimiter }) };
         let created: DatasetVersion;
         if (json) {
@@ -406,8 +417,6 @@ export function addTrainingCommands(program: Command, ctx: CliContext): void {
           created = await service.uploadCsv(o.name, await open(), options);
         }
         process.stdout.write(`${summaryLine(created)}\n`);
-      } finally {
-        await deps.close();
-      }
+      });
     });
 }

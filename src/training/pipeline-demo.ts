@@ -5,9 +5,9 @@
  * a drift reference like any other); later starts find it and do nothing.
  */
 import { AppError } from '../platform/errors.ts';
-import { getRegistry } from '../registry/registry.factory.ts';
 import type { TrainRequest } from './job.types.ts';
-import { localJobContext, runTrainingJob, validateTrainRequest, type PipelineDeps } from './pipeline.ts';
+import { localJobContext, runTrainingJob, type PipelineDeps } from './pipeline.ts';
+import { validateTrainRequest } from './train-request.ts';
 
 /** Name of the demo model (set as `MODEL_NAME` by `serve --demo`). */
 export const DEMO_MODEL_NAME = 'iris-demo';
@@ -31,16 +31,16 @@ export const DEMO_REQUEST: TrainRequest = {
  */
 export async function ensureDemoModel(deps: PipelineDeps): Promise<{ name: string; version: number; stage: string } | null> {
   try {
-    await getRegistry(deps).getModelSummary(DEMO_MODEL_NAME);
+    await deps.services.registry.getModelSummary(DEMO_MODEL_NAME);
     return null;
   } catch (err) {
     if (!(err instanceof AppError && err.status === 404)) throw err;
   }
   const log = deps.log.child({ component: 'demo' });
   log.info({ model: DEMO_MODEL_NAME }, 'training the demo model on the built-in iris dataset');
-  const v = await validateTrainRequest(DEMO_REQUEST, deps);
+  const job = await validateTrainRequest(DEMO_REQUEST, deps.services.datasets, 'demo');
   const result = await runTrainingJob(
-    { kind: 'train', request: v.request, datasetVersion: v.datasetVersion, actor: 'demo' },
+    job,
     localJobContext({ jobId: 'demo', onLog: (line) => log.info(line) }),
     deps,
   );

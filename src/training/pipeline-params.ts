@@ -5,7 +5,7 @@
  * defaults) that is both passed to the trainer and logged to the run, so what a run shows is
  * exactly what was fitted.
  */
-import { Type, type TObject, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Task } from '../ml/types.ts';
 import { badRequest, invalidField, type FieldError } from '../platform/errors.ts';
@@ -15,7 +15,6 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** An effective parameter value (what a trainer receives and a run logs). */
 export type ParamValue = number | string | boolean | null;
-export type EffectiveParams = Readonly<Record<string, ParamValue>>;
 
 const MaxDepth = Type.Union([Type.Integer({ minimum: 1, maximum: 1000 }), Type.Null()], { description: 'maximum depth; null = unlimited' });
 const Fraction = Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 });
@@ -31,68 +30,87 @@ const Seed = Type.Integer({ minimum: 0, maximum: 0x7fffffff, description: 'defau
 
 const opt = <T extends TSchema>(s: T) => Type.Optional(s);
 
+const LogisticRegressionParams = Type.Object(
+  {
+    C: opt(Type.Number({ exclusiveMinimum: 0, description: 'inverse L2 strength (default 1)' })),
+    max_iter: opt(Type.Integer({ minimum: 1, maximum: 100_000, description: 'L-BFGS iterations (default 100)' })),
+    tol: opt(Type.Number({ minimum: 0, description: 'gradient tolerance (default 1e-4)' })),
+    multi_class: opt(Type.Union([Type.Literal('auto'), Type.Literal('multinomial')])),
+    fit_intercept: opt(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const LinearRegressionParams = Type.Object(
+  {
+    alpha: opt(Type.Number({ minimum: 0, description: 'L2 penalty; 0 = ordinary least squares (default)' })),
+    fit_intercept: opt(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const DecisionTreeParams = Type.Object(
+  {
+    criterion: opt(Criterion),
+    max_depth: opt(MaxDepth),
+    min_samples_split: opt(MinSamplesSplit),
+    min_samples_leaf: opt(MinSamplesLeaf),
+    max_features: opt(MaxFeatures),
+    seed: opt(Seed),
+  },
+  { additionalProperties: false },
+);
+
+const RandomForestParams = Type.Object(
+  {
+    n_estimators: opt(Type.Integer({ minimum: 1, maximum: 10_000, description: 'trees (default 100)' })),
+    criterion: opt(Criterion),
+    max_depth: opt(MaxDepth),
+    min_samples_split: opt(MinSamplesSplit),
+    min_samples_leaf: opt(MinSamplesLeaf),
+    max_features: opt(MaxFeatures),
+    bootstrap: opt(Type.Boolean()),
+    seed: opt(Seed),
+    n_jobs: opt(Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], { description: 'threads; null = up to 4, -1 = all cores' })),
+  },
+  { additionalProperties: false },
+);
+
+const GradientBoostingParams = Type.Object(
+  {
+    learning_rate: opt(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
+    max_iter: opt(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    max_leaf_nodes: opt(Type.Union([Type.Integer({ minimum: 2, maximum: 1_000_000 }), Type.Null()])),
+    max_depth: opt(MaxDepth),
+    min_samples_leaf: opt(Type.Integer({ minimum: 1 })),
+    l2_regularization: opt(Type.Number({ minimum: 0 })),
+    max_bins: opt(Type.Integer({ minimum: 2, maximum: 255 })),
+    early_stopping: opt(Type.Union([Type.Literal('auto'), Type.Boolean()])),
+    validation_fraction: opt(Fraction),
+    n_iter_no_change: opt(Type.Integer({ minimum: 1 })),
+    tol: opt(Type.Number({ minimum: 0 })),
+    seed: opt(Seed),
+  },
+  { additionalProperties: false },
+);
+
 /** Accepted `params` of each algorithm. */
-export const ALGORITHM_PARAMS: Readonly<Record<Algorithm, TObject>> = {
-  logistic_regression: Type.Object(
-    {
-      C: opt(Type.Number({ exclusiveMinimum: 0, description: 'inverse L2 strength (default 1)' })),
-      max_iter: opt(Type.Integer({ minimum: 1, maximum: 100_000, description: 'L-BFGS iterations (default 100)' })),
-      tol: opt(Type.Number({ minimum: 0, description: 'gradient tolerance (default 1e-4)' })),
-      multi_class: opt(Type.Union([Type.Literal('auto'), Type.Literal('multinomial')])),
-      fit_intercept: opt(Type.Boolean()),
-    },
-    { additionalProperties: false },
-  ),
-  linear_regression: Type.Object(
-    {
-      alpha: opt(Type.Number({ minimum: 0, description: 'L2 penalty; 0 = ordinary least squares (default)' })),
-      fit_intercept: opt(Type.Boolean()),
-    },
-    { additionalProperties: false },
-  ),
-  decision_tree: Type.Object(
-    {
-      criterion: opt(Criterion),
-      max_depth: opt(MaxDepth),
-      min_samples_split: opt(MinSamplesSplit),
-      min_samples_leaf: opt(MinSamplesLeaf),
-      max_features: opt(MaxFeatures),
-      seed: opt(Seed),
-    },
-    { additionalProperties: false },
-  ),
-  random_forest: Type.Object(
-    {
-      n_estimators: opt(Type.Integer({ minimum: 1, maximum: 10_000, description: 'trees (default 100)' })),
-      criterion: opt(Criterion),
-      max_depth: opt(MaxDepth),
-      min_samples_split: opt(MinSamplesSplit),
-      min_samples_leaf: opt(MinSamplesLeaf),
-      max_features: opt(MaxFeatures),
-      bootstrap: opt(Type.Boolean()),
-      seed: opt(Seed),
-      n_jobs: opt(Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], { description: 'threads; null = up to 4, -1 = all cores' })),
-    },
-    { additionalProperties: false },
-  ),
-  gradient_boosting: Type.Object(
-    {
-      learning_rate: opt(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
-      max_iter: opt(Type.Integer({ minimum: 1, maximum: 100_000 })),
-      max_leaf_nodes: opt(Type.Union([Type.Integer({ minimum: 2, maximum: 1_000_000 }), Type.Null()])),
-      max_depth: opt(MaxDepth),
-      min_samples_leaf: opt(Type.Integer({ minimum: 1 })),
-      l2_regularization: opt(Type.Number({ minimum: 0 })),
-      max_bins: opt(Type.Integer({ minimum: 2, maximum: 255 })),
-      early_stopping: opt(Type.Union([Type.Literal('auto'), Type.Boolean()])),
-      validation_fraction: opt(Fraction),
-      n_iter_no_change: opt(Type.Integer({ minimum: 1 })),
-      tol: opt(Type.Number({ minimum: 0 })),
-      seed: opt(Seed),
-    },
-    { additionalProperties: false },
-  ),
-};
+export const ALGORITHM_PARAMS = {
+  logistic_regression: LogisticRegressionParams,
+  linear_regression: LinearRegressionParams,
+  decision_tree: DecisionTreeParams,
+  random_forest: RandomForestParams,
+  gradient_boosting: GradientBoostingParams,
+} as const satisfies Readonly<Record<Algorithm, TObject>>;
+
+/** Every parameter of one algorithm, defaults filled in, tagged with the algorithm. */
+type Effective<A extends Algorithm> = { readonly algorithm: A } & { readonly [K in keyof Static<(typeof ALGORITHM_PARAMS)[A]>]-?: Exclude<Static<(typeof ALGORITHM_PARAMS)[A]>[K], undefined> };
+
+/**
+ * The effective hyper-parameters of a job, one member per algorithm: what the trainer receives
+ * and what the run logs (request values over the trainers' defaults).
+ */
+export type AlgorithmParams = { [A in Algorithm]: Effective<A> }[Algorithm];
 
 /** The task an algorithm is limited to, if any. */
 export const ALGORITHM_TASK: Readonly<Partial<Record<Algorithm, Task>>> = {
@@ -101,17 +119,18 @@ export const ALGORITHM_TASK: Readonly<Partial<Record<Algorithm, Task>>> = {
 };
 
 /** Defaults, the trainers' own, resolved for a task and seed. */
-function defaultsFor(algorithm: Algorithm, task: Task, seed: number): Record<string, ParamValue> {
+function defaultsFor(algorithm: Algorithm, task: Task, seed: number): AlgorithmParams {
   const criterion = task === 'classification' ? 'gini' : 'squared_error';
   switch (algorithm) {
     case 'logistic_regression':
-      return { C: 1, max_iter: 100, tol: 1e-4, multi_class: 'auto', fit_intercept: true };
+      return { algorithm, C: 1, max_iter: 100, tol: 1e-4, multi_class: 'auto', fit_intercept: true };
     case 'linear_regression':
-      return { alpha: 0, fit_intercept: true };
+      return { algorithm, alpha: 0, fit_intercept: true };
     case 'decision_tree':
-      return { criterion, max_depth: null, min_samples_split: 2, min_samples_leaf: 1, max_features: null, seed };
+      return { algorithm, criterion, max_depth: null, min_samples_split: 2, min_samples_leaf: 1, max_features: null, seed };
     case 'random_forest':
       return {
+        algorithm,
         n_estimators: 100,
         criterion,
         max_depth: null,
@@ -124,6 +143,7 @@ function defaultsFor(algorithm: Algorithm, task: Task, seed: number): Record<str
       };
     case 'gradient_boosting':
       return {
+        algorithm,
         learning_rate: 0.1,
         max_iter: 100,
         max_leaf_nodes: 31,
@@ -146,8 +166,8 @@ function defaultsFor(algorithm: Algorithm, task: Task, seed: number): Record<str
  * value is a 400 at `/body/params/<name>`.
  * @throws AppError 400
  */
-export function resolveParams(algorithm: Algorithm, task: Task, given: Readonly<Record<string, unknown>> | undefined, seed: number): EffectiveParams {
-  const schema = ALGORITHM_PARAMS[algorithm];
+export function resolveParams(algorithm: Algorithm, task: Task, given: Readonly<Record<string, unknown>> | undefined, seed: number): AlgorithmParams {
+  const schema: TObject = ALGORITHM_PARAMS[algorithm];
   const params = given ?? {};
   const known = Object.keys(schema.properties);
   const unknown = Object.keys(params).filter((k) => !known.includes(k));
@@ -173,7 +193,13 @@ export function resolveParams(algorithm: Algorithm, task: Task, given: Readonly<
     }
   }
   if (params['n_jobs'] === 0) throw invalidField('/body/params/n_jobs', 'must be -1 (all cores), a positive count or null');
-  return { ...defaultsFor(algorithm, task, seed), ...(params as Record<string, ParamValue>) };
+  // Checked against the algorithm's schema above, so the merge is that algorithm's member.
+  return { ...defaultsFor(algorithm, task, seed), ...params };
+}
+
+/** The parameters to log to a run, in the trainer's order (the algorithm is logged on its own). */
+export function paramEntries(params: AlgorithmParams): [string, ParamValue][] {
+  return Object.entries(params).filter(([key]) => key !== 'algorithm') as [string, ParamValue][];
 }
 
 function describeError(path: string, message: string, schema: TObject): string {

@@ -1,26 +1,23 @@
 /**
  * The training pipeline: what a `train` job does, from a dataset version to a registered (and
- * possibly promoted) model version.
+ * possibly promoted) model version, as explicit steps over one queued job (`TrainJob`, checked
+ * and resolved by `validateTrainRequest` in the API process, so nothing is recomputed here):
  *
- * load dataset version -> choose features and task -> class labels -> seeded (stratified) split
- * -> fit preprocessing on the training rows -> fit (progress 10..80 %, cancellable between steps)
- * -> evaluate on the hold-out rows -> log params, metrics, tags and artifacts to a tracking run ->
- * export ONNX and check it against the in-memory model in onnxruntime -> register with signature,
- * metrics, lineage and the drift reference -> gated promotion.
+ * load the dataset version -> prepare (target, classes, seeded split, preprocessing fitted on the
+ * training rows) -> fit (progress 10..80 %, cancellable) -> evaluate on the hold-out rows ->
+ * export ONNX and check it against the in-memory model in onnxruntime (the one session this job
+ * opens) -> record the run (params, metrics and tags in one batch; artifacts, the model written
+ * once) -> register the version from the run's checked model (no copy, no second check) -> gated
+ * promotion.
  *
- * `validateTrainRequest` runs every check that can be made without reading the data in the API
- * process, so a bad request is a 400/404 at submission instead of a failed job. The job system
- * runs `handler` in a worker thread (or a `modelplane worker` process); the CLI and the demo call
- * `runTrainingJob` directly.
+ * The job system runs it in a worker thread or a `modelplane worker` process (see
+ * train-handler.ts); the CLI and the demo call `runTrainingJob` directly.
  */
-import { Value } from '@sinclair/typebox/value';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { createArtifactStore } from '../artifacts/index.ts';
-import type { Config } from '../config.ts';
-import { checkDatasetName, getDatasets, type DatasetVersion } from '../datasets/dataset.service.ts';
+import type { DatasetVersion } from '../datasets/dataset.service.ts';
 import { DatasetError } from '../datasets/errors.ts';
-import type { ColumnSchema } from '../datasets/schema.ts';
-import type { Column } from '../datasets/table.ts';
+import type { Column, Table } from '../datasets/table.ts';
 import { fitRandomForest } from '../ml/forest.ts';
 import { fitGradientBoosting } from '../ml/gbdt.ts';
 import { fitLinearRegression, fitLogisticRegression } from '../ml/linear.ts';
@@ -28,194 +25,33 @@ import { classificationReport, confusionMatrix, regressionReport } from '../ml/m
 import { argmaxRows, predictScores } from '../ml/predict.ts';
 import { encodeRaw, fitPreprocessing, transform, type RawColumn } from '../ml/preprocess.ts';
 import { takeRows, takeValues, trainTestSplit } from '../ml/split.ts';
-import { fitDecisionTree, type Criterion, type MaxFeatures } from '../ml/tree.ts';
-import type { FittedModel, Preprocessing, ProgressFn, Task, TrainingData } from '../ml/types.ts';
-import { exportModel } from '../onnx/index.ts';
-import type { Role } from '../platform/auth.ts';
-import type { AppContext } from '../platform/context.ts';
-import { AppError, badRequest, invalidField, type FieldError } from '../platform/errors.ts';
-import { getRegistry } from '../registry/registry.factory.ts';
-import { checkModelName } from '../registry/registry.model.ts';
-import { openStore } from '../store/database.ts';
-import { migrateToLatest } from '../store/migrate.ts';
-import { getTracking } from '../tracking/tracking.service.ts';
+import { fitDecisionTree } from '../ml/tree.ts';
+import type { FittedModel, Matrix, Preprocessing, ProgressFn, Task, TrainingData } from '../ml/types.ts';
+import { exportModel, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT, VALUE_OUTPUT } from '../onnx/index.ts';
+import type { OnnxRuntime } from '../onnx/runtime.ts';
+import type { ModelSignature } from '../onnx/signature.ts';
+import { AppError } from '../platform/errors.ts';
+import { runArtifactKey } from '../registry/registry.service.ts';
+import type { DataServices } from '../services.ts';
 import { VERSION } from '../version.ts';
-import type { JobHandler, JobKind } from './handlers.ts';
-import { DeterministicJobError, TrainRequest, type JobContext, type JobPayload, type JobResult } from './job.types.ts';
+import { DeterministicJobError, type JobContext, type JobResult, type TrainJob, type TrainRequest } from './job.types.ts';
 import { checkExport } from './pipeline-check.ts';
-import { ALGORITHM_TASK, resolveParams, type Algorithm, type EffectiveParams, type ParamValue } from './pipeline-params.ts';
+import { paramEntries, type AlgorithmParams, type ParamValue } from './pipeline-params.ts';
 import { buildReference } from './pipeline-reference.ts';
+import { DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_CLASSES, requiredRole } from './train-request.ts';
 
-/** What the pipeline needs from the process: the store, the artifact store, a logger, the configuration. */
-export type PipelineDeps = Pick<AppContext, 'store' | 'artifacts' | 'log' | 'config'>;
-
-/** Pipeline dependencies opened by {@link createPipelineDeps}, with their closer. */
-export interface OwnedPipelineDeps extends PipelineDeps {
-  close(): Promise<void>;
+/** What the pipeline runs on: the catalogue services, onnxruntime (the export check) and a logger. */
+export interface PipelineDeps {
+  readonly services: DataServices;
+  readonly onnx: OnnxRuntime;
+  readonly log: Logger;
 }
 
-/** Default share of rows held out for evaluation. */
-export const DEFAULT_TEST_SIZE = 0.2;
-/** Default seed of the split (and of the seeded trainers). */
-export const DEFAULT_SEED = 42;
-/** A numeric target with integer values and at most this many distinct values is taken as classes. */
-export const MAX_INFERRED_CLASSES = 20;
-/** Most classes a classification target may have. */
-export const MAX_CLASSES = 1000;
-
-/** Hold-out metrics each task reports (the keys a promotion gate may use). */
-export const TASK_METRICS: Readonly<Record<Task, readonly string[]>> = {
-  classification: ['accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'log_loss', 'roc_auc'],
-  regression: ['rmse', 'mae', 'r2'],
-};
-
-/** A request that passed {@link validateTrainRequest}, with what the checks resolved. */
-export interface ValidatedTrainRequest {
-  readonly request: TrainRequest;
-  /** The dataset version the job will read (the newest when the request named none). */
-  readonly datasetVersion: number;
-  readonly task: Task;
-  readonly features: readonly string[];
-  /** Effective hyper-parameters (defaults filled in). */
-  readonly params: EffectiveParams;
-}
+/** Where the run keeps the trained model; the registered version points at it. */
+const MODEL_ARTIFACT = 'model/model.onnx';
 
 // ---------------------------------------------------------------------------------------------
-// Dependencies
-
-/**
- * Opens the store (applying pending migrations unless `migrate: false`) and the artifact store
- * the configuration names: what a worker thread or a `modelplane worker` process needs to run
- * training jobs.
- */
-export async function createPipelineDeps(config: Config, log: Logger, options: { migrate?: boolean } = {}): Promise<OwnedPipelineDeps> {
-  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
-  try {
-    if (options.migrate !== false) await migrateToLatest(store);
-    const artifacts = await createArtifactStore(config.artifactRoot, config.dataDir, {
-      ...(config.s3.endpoint === undefined ? {} : { endpoint: config.s3.endpoint }),
-      ...(config.s3.region === undefined ? {} : { region: config.s3.region }),
-      forcePathStyle: config.s3.forcePathStyle,
-    });
-    return {
-      store,
-      artifacts,
-      log,
-      config,
-      async close() {
-        await artifacts.close();
-        await store.close();
-      },
-    };
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Up-front validation
-
-function typeOf(schema: readonly ColumnSchema[], name: string): ColumnSchema | undefined {
-  return schema.find((c) => c.name === name);
-}
-
-/** Number of distinct present values of a column, from its statistics. */
-function distinctOf(column: ColumnSchema): number {
-  return column.stats.distinct;
-}
-
-/**
- * The task a target implies when the request names none: a categorical or boolean target, or a
- * numeric one with only integer values and at most 20 distinct ones, is a classification target;
- * any other numeric target a regression one.
- */
-export function inferTask(target: ColumnSchema): Task {
-  if (target.type !== 'numeric') return 'classification';
-  return target.stats.integer && target.stats.distinct <= MAX_INFERRED_CLASSES ? 'classification' : 'regression';
-}
-
-/**
- * The least role that may submit `request`: promoting to Production needs `admin` (as the
- * transition itself does), everything else `train`.
- */
-export function requiredRole(request: Pick<TrainRequest, 'promote_to'>): Role {
-  return request.promote_to === 'Production' ? 'admin' : 'train';
-}
-
-/**
- * Every check of a training request that can be made without reading the data: the body shape,
- * the dataset version (404), the target and feature columns (400 naming them), the task and its
- * fit with the algorithm and the target's type, the algorithm's parameters (unknown names and
- * ranges, 400 naming them), the model name, and the promotion options.
- * @throws AppError 400 or 404
- */
-export async function validateTrainRequest(request: unknown, deps: PipelineDeps): Promise<ValidatedTrainRequest> {
-  if (!Value.Check(TrainRequest, request)) {
-    const errors: FieldError[] = [...Value.Errors(TrainRequest, request)].slice(0, 20).map((e) => ({ path: `/body${e.path}`, message: e.message }));
-    const first = errors[0];
-    throw badRequest(first === undefined ? 'invalid training request' : `invalid training request: ${first.path} ${first.message}`, errors);
-  }
-  const req = request;
-  checkDatasetName(req.dataset.name, '/body/dataset/name');
-  const dataset = await getDatasets(deps).resolveVersion(req.dataset.name, req.dataset.version);
-  const columns = dataset.schema?.columns ?? [];
-  const names = columns.map((c) => c.name);
-  const label = `dataset '${dataset.name}' version ${dataset.version}`;
-
-  const target = typeOf(columns, req.target);
-  if (target === undefined) {
-    throw invalidField('/body/target', `no column '${req.target}' in ${label} (columns: ${names.join(', ')})`);
-  }
-  let features: string[];
-  if (req.features === undefined) {
-    features = names.filter((n) => n !== req.target);
-  } else {
-    const unknown = req.features.filter((f) => !names.includes(f));
-    if (unknown.length > 0) {
-      throw invalidField('/body/features', `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')} in ${label} (columns: ${names.join(', ')})`);
-    }
-    const dup = req.features.find((f, i) => req.features!.indexOf(f) !== i);
-    if (dup !== undefined) throw invalidField('/body/features', `column '${dup}' is listed twice`);
-    if (req.features.includes(req.target)) throw invalidField('/body/features', `the target '${req.target}' cannot also be a feature`);
-    features = [...req.features];
-  }
-  if (features.length === 0) throw invalidField('/body/features', `${label} has no column besides the target '${req.target}'`);
-
-  const task = req.task ?? inferTask(target);
-  if (task === 'regression' && target.type !== 'numeric') {
-    throw invalidField('/body/task', `regression needs a numeric target; '${req.target}' is ${target.type}`);
-  }
-  const algorithm = req.algorithm;
-  const only = ALGORITHM_TASK[algorithm];
-  if (only !== undefined && only !== task) {
-    throw invalidField('/body/algorithm', `${algorithm} fits ${only} only, but the task is ${task}${req.task === undefined ? ` (inferred from target '${req.target}')` : ''}`);
-  }
-  if (task === 'classification') {
-    const classes = distinctOf(target);
-    if (classes < 2) throw invalidField('/body/target', `classification needs at least two classes; '${req.target}' has ${classes}`);
-    if (classes > MAX_CLASSES) throw invalidField('/body/target', `'${req.target}' has ${classes} distinct values, more than the ${MAX_CLASSES} classes allowed; use task 'regression'?`);
-  }
-  const seed = req.validation?.seed ?? DEFAULT_SEED;
-  const params = resolveParams(algorithm, task, req.params, Math.abs(seed) % 0x7fffffff);
-
-  if (req.register_as !== undefined) checkModelName(req.register_as, '/body/register_as');
-  if (req.promote_to !== undefined && req.register_as === undefined) {
-    throw invalidField('/body/promote_to', 'needs register_as: only a registered version can be promoted');
-  }
-  const gate = req.promotion_gate;
-  if (gate !== undefined) {
-    if (req.promote_to === undefined) throw invalidField('/body/promotion_gate', 'needs promote_to');
-    if (gate.min === undefined && gate.max === undefined) throw invalidField('/body/promotion_gate', 'give min, max or both');
-    if (!TASK_METRICS[task].includes(gate.metric)) {
-      throw invalidField('/body/promotion_gate/metric', `'${gate.metric}' is not a ${task} metric (use one of ${TASK_METRICS[task].join(', ')})`);
-    }
-  }
-  return { request: req, datasetVersion: dataset.version, task, features, params };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running a job
+// Helpers
 
 function cancelled(job: JobContext): Error {
   const reason: unknown = job.signal.reason;
@@ -300,35 +136,23 @@ function prepareTarget(column: Column, task: Task): PreparedTarget {
   return { rows, y, classLabels: labels };
 }
 
-function num(p: EffectiveParams, key: string): number {
-  return p[key] as number;
-}
-
 /** Fits the requested algorithm with the effective parameters. */
-async function fit(algorithm: Algorithm, data: TrainingData, p: EffectiveParams, onProgress: ProgressFn): Promise<FittedModel> {
-  const nullableInt = (key: string): number | null => (p[key] === null ? null : num(p, key));
-  switch (algorithm) {
+async function fit(data: TrainingData, p: AlgorithmParams, onProgress: ProgressFn): Promise<FittedModel> {
+  switch (p.algorithm) {
     case 'logistic_regression':
-      return fitLogisticRegression(data, {
-        C: num(p, 'C'),
-        maxIter: num(p, 'max_iter'),
-        tol: num(p, 'tol'),
-        multiClass: p['multi_class'] as 'auto' | 'multinomial',
-        fitIntercept: p['fit_intercept'] as boolean,
-        onProgress,
-      });
+      return fitLogisticRegression(data, { C: p.C, maxIter: p.max_iter, tol: p.tol, multiClass: p.multi_class, fitIntercept: p.fit_intercept, onProgress });
     case 'linear_regression':
-      return fitLinearRegression(data, { alpha: num(p, 'alpha'), fitIntercept: p['fit_intercept'] as boolean, onProgress });
+      return fitLinearRegression(data, { alpha: p.alpha, fitIntercept: p.fit_intercept, onProgress });
     case 'decision_tree':
       return fitDecisionTree(
         data,
         {
-          criterion: p['criterion'] as Criterion,
-          max_depth: nullableInt('max_depth'),
-          min_samples_split: num(p, 'min_samples_split'),
-          min_samples_leaf: num(p, 'min_samples_leaf'),
-          max_features: p['max_features'] as MaxFeatures,
-          seed: num(p, 'seed'),
+          criterion: p.criterion,
+          max_depth: p.max_depth,
+          min_samples_split: p.min_samples_split,
+          min_samples_leaf: p.min_samples_leaf,
+          max_features: p.max_features,
+          seed: p.seed,
         },
         onProgress,
       );
@@ -336,15 +160,15 @@ async function fit(algorithm: Algorithm, data: TrainingData, p: EffectiveParams,
       return fitRandomForest(
         data,
         {
-          n_estimators: num(p, 'n_estimators'),
-          criterion: p['criterion'] as Criterion,
-          max_depth: nullableInt('max_depth'),
-          min_samples_split: num(p, 'min_samples_split'),
-          min_samples_leaf: num(p, 'min_samples_leaf'),
-          max_features: p['max_features'] as MaxFeatures,
-          bootstrap: p['bootstrap'] as boolean,
-          seed: num(p, 'seed'),
-          n_jobs: nullableInt('n_jobs'),
+          n_estimators: p.n_estimators,
+          criterion: p.criterion,
+          max_depth: p.max_depth,
+          min_samples_split: p.min_samples_split,
+          min_samples_leaf: p.min_samples_leaf,
+          max_features: p.max_features,
+          bootstrap: p.bootstrap,
+          seed: p.seed,
+          n_jobs: p.n_jobs,
         },
         onProgress,
       );
@@ -352,18 +176,18 @@ async function fit(algorithm: Algorithm, data: TrainingData, p: EffectiveParams,
       return fitGradientBoosting(
         data,
         {
-          learning_rate: num(p, 'learning_rate'),
-          max_iter: num(p, 'max_iter'),
-          max_leaf_nodes: nullableInt('max_leaf_nodes'),
-          max_depth: nullableInt('max_depth'),
-          min_samples_leaf: num(p, 'min_samples_leaf'),
-          l2_regularization: num(p, 'l2_regularization'),
-          max_bins: num(p, 'max_bins'),
-          early_stopping: p['early_stopping'] as 'auto' | boolean,
-          validation_fraction: num(p, 'validation_fraction'),
-          n_iter_no_change: num(p, 'n_iter_no_change'),
-          tol: num(p, 'tol'),
-          seed: num(p, 'seed'),
+          learning_rate: p.learning_rate,
+          max_iter: p.max_iter,
+          max_leaf_nodes: p.max_leaf_nodes,
+          max_depth: p.max_depth,
+          min_samples_leaf: p.min_samples_leaf,
+          l2_regularization: p.l2_regularization,
+          max_bins: p.max_bins,
+          early_stopping: p.early_stopping,
+          validation_fraction: p.validation_fraction,
+          n_iter_no_change: p.n_iter_no_change,
+          tol: p.tol,
+          seed: p.seed,
         },
         onProgress,
       );
@@ -388,17 +212,6 @@ export function evaluateGate(gate: TrainRequest['promotion_gate'], metrics: Read
   return { pass: true, reason: `${gate.metric} = ${shown} ${bounds.join(' and ')}` };
 }
 
-function paramText(v: ParamValue): string {
-  return v === null ? 'null' : String(v);
-}
-
-/** MLflow limits a batch to 100 params; split longer lists. */
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 /** `key=value` pairs for a log line. */
 function describeMetrics(metrics: Readonly<Record<string, number>>): string {
   return Object.entries(metrics)
@@ -406,93 +219,139 @@ function describeMetrics(metrics: Readonly<Record<string, number>>): string {
     .join(' ');
 }
 
+function paramText(v: ParamValue): string {
+  return v === null ? 'null' : String(v);
+}
+
 /**
- * Runs one training job (see the module comment). Reports progress and log lines to `job`, stops
- * between steps when `job.signal` is aborted (the tracking run is then marked KILLED), and fails
- * with `DeterministicJobError` for problems a retry cannot fix (bad data, failed export check).
+ * Runs one training job (see the module comment). Reports progress and log lines to `ctx`, stops
+ * between steps (and inside fit loops) when `ctx.signal` is aborted (the run then ends KILLED),
+ * and fails with `DeterministicJobError` for problems a retry cannot fix (bad data, a failed
+ * export check). The run never stays RUNNING: it ends FINISHED, FAILED or KILLED here.
  */
-export async function runTrainingJob(payload: JobPayload, job: JobContext, deps: PipelineDeps): Promise<JobResult> {
-  const req = payload.request;
-  const tracking = getTracking(deps);
+export async function runTrainingJob(job: TrainJob, ctx: JobContext, deps: PipelineDeps): Promise<JobResult> {
+  const { tracking } = deps.services;
+  const req = job.request;
   const experimentName = req.experiment_name ?? req.dataset.name;
-  const algorithm = req.algorithm;
   const started = Date.now();
-  job.progress(0, 'loading', `dataset ${req.dataset.name} version ${payload.datasetVersion}`);
+  ctx.progress(0, 'loading', `dataset ${req.dataset.name} version ${job.datasetVersion}`);
 
   const run = await tracking
     .createRun({
       experimentName,
       createExperiment: true,
       ...(req.run_name === undefined ? {} : { runName: req.run_name }),
-      userId: payload.actor,
+      userId: job.actor,
       tags: {
         ...req.tags,
         'mlflow.source.type': 'JOB',
         'mlflow.source.name': 'modelplane-training',
-        'mlflow.user': payload.actor,
-        'modelplane.job_id': job.jobId,
-        'modelplane.algorithm': algorithm,
-        'modelplane.dataset': `${req.dataset.name}:${payload.datasetVersion}`,
+        'mlflow.user': job.actor,
+        'modelplane.job_id': ctx.jobId,
+        'modelplane.attempt': String(ctx.attempt),
+        'modelplane.algorithm': req.algorithm,
+        'modelplane.dataset': `${req.dataset.name}:${job.datasetVersion}`,
       },
     })
     .catch((err: unknown) => {
       throw deterministic(err);
     });
   const runId = run.info.runId;
-  job.log(`tracking run ${runId} in experiment '${experimentName}'`);
+  ctx.runStarted?.(runId);
+  ctx.log(`tracking run ${runId} in experiment '${experimentName}'`);
 
   try {
-    const result = await trainInRun(payload, job, deps, runId, experimentName);
+    const result = await trainInRun(job, ctx, deps, runId, experimentName);
     await tracking.updateRun(runId, { status: 'FINISHED', endTime: Date.now() });
-    job.log(`finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    job.progress(100, 'done');
+    ctx.log(`finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    ctx.progress(100, 'done');
     return result;
   } catch (err) {
-    const aborted = job.signal.aborted;
+    const aborted = ctx.signal.aborted;
     const failure = aborted ? err : deterministic(err);
     const message = failure instanceof Error ? failure.message : String(failure);
     try {
-      await tracking.setTag(runId, 'modelplane.error', message.slice(0, 5000));
-      await tracking.updateRun(runId, { status: aborted ? 'KILLED' : 'FAILED', endTime: Date.now() });
-    } catch (tagErr) {
-      deps.log.warn({ err: tagErr, runId }, 'could not mark the training run as ended');
+      await tracking.endRun(runId, aborted ? 'KILLED' : 'FAILED', Date.now(), message);
+    } catch (endErr) {
+      deps.log.warn({ err: endErr, runId }, 'could not mark the training run as ended');
     }
-    job.log(aborted ? 'cancelled' : `failed: ${message}`);
+    ctx.log(aborted ? 'cancelled' : `failed: ${message}`);
     throw failure;
   }
 }
 
-async function trainInRun(payload: JobPayload, job: JobContext, deps: PipelineDeps, runId: string, experimentName: string): Promise<JobResult> {
-  const req = payload.request;
-  const tracking = getTracking(deps);
-  const algorithm = req.algorithm;
+/** The steps inside the run. */
+async function trainInRun(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runId: string, experimentName: string): Promise<JobResult> {
+  const data = await loadStep(job, ctx, deps, runId);
+  await checkpoint(ctx);
+  const prepared = prepareStep(job, ctx, data);
+  await checkpoint(ctx);
+  const { model, fitSeconds } = await fitStep(job, ctx, prepared);
+  await checkpoint(ctx);
+  const evaluation = evaluateStep(job, ctx, prepared, model);
+  const exported = await exportStep(job, ctx, deps, runId, data.dataset, prepared, model);
+  await checkpoint(ctx);
+  await recordStep(job, ctx, deps, runId, data.dataset, prepared, evaluation, exported, fitSeconds);
+  await checkpoint(ctx);
+  let registered: JobResult['model'] = null;
+  if (job.request.register_as !== undefined) {
+    ctx.progress(92, 'registering', job.request.register_as);
+    registered = await registerStep(job, ctx, deps, runId, data.dataset, evaluation.metrics, exported);
+  }
+  return { runId, experimentName, model: registered, metrics: evaluation.metrics };
+}
 
-  // --- load
-  const { table, version: dataset } = await getDatasets(deps).loadTable(req.dataset.name, payload.datasetVersion);
-  job.log(`loaded dataset ${dataset.name} version ${dataset.version}: ${table.rowCount} rows, ${table.columns.length} columns`);
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+interface Loaded {
+  readonly table: Table;
+  readonly dataset: DatasetVersion;
+  readonly target: Column;
+  readonly features: readonly Column[];
+}
+
+/** Reads the dataset version the job was accepted for and finds its columns. */
+async function loadStep(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runId: string): Promise<Loaded> {
+  const { datasets, tracking } = deps.services;
+  const req = job.request;
+  const { table, version: dataset } = await datasets.loadTable(req.dataset.name, job.datasetVersion);
+  ctx.log(`loaded dataset ${dataset.name} version ${dataset.version}: ${table.rowCount} rows, ${table.columns.length} columns`);
   await tracking.setRunDataset(runId, dataset.name, dataset.version, dataset.sha256);
-  await checkpoint(job);
-  job.progress(5, 'preparing');
-
-  // --- columns, task, classes
-  const schema = dataset.schema?.columns ?? [];
-  const targetColumn = table.columns.find((c) => c.name === req.target);
-  if (targetColumn === undefined) throw new DeterministicJobError(`no column '${req.target}' in dataset ${dataset.name} version ${dataset.version}`);
-  const featureNames = req.features ?? table.columns.map((c) => c.name).filter((n) => n !== req.target);
-  const featureColumns = featureNames.map((name) => {
+  const column = (name: string): Column => {
     const c = table.columns.find((col) => col.name === name);
     if (c === undefined) throw new DeterministicJobError(`no column '${name}' in dataset ${dataset.name} version ${dataset.version}`);
     return c;
-  });
-  const targetSchema = schema.find((c) => c.name === req.target);
-  const task: Task = req.task ?? (targetSchema === undefined ? 'regression' : inferTask(targetSchema));
-  const target = prepareTarget(targetColumn, task);
-  const dropped = table.rowCount - target.rows.length;
-  if (dropped > 0) job.log(`dropped ${dropped} rows without a target value`);
-  const nClasses = target.classLabels?.length ?? 0;
-  job.log(task === 'classification' ? `classification of '${req.target}' into ${nClasses} classes: ${target.classLabels!.join(', ')}` : `regression of '${req.target}'`);
+  };
+  return { table, dataset, target: column(req.target), features: job.features.map(column) };
+}
 
-  // --- split, then preprocessing fitted on the training rows only (no peeking at the hold-out)
+interface Prepared {
+  readonly task: Task;
+  readonly classLabels: (number | string)[] | null;
+  readonly split: { readonly train: Int32Array; readonly test: Int32Array };
+  readonly testSize: number;
+  readonly seed: number;
+  readonly stratify: boolean;
+  readonly pre: Preprocessing;
+  /** Raw (encoded, untransformed) training and hold-out rows: the exported model's input. */
+  readonly rawTrain: Matrix;
+  readonly rawTest: Matrix;
+  readonly train: TrainingData;
+  readonly yTest: Float64Array;
+}
+
+/** Target and classes, the seeded split, and preprocessing fitted on the training rows only (no peeking at the hold-out). */
+function prepareStep(job: TrainJob, ctx: JobContext, data: Loaded): Prepared {
+  ctx.progress(5, 'preparing');
+  const req = job.request;
+  const task = job.task;
+  const target = prepareTarget(data.target, task);
+  const dropped = data.table.rowCount - target.rows.length;
+  if (dropped > 0) ctx.log(`dropped ${dropped} rows without a target value`);
+  const nClasses = target.classLabels?.length ?? 0;
+  ctx.log(task === 'classification' ? `classification of '${req.target}' into ${nClasses} classes: ${target.classLabels!.join(', ')}` : `regression of '${req.target}'`);
+
   const testSize = req.validation?.test_size ?? DEFAULT_TEST_SIZE;
   const seed = req.validation?.seed ?? DEFAULT_SEED;
   const stratify = task === 'classification' && (req.validation?.stratify ?? true);
@@ -502,117 +361,226 @@ async function trainInRun(payload: JobPayload, job: JobContext, deps: PipelineDe
   } catch (err) {
     throw new DeterministicJobError(`cannot split ${target.rows.length} rows into training and hold-out sets: ${err instanceof Error ? err.message : String(err)}`);
   }
-  job.log(`split: ${split.train.length} training rows, ${split.test.length} hold-out rows (${stratify ? 'stratified, ' : ''}seed ${seed})`);
-  const kept = featureColumns.map((c) => rawColumn(c, target.rows));
-  const trainRows = kept.map((c) => subsetRaw(c, split.train));
-  const forLinear = algorithm === 'logistic_regression' || algorithm === 'linear_regression';
-  const pre = fitPreprocessing(trainRows, { forLinear });
+  ctx.log(`split: ${split.train.length} training rows, ${split.test.length} hold-out rows (${stratify ? 'stratified, ' : ''}seed ${seed})`);
+  const kept = data.features.map((c) => rawColumn(c, target.rows));
+  const forLinear = req.algorithm === 'logistic_regression' || req.algorithm === 'linear_regression';
+  const pre = fitPreprocessing(
+    kept.map((c) => subsetRaw(c, split.train)),
+    { forLinear },
+  );
   const rawAll = encodeRaw(pre, kept);
   const rawTrain = takeRows(rawAll, split.train);
   const rawTest = takeRows(rawAll, split.test);
-  const yTrain = takeValues(target.y, split.train);
-  const yTest = takeValues(target.y, split.test);
-  const trainData: TrainingData = { x: transform(pre, rawTrain), y: yTrain, task, nClasses };
-  const params = resolveParams(algorithm, task, req.params, Math.abs(seed) % 0x7fffffff);
-  await checkpoint(job);
+  const train: TrainingData = { x: transform(pre, rawTrain), y: takeValues(target.y, split.train), task, nClasses };
+  return { task, classLabels: target.classLabels, split, testSize, seed, stratify, pre, rawTrain, rawTest, train, yTest: takeValues(target.y, split.test) };
+}
 
-  // --- fit
-  job.progress(10, 'fitting', `${algorithm} on ${trainData.x.rows} rows x ${trainData.x.cols} features`);
+async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Promise<{ model: FittedModel; fitSeconds: number }> {
+  const { train } = prepared;
+  const algorithm = job.params.algorithm;
+  ctx.progress(10, 'fitting', `${algorithm} on ${train.x.rows} rows x ${train.x.cols} features`);
   const fitStart = Date.now();
-  const model = await fit(algorithm, trainData, params, (fraction, message) => {
-    if (job.signal.aborted) throw cancelled(job);
-    job.progress(10 + 70 * Math.min(1, Math.max(0, fraction)), 'fitting', message);
+  const model = await fit(train, job.params, (fraction, message) => {
+    if (ctx.signal.aborted) throw cancelled(ctx);
+    ctx.progress(10 + 70 * Math.min(1, Math.max(0, fraction)), 'fitting', message);
   });
   const fitSeconds = (Date.now() - fitStart) / 1000;
-  job.log(`fitted ${algorithm} in ${fitSeconds.toFixed(2)} s`);
-  await checkpoint(job);
+  ctx.log(`fitted ${algorithm} in ${fitSeconds.toFixed(2)} s`);
+  return { model, fitSeconds };
+}
 
-  // --- evaluate on the hold-out rows
-  job.progress(80, 'evaluating');
+interface Evaluation {
+  readonly metrics: Record<string, number>;
+  readonly confusion?: { readonly labels: (number | string)[]; readonly matrix: number[][] };
+}
+
+function evaluateStep(job: TrainJob, ctx: JobContext, prepared: Prepared, model: FittedModel): Evaluation {
+  ctx.progress(80, 'evaluating');
+  const { pre, rawTest, yTest, classLabels } = prepared;
   const scores = predictScores(model, transform(pre, rawTest));
-  let metrics: Record<string, number>;
-  let confusion: { labels: (number | string)[]; matrix: number[][] } | undefined;
-  if (task === 'classification') {
+  let evaluation: Evaluation;
+  if (job.task === 'classification') {
+    const nClasses = classLabels!.length;
     const proba = scores.probabilities!;
-    metrics = classificationReport(yTest, proba, nClasses);
-    confusion = { labels: target.classLabels!, matrix: confusionMatrix(yTest, argmaxRows(proba, nClasses), nClasses) };
+    evaluation = {
+      metrics: classificationReport(yTest, proba, nClasses),
+      confusion: { labels: classLabels!, matrix: confusionMatrix(yTest, argmaxRows(proba, nClasses), nClasses) },
+    };
   } else {
-    metrics = regressionReport(yTest, scores.values!);
+    evaluation = { metrics: regressionReport(yTest, scores.values!) };
   }
-  job.log(`hold-out metrics: ${describeMetrics(metrics)}`);
+  ctx.log(`hold-out metrics: ${describeMetrics(evaluation.metrics)}`);
+  return evaluation;
+}
 
-  // --- log to the run
-  job.progress(84, 'logging');
-  const runParams: [string, ParamValue][] = [
-    ['algorithm', algorithm],
-    ['task', task],
-    ['target', req.target],
-    ['dataset', dataset.name],
-    ['dataset_version', dataset.version],
-    ['n_features', featureNames.length],
-    ['n_train_rows', split.train.length],
-    ['n_test_rows', split.test.length],
-    ['test_size', testSize],
-    ['split_seed', seed],
-    ['stratify', stratify],
-    ...Object.entries(params),
-  ];
-  for (const batch of chunks(runParams, 100)) {
-    await tracking.logBatch(runId, { params: batch.map(([key, value]) => ({ key, value: paramText(value) })) });
-  }
-  const now = Date.now();
-  await tracking.logBatch(runId, {
-    metrics: [...Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: now, step: 0 })), { key: 'fit_seconds', value: fitSeconds, timestamp: now, step: 0 }],
-    tags: [
-      { key: 'modelplane.task', value: task },
-      { key: 'modelplane.target', value: req.target },
-    ],
-  });
-  const featureList = pre.columns.map((c) => ({ name: c.name, type: c.kind, ...(c.kind === 'categorical' ? { categories: c.categories } : {}) }));
-  await tracking.logArtifact(runId, 'metrics.json', Buffer.from(JSON.stringify(metrics, null, 2)));
-  await tracking.logArtifact(runId, 'features.json', Buffer.from(JSON.stringify({ target: req.target, task, class_labels: target.classLabels, features: featureList }, null, 2)));
-  if (confusion !== undefined) await tracking.logArtifact(runId, 'confusion_matrix.json', Buffer.from(JSON.stringify(confusion, null, 2)));
-  await checkpoint(job);
+/** The ONNX file, checked, with what registration needs to know about it. */
+interface Exported {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+  readonly signature: ModelSignature;
+  readonly reference: unknown;
+  readonly check: { readonly rows: number; readonly maxAbsDiff: number };
+}
 
-  // --- export and check
-  job.progress(88, 'exporting');
+/** Exports ONNX and runs it in onnxruntime on the hold-out rows against the in-memory model. */
+async function exportStep(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runId: string, dataset: DatasetVersion, prepared: Prepared, model: FittedModel): Promise<Exported> {
+  ctx.progress(86, 'exporting');
+  const req = job.request;
+  const { pre, classLabels, rawTest, rawTrain, train } = prepared;
   const bytes = exportModel(model, pre, {
     featureNames: pre.columns.map((c) => c.name),
-    classLabels: target.classLabels,
+    classLabels,
     producerVersion: VERSION,
-    metadata: {
-      target: req.target,
-      algorithm,
-      dataset: `${dataset.name}:${dataset.version}`,
-      run_id: runId,
-    },
+    metadata: { target: req.target, algorithm: req.algorithm, dataset: `${dataset.name}:${dataset.version}`, run_id: runId },
   });
-  const check = await checkExport(bytes, model, pre, rawTest);
-  await tracking.setTag(runId, 'modelplane.onnx_check', JSON.stringify({ rows: check.rows, max_abs_diff: check.maxAbsDiff, ok: check.ok }));
+  const check = await checkExport(deps.onnx, bytes, model, pre, rawTest);
   if (!check.ok) {
     const m = check.firstMismatch!;
     throw new DeterministicJobError(
       `the exported ONNX model disagrees with the trained model on hold-out row ${m.row}, output ${m.output}: onnxruntime ${m.onnx}, expected ${m.expected}`,
     );
   }
-  job.log(`ONNX export checked on ${check.rows} hold-out rows (largest difference ${check.maxAbsDiff.toExponential(2)})`);
-  await tracking.logArtifact(runId, 'model/model.onnx', bytes);
+  ctx.log(`ONNX export (${bytes.length} bytes) checked on ${check.rows} hold-out rows (largest difference ${check.maxAbsDiff.toExponential(2)})`);
   const reference = buildReference(
     pre,
     rawTrain,
-    { name: req.target, task, values: yTrain, classLabels: target.classLabels },
+    { name: req.target, task: job.task, values: train.y, classLabels },
     { name: dataset.name, version: dataset.version, sha256: dataset.sha256 },
   );
-  await tracking.logArtifact(runId, 'model/reference.json', Buffer.from(JSON.stringify(reference)));
-  await checkpoint(job);
+  return {
+    bytes,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    signature: trainedSignature(pre, job.task, classLabels),
+    reference,
+    check: { rows: check.rows, maxAbsDiff: check.maxAbsDiff },
+  };
+}
 
-  // --- register and promote
-  let registered: JobResult['model'] = null;
-  if (req.register_as !== undefined) {
-    job.progress(92, 'registering', req.register_as);
-    registered = await registerAndPromote(req, payload, job, deps, { runId, bytes, pre, task, classLabels: target.classLabels, metrics, dataset, reference });
+/** The run's record: params, metrics and tags in one batch, then its artifacts (the model written once). */
+async function recordStep(
+  job: TrainJob,
+  ctx: JobContext,
+  deps: PipelineDeps,
+  runId: string,
+  dataset: DatasetVersion,
+  prepared: Prepared,
+  evaluation: Evaluation,
+  exported: Exported,
+  fitSeconds: number,
+): Promise<void> {
+  ctx.progress(88, 'logging');
+  const { tracking } = deps.services;
+  const req = job.request;
+  const { split, pre, classLabels } = prepared;
+  const runParams: [string, ParamValue][] = [
+    ['algorithm', req.algorithm],
+    ['task', job.task],
+    ['target', req.target],
+    ['dataset', dataset.name],
+    ['dataset_version', dataset.version],
+    ['n_features', job.features.length],
+    ['n_train_rows', split.train.length],
+    ['n_test_rows', split.test.length],
+    ['test_size', prepared.testSize],
+    ['split_seed', prepared.seed],
+    ['stratify', prepared.stratify],
+    ...paramEntries(job.params),
+  ];
+  const now = Date.now();
+  await tracking.logBatch(runId, {
+    params: runParams.map(([key, value]) => ({ key, value: paramText(value) })),
+    metrics: [...Object.entries(evaluation.metrics).map(([key, value]) => ({ key, value, timestamp: now, step: 0 })), { key: 'fit_seconds', value: fitSeconds, timestamp: now, step: 0 }],
+    tags: [
+      { key: 'modelplane.task', value: job.task },
+      { key: 'modelplane.target', value: req.target },
+      { key: 'modelplane.onnx_check', value: JSON.stringify({ rows: exported.check.rows, max_abs_diff: exported.check.maxAbsDiff, ok: true }) },
+    ],
+  });
+  const featureList = pre.columns.map((c) => ({ name: c.name, type: c.kind, ...(c.kind === 'categorical' ? { categories: c.categories } : {}) }));
+  await tracking.logArtifact(runId, 'metrics.json', Buffer.from(JSON.stringify(evaluation.metrics, null, 2)));
+  await tracking.logArtifact(runId, 'features.json', Buffer.from(JSON.stringify({ target: req.target, task: job.task, class_labels: classLabels, features: featureList }, null, 2)));
+  if (evaluation.confusion !== undefined) await tracking.logArtifact(runId, 'confusion_matrix.json', Buffer.from(JSON.stringify(evaluation.confusion, null, 2)));
+  await tracking.logArtifact(runId, MODEL_ARTIFACT, exported.bytes);
+  await tracking.logArtifact(runId, 'model/reference.json', Buffer.from(JSON.stringify(exported.reference)));
+}
+
+/** Registers the run's checked model as a new version (no copy of the bytes), then the gated promotion. */
+async function registerStep(
+  job: TrainJob,
+  ctx: JobContext,
+  deps: PipelineDeps,
+  runId: string,
+  dataset: DatasetVersion,
+  metrics: Readonly<Record<string, number>>,
+  exported: Exported,
+): Promise<NonNullable<JobResult['model']>> {
+  const { registry, tracking } = deps.services;
+  const req = job.request;
+  const name = req.register_as!;
+  // The registry stores finite metrics only; a NaN (e.g. no roc_auc) stays in the run alone.
+  const finite = Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
+  const version = await registry.registerChecked(
+    name,
+    { artifactKey: runArtifactKey(runId, MODEL_ARTIFACT), size: exported.bytes.length, sha256: exported.sha256, signature: exported.signature },
+    {
+      actor: job.actor,
+      description: `${req.algorithm} trained on ${dataset.name} version ${dataset.version} (job ${ctx.jobId})`,
+      tags: { algorithm: req.algorithm, job_id: ctx.jobId },
+      metrics: finite,
+      runId,
+      dataset: { name: dataset.name, version: dataset.version },
+      reference: exported.reference,
+      source: `runs:/${runId}/model`,
+    },
+  );
+  await tracking.recordModelOutput(runId, name, version.version);
+  ctx.log(`registered ${name} version ${version.version}`);
+  let stage: string = version.stage;
+
+  if (req.promote_to !== undefined) {
+    ctx.progress(96, 'promoting', req.promote_to);
+    const decision = evaluateGate(req.promotion_gate, metrics);
+    if (decision.pass) {
+      const moved = await registry.transitionStage(name, version.version, req.promote_to, {
+        archiveExistingVersions: true,
+        // The submission was checked against requiredRole(); the job acts with that authority.
+        actor: { keyId: job.actor, role: requiredRole(req) },
+      });
+      stage = moved.version.stage;
+      const archived = moved.archived.length === 0 ? '' : ` (archived version${moved.archived.length > 1 ? 's' : ''} ${moved.archived.join(', ')})`;
+      ctx.log(`promoted ${name} version ${version.version} to ${req.promote_to}: ${decision.reason}${archived}`);
+    } else {
+      ctx.log(`not promoted to ${req.promote_to}: ${decision.reason}`);
+    }
+    await tracking.logBatch(runId, {
+      tags: [
+        { key: 'promotion.decision', value: decision.pass ? 'promoted' : 'rejected' },
+        { key: 'promotion.reason', value: decision.reason },
+        { key: 'promotion.stage', value: req.promote_to },
+      ],
+    });
   }
-  return { runId, experimentName, model: registered, metrics };
+  return { name, version: version.version, stage };
+}
+
+/**
+ * The serving signature of a model this pipeline exported: what `prepareForServing` would infer
+ * from the file, known here without parsing it again (a test checks the two agree).
+ */
+export function trainedSignature(pre: Preprocessing, task: Task, classLabels: readonly (number | string)[] | null): ModelSignature {
+  const categories: Record<string, string[]> = {};
+  for (const c of pre.columns) if (c.kind === 'categorical') categories[c.name] = [...c.categories];
+  const classification = task === 'classification';
+  return {
+    input: { name: INPUT_NAME, elementType: 'float32', nFeatures: pre.columns.length, fixedBatch: null, rank: 2 },
+    featureNames: pre.columns.map((c) => c.name),
+    featureTypes: pre.columns.map((c) => c.kind),
+    ...(Object.keys(categories).length > 0 ? { categories } : {}),
+    task,
+    classLabels: classification ? [...classLabels!] : null,
+    labelType: classification ? (classLabels!.every((l) => typeof l === 'number') ? 'int64' : 'string') : null,
+    outputs: classification ? { label: LABEL_OUTPUT, probabilities: PROBABILITY_OUTPUT } : { value: VALUE_OUTPUT },
+  };
 }
 
 /** The rows `rows` of a raw column. */
@@ -628,96 +596,6 @@ function subsetRaw(c: RawColumn, rows: Int32Array): RawColumn {
   for (let i = 0; i < rows.length; i++) values[i] = src[rows[i]!] ?? null;
   return { name: c.name, kind: c.kind, values };
 }
-
-interface Trained {
-  readonly runId: string;
-  readonly bytes: Uint8Array;
-  readonly pre: Preprocessing;
-  readonly task: Task;
-  readonly classLabels: (number | string)[] | null;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly dataset: DatasetVersion;
-  readonly reference: unknown;
-}
-
-async function registerAndPromote(req: TrainRequest, payload: JobPayload, job: JobContext, deps: PipelineDeps, t: Trained): Promise<NonNullable<JobResult['model']>> {
-  const registry = getRegistry(deps);
-  const tracking = getTracking(deps);
-  const name = req.register_as!;
-  const categories: Record<string, string[]> = {};
-  for (const c of t.pre.columns) if (c.kind === 'categorical') categories[c.name] = [...c.categories];
-  // The registry stores finite metrics only; a NaN (e.g. no roc_auc) stays in the run alone.
-  const finite = Object.fromEntries(Object.entries(t.metrics).filter(([, v]) => Number.isFinite(v)));
-  const version = await registry.registerVersion(
-    name,
-    t.bytes,
-    {
-      featureNames: t.pre.columns.map((c) => c.name),
-      featureTypes: t.pre.columns.map((c) => c.kind),
-      ...(Object.keys(categories).length > 0 ? { categories } : {}),
-      ...(t.classLabels === null ? {} : { classLabels: t.classLabels }),
-      task: t.task,
-    },
-    {
-      actor: payload.actor,
-      description: `${req.algorithm} trained on ${t.dataset.name} version ${t.dataset.version} (job ${job.jobId})`,
-      tags: { algorithm: req.algorithm, job_id: job.jobId },
-      metrics: finite,
-      runId: t.runId,
-      dataset: { name: t.dataset.name, version: t.dataset.version },
-      reference: t.reference,
-      source: 'training',
-    },
-  );
-  await tracking.recordModelOutput(t.runId, name, version.version);
-  job.log(`registered ${name} version ${version.version}`);
-  let stage: string = version.stage;
-
-  if (req.promote_to !== undefined) {
-    job.progress(96, 'promoting', req.promote_to);
-    const decision = evaluateGate(req.promotion_gate, t.metrics);
-    if (decision.pass) {
-      const moved = await registry.transitionStage(name, version.version, req.promote_to, {
-        archiveExistingVersions: true,
-        // The submission was checked against requiredRole(); the job acts with that authority.
-        actor: { keyId: payload.actor, role: requiredRole(req) },
-      });
-      stage = moved.version.stage;
-      const archived = moved.archived.length === 0 ? '' : ` (archived version${moved.archived.length > 1 ? 's' : ''} ${moved.archived.join(', ')})`;
-      job.log(`promoted ${name} version ${version.version} to ${req.promote_to}: ${decision.reason}${archived}`);
-    } else {
-      job.log(`not promoted to ${req.promote_to}: ${decision.reason}`);
-    }
-    await tracking.logBatch(t.runId, {
-      tags: [
-        { key: 'promotion.decision', value: decision.pass ? 'promoted' : 'rejected' },
-        { key: 'promotion.reason', value: decision.reason },
-        { key: 'promotion.stage', value: req.promote_to },
-      ],
-    });
-  }
-  return { name, version: version.version, stage };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Job system wiring
-
-/** The `train` job handler a worker thread (or `modelplane worker` process) loads from this module. */
-export const handler: JobHandler<JobPayload, OwnedPipelineDeps> = {
-  createDeps: (config, log) => createPipelineDeps(config, log),
-  closeDeps: (deps) => deps.close(),
-  run: runTrainingJob,
-};
-
-/** The `train` kind of job: validated in the API process, run by {@link handler}. */
-export const trainJobKind: JobKind<JobPayload> = {
-  kind: 'train',
-  module: import.meta.url,
-  validate: async (request, ctx, actor) => {
-    const v = await validateTrainRequest(request, ctx);
-    return { kind: 'train', request: v.request, datasetVersion: v.datasetVersion, actor };
-  },
-};
 
 /**
  * A job context for running the pipeline outside the job system (CLI, demo): progress and log

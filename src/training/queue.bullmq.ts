@@ -13,10 +13,10 @@ import { randomUUID } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { unavailable } from '../platform/errors.ts';
-import { DEFAULT_MAX_ATTEMPTS, getJobKind, type AnyJobPayload } from './handlers.ts';
+import type { AnyJobPayload } from './handlers.ts';
 import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './job.recovery.ts';
 import { claimById, failQueued, failUnfinished, getJob, insertJob, listRunning } from './jobs.repository.ts';
-import { cancelInStore, type CancelOutcome, type EnqueueOptions, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
+import { cancelInStore, FinishedListeners, type CancelOutcome, type EnqueueOptions, type FinishedListener, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
 import { runnerOnPool, type JobRunner } from './worker.runner.ts';
 
@@ -38,6 +38,7 @@ export class BullMqQueue implements JobQueue {
   private workerConnection: Redis | undefined;
   private readonly pool: WorkerPool;
   private readonly runner: JobRunner;
+  private readonly finished = new FinishedListeners();
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
@@ -52,12 +53,16 @@ export class BullMqQueue implements JobQueue {
     this.queue = new Queue(options.queueName, { connection: this.queueConnection });
     this.queue.on('error', (err) => deps.log.warn({ err: { message: err.message } }, 'training queue error'));
     this.pool = new WorkerPool(deps.config, options);
-    this.runner = runnerOnPool(deps, this.pool, options);
+    this.runner = runnerOnPool({ ...deps, onFinished: this.finished.notify }, this.pool, options);
+  }
+
+  onFinished(listener: FinishedListener): () => void {
+    return this.finished.add(listener);
   }
 
   async enqueue<P extends AnyJobPayload>(payload: P, options: EnqueueOptions = {}): Promise<string> {
     const id = randomUUID();
-    const maxAttempts = options.maxAttempts ?? getJobKind(payload.kind)?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    const maxAttempts = options.maxAttempts ?? this.deps.catalogue.maxAttempts(payload.kind);
     const db = this.deps.store.db;
     await insertJob(db, { id, kind: payload.kind, payload: JSON.stringify(payload), maxAttempts, now: Date.now() });
     try {
@@ -189,7 +194,7 @@ export class BullMqQueue implements JobQueue {
       const state = await job.getState();
       if (state !== 'failed') return;
       if (await failUnfinished(this.deps.store.db, job.id, Date.now(), err.message)) {
-        this.deps.onFinished?.('failed', 0);
+        this.finished.notify('failed', 0);
       }
     } catch (e) {
       this.deps.log.warn({ err: e, jobId: job.id }, 'recording a failed queue job failed');

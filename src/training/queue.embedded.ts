@@ -5,10 +5,10 @@
  * periodic sweep.
  */
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_MAX_ATTEMPTS, getJobKind, registeredJobKinds, type AnyJobPayload } from './handlers.ts';
+import type { AnyJobPayload } from './handlers.ts';
 import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './job.recovery.ts';
 import { claimNextQueued, insertJob, listRunning } from './jobs.repository.ts';
-import { cancelInStore, type CancelOutcome, type EnqueueOptions, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
+import { cancelInStore, FinishedListeners, type CancelOutcome, type EnqueueOptions, type FinishedListener, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
 import { runnerOnPool, type JobRunner } from './worker.runner.ts';
 
@@ -17,6 +17,7 @@ export class EmbeddedQueue implements JobQueue {
   private readonly pool: WorkerPool;
   private readonly runner: JobRunner;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly finished = new FinishedListeners();
   private pollTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -29,7 +30,11 @@ export class EmbeddedQueue implements JobQueue {
     private readonly options: QueueOptions,
   ) {
     this.pool = new WorkerPool(deps.config, options);
-    this.runner = runnerOnPool(deps, this.pool, options);
+    this.runner = runnerOnPool({ ...deps, onFinished: this.finished.notify }, this.pool, options);
+  }
+
+  onFinished(listener: FinishedListener): () => void {
+    return this.finished.add(listener);
   }
 
   async enqueue<P extends AnyJobPayload>(payload: P, options: EnqueueOptions = {}): Promise<string> {
@@ -38,7 +43,7 @@ export class EmbeddedQueue implements JobQueue {
       id,
       kind: payload.kind,
       payload: JSON.stringify(payload),
-      maxAttempts: options.maxAttempts ?? getJobKind(payload.kind)?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxAttempts: options.maxAttempts ?? this.deps.catalogue.maxAttempts(payload.kind),
       now: Date.now(),
     });
     this.wake();
@@ -93,7 +98,7 @@ export class EmbeddedQueue implements JobQueue {
       if (next === undefined) continue;
       n++;
       this.deps.log.warn({ jobId: row.id, reason, next }, 'recovered an orphaned training job');
-      if (next === 'failed') this.deps.onFinished?.('failed', (now - (row.started_at ?? now)) / 1000);
+      if (next === 'failed') this.finished.notify('failed', (now - (row.started_at ?? now)) / 1000);
     }
     if (n > 0) this.wake();
     return n;
@@ -120,7 +125,7 @@ export class EmbeddedQueue implements JobQueue {
 
   private async pump(): Promise<void> {
     while (!this.closing && this.runner.activeCount < this.options.workers) {
-      const row = await claimNextQueued(this.deps.store.db, this.deps.store.dialect, registeredJobKinds(), this.runner.workerId, Date.now());
+      const row = await claimNextQueued(this.deps.store.db, this.deps.store.dialect, this.deps.catalogue.names(), this.runner.workerId, Date.now());
       // A job claimed while closing starts and is interrupted (re-queued) by `close` at once.
       if (row === undefined) return;
       const run = this.runner

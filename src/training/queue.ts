@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/database.ts';
-import type { AnyJobPayload } from './handlers.ts';
+import type { AnyJobPayload, JobCatalogue } from './handlers.ts';
 import { cancelQueued, getJob, requestCancelRunning } from './jobs.repository.ts';
 import type { JobRunner } from './worker.runner.ts';
 
@@ -37,6 +37,25 @@ export interface JobQueue {
   close(): Promise<void>;
   /** Backend facts for `/info` (no secrets). */
   describe(): Record<string, unknown>;
+  /** Calls `listener` at every terminal end of a job run here (metrics); returns the unsubscribe. */
+  onFinished(listener: FinishedListener): () => void;
+}
+
+/** Told the final status and wall time of a job that ended in this process. */
+export type FinishedListener = (status: 'succeeded' | 'failed' | 'cancelled', durationSeconds: number) => void;
+
+/** The listeners of {@link JobQueue.onFinished}, shared by both backends. */
+export class FinishedListeners {
+  private readonly listeners = new Set<FinishedListener>();
+
+  add(listener: FinishedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  readonly notify: FinishedListener = (status, seconds) => {
+    for (const l of this.listeners) l(status, seconds);
+  };
 }
 
 /** Tunables of both backends; every field has a production default (see `DEFAULT_QUEUE_OPTIONS`). */
@@ -87,8 +106,8 @@ export interface QueueDeps {
   readonly config: Config;
   readonly store: Store;
   readonly log: Logger;
-  /** Terminal job ends (metrics). */
-  readonly onFinished?: (status: 'succeeded' | 'failed' | 'cancelled', durationSeconds: number) => void;
+  /** The kinds of job this process can run. */
+  readonly catalogue: JobCatalogue;
 }
 
 /**

@@ -1,19 +1,15 @@
 /**
  * Training job endpoints (API.md "Training, datasets, experiments"): submit, status, list,
- * cancel, logs. Also wires the job queue into the app: created from the configuration, started
- * here, closed with the app.
+ * cancel, logs.
  */
 import { Type } from '@sinclair/typebox';
 import type { App } from '../platform/app-type.ts';
 import { roleAllows } from '../platform/auth.ts';
-import type { AppContext } from '../platform/context.ts';
 import { forbidden } from '../platform/errors.ts';
 import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
-import { registerJobKind } from './handlers.ts';
 import { TrainRequest } from './job.types.ts';
-import { JobsService, type Job } from './jobs.service.ts';
-import { requiredRole, trainJobKind } from './pipeline.ts';
-import { createJobQueue } from './queue.ts';
+import type { Job, JobsService } from './jobs.service.ts';
+import { requiredRole } from './train-request.ts';
 
 const TAGS = ['training'];
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -63,21 +59,8 @@ function jobView(job: Job) {
 
 const JobParams = Type.Object({ job_id: Type.String({ format: 'uuid' }) });
 
-/** Training routes, plus the queue's lifecycle. */
-export async function trainingRoutes(app: App, ctx: AppContext): Promise<void> {
-  registerJobKind(trainJobKind);
-  const duration = JobsService.durationHistogram(ctx);
-  const queue = await createJobQueue({
-    config: ctx.config,
-    store: ctx.store,
-    log: ctx.log,
-    onFinished: (status, seconds) => duration.labels(status).observe(seconds),
-  });
-  const jobs = new JobsService(ctx, queue);
-  await queue.start();
-  app.addHook('onClose', async () => queue.close());
-  ctx.status.addSection('training', () => jobs.section());
-
+/** Training routes over the jobs service. */
+export async function trainingRoutes(app: App, jobs: JobsService): Promise<void> {
   app.post(
     '/train',
     {
@@ -100,7 +83,7 @@ export async function trainingRoutes(app: App, ctx: AppContext): Promise<void> {
       if (principal !== undefined && !roleAllows(principal.role, need)) {
         throw forbidden(`promoting to ${request.body.promote_to ?? 'that stage'} needs role '${need}'; the key has role '${principal.role}'`);
       }
-      const job = await jobs.submit('train', request.body, principal?.keyId ?? 'anonymous');
+      const job = await jobs.submitTraining(request.body, principal?.keyId ?? 'anonymous');
       return reply.code(202).send({ job_id: job.id, status: 'queued' as const, status_url: `/train/status/${job.id}` });
     },
   );

@@ -4,7 +4,7 @@
  * everything a thread can do into one `ThreadOutcome`, so queue backends never see a thread.
  */
 import { Worker } from 'node:worker_threads';
-import { spawnWorker } from '../ml/spawn-worker.ts';
+import { spawnWorker } from '../util/threads.ts';
 import type { Config } from '../config.ts';
 import type { JobResult } from './job.types.ts';
 import type { FromWorker, ToWorker, WorkerThreadInit } from './worker.protocol.ts';

@@ -5,13 +5,8 @@
  * recovers nothing itself that BullMQ would not hand it, so they can come and go freely.
  */
 import type { Logger } from 'pino';
+import { openBackends } from '../backends.ts';
 import type { Config } from '../config.ts';
-import { openStore } from '../store/database.ts';
-import { migrateToLatest } from '../store/migrate.ts';
-import { registerJobKind } from './handlers.ts';
-import { trainJobKind } from './pipeline.ts';
-import { BullMqQueue } from './queue.bullmq.ts';
-import { queueOptions } from './queue.ts';
 
 export interface WorkerProcessOptions {
   /** Jobs run at once (worker threads). Default: TRAINING_WORKERS, at least 1. */
@@ -31,22 +26,21 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
   if (config.redisUrl === undefined) {
     throw new Error('modelplane worker needs REDIS_URL (or REDIS_HOST): without Redis the API process runs training jobs itself');
   }
-  registerJobKind(trainJobKind);
-  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }) });
+  const workers = options.concurrency ?? Math.max(1, config.trainingWorkers);
+  // Only the store and the queue: the worker threads open what the jobs need themselves.
+  const backends = await openBackends(config, log, { queue: { workers }, predictionCache: { entries: 0 } });
   try {
-    await migrateToLatest(store);
-    const workers = options.concurrency ?? Math.max(1, config.trainingWorkers);
-    const queue = new BullMqQueue({ config, store, log }, { ...queueOptions(config, { workers }), redisUrl: config.redisUrl });
+    const queue = backends.queue!;
     await queue.start();
-    log.info({ store: store.description, workers }, 'training worker ready');
+    log.info({ store: backends.store.description, workers }, 'training worker ready');
     return {
       async close() {
         await queue.close();
-        await store.close();
+        await backends.close();
       },
     };
   } catch (err) {
-    await store.close();
+    await backends.close();
     throw err;
   }
 }

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store } from '../store/database.ts';
-import { getJobKind } from './handlers.ts';
+import type { JobCatalogue } from './handlers.ts';
 import type { JobResult } from './job.types.ts';
 import { appendLogs, heartbeat, settleRunning, type JobRow, type JobSettlement } from './jobs.repository.ts';
 import type { ThreadOutcome, ThreadRun, WorkerPool } from './worker.pool.ts';
@@ -25,6 +25,7 @@ export interface RunnerTimings {
 
 export interface RunnerDeps {
   readonly store: Store;
+  readonly catalogue: JobCatalogue;
   readonly pool: WorkerPool;
   readonly log: Logger;
   readonly workerId: string;
@@ -42,9 +43,10 @@ export function newWorkerId(): string {
  * A runner with a fresh worker id on `pool`, as both queues (embedded and BullMQ) build theirs:
  * the queue's store, log and finish callback.
  */
-export function runnerOnPool(deps: Pick<RunnerDeps, 'store' | 'log' | 'onFinished'>, pool: WorkerPool, timings: RunnerTimings): JobRunner {
+export function runnerOnPool(deps: Pick<RunnerDeps, 'store' | 'catalogue' | 'log' | 'onFinished'>, pool: WorkerPool, timings: RunnerTimings): JobRunner {
   return new JobRunner({
     store: deps.store,
+    catalogue: deps.catalogue,
     pool,
     log: deps.log,
     workerId: newWorkerId(),
@@ -100,7 +102,7 @@ export class JobRunner {
   async execute(row: JobRow): Promise<RunEnd> {
     const { store, pool, log, workerId, timings } = this.deps;
     const db = store.db;
-    const kind = getJobKind(row.kind);
+    const kind = this.deps.catalogue.get(row.kind);
     if (kind === undefined) {
       const error = `no handler is registered for job kind '${row.kind}' in worker ${workerId}`;
       await appendLogs(db, row.id, [{ at: Date.now(), line: error }]);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { getDatasets } from '../../src/datasets/dataset.service.ts';
 import { buildTestApp, storeBackends, type TestApp } from '../helper.ts';
 
 const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
@@ -67,7 +66,7 @@ for (const backend of await storeBackends()) {
       assert.equal(v.schema.columns[0]!.stats['missing'], 1);
       assert.equal(v.schema.columns[0]!.stats['mean'], 2);
       // The exact uploaded bytes are stored under datasets/<name>/<version>/data.csv.
-      assert.equal((await t.ctx.artifacts.getBuffer('datasets/semi/1/data.csv')).toString(), csv);
+      assert.equal((await t.backends.artifacts.getBuffer('datasets/semi/1/data.csv')).toString(), csv);
 
       const second = await postCsv('semi', 'a;b;label\n3;z;no\n');
       assert.equal(second.statusCode, 201);
@@ -132,7 +131,7 @@ for (const backend of await storeBackends()) {
         v.schema.columns.map((c) => c.type),
         ['numeric', 'categorical'],
       );
-      const table = await getDatasets(t.ctx).loadTable('jsonrows', 1);
+      const table = await t.services.datasets.loadTable('jsonrows', 1);
       assert.equal(table.table.rowCount, 3);
 
       const badRows = await t.app.inject({
@@ -154,7 +153,7 @@ for (const backend of await storeBackends()) {
       assert.equal(body.error, 'invalid_dataset');
       assert.match(body.details, /line 4/);
       assert.deepEqual(
-        (await t.ctx.artifacts.list('datasets/ragged/')).map((a) => a.key),
+        (await t.backends.artifacts.list('datasets/ragged/')).map((a) => a.key),
         ['datasets/ragged/1/data.csv'],
       );
       const d = await t.app.inject({ method: 'GET', url: '/datasets/ragged', headers: t.headers('read') });
@@ -169,7 +168,7 @@ for (const backend of await storeBackends()) {
       const res = await postCsv('big', big);
       assert.equal(res.statusCode, 413);
       assert.equal(res.json<{ error: string }>().error, 'payload_too_large');
-      assert.deepEqual(await t.ctx.artifacts.list('datasets/big/'), []);
+      assert.deepEqual(await t.backends.artifacts.list('datasets/big/'), []);
       const d = await t.app.inject({ method: 'GET', url: '/datasets/big', headers: t.headers('read') });
       assert.equal(d.statusCode, 404);
     });

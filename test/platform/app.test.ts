@@ -189,7 +189,7 @@ for (const backend of await storeBackends()) {
     });
 
     test('the key hash, not the key, is stored', async () => {
-      const rows = await t.ctx.store.db.selectFrom('api_keys').selectAll().execute();
+      const rows = await t.backends.store.db.selectFrom('api_keys').selectAll().execute();
       const dump = JSON.stringify(rows);
       for (const key of Object.values(t.keys)) assert.ok(!dump.includes(key));
     });

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
-import { closeDeps, createDeps } from '../../src/context.ts';
+import { closeContext, openContext } from '../../src/context.ts';
 import { createLogger } from '../../src/platform/logging.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -43,10 +43,11 @@ describe('logging', () => {
     const out = capture();
     const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
     const log = createLogger(config, { destination: out.stream });
-    const deps = await createDeps(config, log);
-    const app = await buildApp(config, deps);
+    const ctx = await openContext(config, log);
+    const app = await buildApp(ctx);
     try {
-      const { key } = await deps.keys.create('t', 'read', 'test');
+      await ctx.services.start();
+      const { key } = await ctx.services.keys.create('t', 'read', 'test');
       await app.inject({ url: '/info?x=1', headers: { 'x-api-key': key, 'x-request-id': 'rid-42' } });
       await app.inject({ url: '/info', headers: { authorization: `Bearer ${key}` } });
       const lines = out.lines();
@@ -56,7 +57,7 @@ describe('logging', () => {
       assert.ok(requestLines.length >= 2, 'incoming and completed lines carry the request id');
     } finally {
       await app.close();
-      await closeDeps(deps);
+      await closeContext(ctx);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

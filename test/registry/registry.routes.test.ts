@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { getRegistry } from '../../src/registry/registry.factory.ts';
 import { buildTestApp, storeBackends, type TestApp } from '../helper.ts';
 import { classifierOnnx, externalDataOnnx, multipart, regressorOnnx, unknownOpOnnx } from './fixtures.ts';
 
@@ -37,7 +36,7 @@ for (const backend of backends) {
     before(async () => {
       t = await buildTestApp({ backend });
       for (const role of ['read', 'train', 'admin'] as const) {
-        const p = await t.ctx.keys.authenticate(t.keys[role]);
+        const p = await t.services.keys.authenticate(t.keys[role]);
         keyIds[role] = p!.keyId;
       }
     });
@@ -64,7 +63,7 @@ for (const backend of backends) {
         headers: t.headers(role),
       });
     const versionRows = async (name: string) =>
-      t.ctx.store.db.selectFrom('model_versions').select('version').where('model', '=', name).orderBy('version').execute();
+      t.backends.store.db.selectFrom('model_versions').select('version').where('model', '=', name).orderBy('version').execute();
 
     test('multipart upload stores the bundle, infers the signature and serves the bytes back', async () => {
       const res = await upload('churn', classifierOnnx(), 'train', { description: 'first', run_id: 'run-1', reference_dataset: 'customers:3', tags: '{"team":"a"}' });
@@ -82,9 +81,9 @@ for (const backend of backends) {
       assert.deepEqual(v.signature.feature_names, ['a', 'b']);
       assert.equal(v.artifact_key, 'models/churn/1/model.onnx');
 
-      const keys = (await t.ctx.artifacts.list('models/churn/1/')).map((a) => a.key);
+      const keys = (await t.backends.artifacts.list('models/churn/1/')).map((a) => a.key);
       assert.deepEqual(keys, ['models/churn/1/model.onnx', 'models/churn/1/signature.json']);
-      const signature = JSON.parse((await t.ctx.artifacts.getBuffer('models/churn/1/signature.json')).toString('utf8')) as { featureNames: string[] };
+      const signature = JSON.parse((await t.backends.artifacts.getBuffer('models/churn/1/signature.json')).toString('utf8')) as { featureNames: string[] };
       assert.deepEqual(signature.featureNames, ['a', 'b']);
 
       const art = await t.app.inject({ method: 'GET', url: '/models/churn/versions/1/artifact', headers: t.headers('read') });
@@ -137,14 +136,14 @@ for (const backend of backends) {
       assert.equal(missing.statusCode, 404);
 
       assert.deepEqual((await versionRows(name)).map((r) => r.version), [1]);
-      assert.deepEqual((await t.ctx.artifacts.list(`models/${name}/`)).map((a) => a.key), [`models/${name}/1/model.onnx`, `models/${name}/1/signature.json`]);
-      assert.deepEqual(await t.ctx.artifacts.list('models/never-created/'), []);
+      assert.deepEqual((await t.backends.artifacts.list(`models/${name}/`)).map((a) => a.key), [`models/${name}/1/model.onnx`, `models/${name}/1/signature.json`]);
+      assert.deepEqual(await t.backends.artifacts.list('models/never-created/'), []);
       const next = await upload(name, regressorOnnx());
       assert.equal(next.json<VersionBody>().version, 2);
     });
 
     test('a file over the size limit is a 413', async () => {
-      const registry = getRegistry(t.ctx);
+      const registry = t.services.registry;
       const big = new Uint8Array(t.config.bodyLimitBytes + 1);
       await assert.rejects(registry.registerVersion('huge', big, {}, { actor: 'test' }), (err: { status?: number }) => err.status === 413);
     });
@@ -212,7 +211,7 @@ for (const backend of backends) {
         assert.equal(res.statusCode, 400, reserved);
       }
       // Longer than the router's URL parameter limit, so checked on the service.
-      await assert.rejects(getRegistry(t.ctx).setAlias(name, 'x'.repeat(256), 1, 'test'), (err: { status?: number }) => err.status === 400);
+      await assert.rejects(t.services.registry.setAlias(name, 'x'.repeat(256), 1, 'test'), (err: { status?: number }) => err.status === 400);
       assert.equal((await put('champion', 1, 'train')).statusCode, 403);
       assert.equal((await put('champion', 7)).statusCode, 404);
 
@@ -247,7 +246,7 @@ for (const backend of backends) {
       assert.equal((await del(3, 'train')).statusCode, 403);
       assert.equal((await del(3)).statusCode, 200);
       assert.equal((await del(3)).statusCode, 404);
-      assert.deepEqual(await t.ctx.artifacts.list(`models/${name}/3/`), []);
+      assert.deepEqual(await t.backends.artifacts.list(`models/${name}/3/`), []);
       assert.equal((await upload(name, regressorOnnx())).json<VersionBody>().version, 4);
     });
 
@@ -305,7 +304,7 @@ for (const backend of backends) {
         { version: 1, weight: 75 },
         { version: 2, weight: 25 },
       ]);
-      const registry = getRegistry(t.ctx);
+      const registry = t.services.registry;
       assert.deepEqual(await registry.traffic(name), { routes: [{ version: 1, weight: 75 }, { version: 2, weight: 25 }], shadow: [3] });
       // A version in the split cannot be deleted.
       assert.equal((await t.app.inject({ method: 'DELETE', url: `/models/${name}/versions/3`, headers: t.headers('admin') })).statusCode, 409);
@@ -373,7 +372,7 @@ for (const backend of backends) {
     });
 
     test('registers a file a run logged from runs:/<run_id>/<path>', async () => {
-      await t.ctx.artifacts.put('runs/run42/artifacts/model/model.onnx', Buffer.from(classifierOnnx()));
+      await t.backends.artifacts.put('runs/run42/artifacts/model/model.onnx', Buffer.from(classifierOnnx()));
       const res = await t.app.inject({
         method: 'POST',
         url: '/models/from-run/versions',
@@ -408,8 +407,7 @@ for (const backend of backends) {
     });
 
     test('the reader resolves versions, stages, aliases and latest, and reports changes', async () => {
-      const registry = getRegistry(t.ctx);
-      assert.equal(registry, getRegistry(t.ctx), 'one instance per context');
+      const registry = t.services.registry;
       const name = 'readable';
       const changes: string[] = [];
       const stop = registry.onChange((m) => changes.push(m));
@@ -436,12 +434,12 @@ for (const backend of backends) {
       assert.equal(v.artifactKey, `models/${name}/1/model.onnx`);
       assert.deepEqual(v.signature.classLabels, ['no', 'yes']);
       assert.ok(!Number.isNaN(Date.parse(v.createdAt)));
-      assert.ok((await t.ctx.artifacts.stat(v.artifactKey)) !== undefined);
+      assert.ok((await t.backends.artifacts.stat(v.artifactKey)) !== undefined);
       await assert.rejects(registry.resolve(name, { version: 1, stage: 'Production' }), /at most one/);
     });
 
     test('programmatic registration records metrics, lineage and reference.json', async () => {
-      const registry = getRegistry(t.ctx);
+      const registry = t.services.registry;
       const v = await registry.registerVersion('trained', classifierOnnx(), {}, {
         actor: 'job-1',
         metrics: { accuracy: 0.93 },
@@ -454,7 +452,7 @@ for (const backend of backends) {
       assert.deepEqual(v.metrics, { accuracy: 0.93 });
       assert.ok(v.hasReference);
       assert.deepEqual(await registry.getReference('trained', 1), { columns: { a: { mean: 1 } } });
-      const keys = (await t.ctx.artifacts.list('models/trained/1/')).map((a) => a.key.split('/').at(-1));
+      const keys = (await t.backends.artifacts.list('models/trained/1/')).map((a) => a.key.split('/').at(-1));
       assert.deepEqual(keys, ['model.onnx', 'reference.json', 'signature.json']);
       await assert.rejects(registry.registerVersion('trained', classifierOnnx(), {}, { actor: 'x', metrics: { loss: Number.NaN } }), /finite/);
       const servable = await registry.resolve('trained', {});
@@ -486,7 +484,7 @@ describe('upload size limit', () => {
     });
     assert.equal(viaRaw.statusCode, 413, viaRaw.body);
     assert.equal(viaRaw.json<{ error: string }>().error, 'payload_too_large');
-    assert.deepEqual(await t.ctx.artifacts.list('models/'), []);
+    assert.deepEqual(await t.backends.artifacts.list('models/'), []);
     assert.equal((await t.app.inject({ method: 'GET', url: '/models/big', headers: t.headers('read') })).statusCode, 404);
   });
 });

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { getRegistry } from '../../src/registry/index.ts';
-import { getServing, useRegistry, type Serving } from '../../src/serving/index.ts';
+import type { Serving } from '../../src/serving/index.ts';
 import { buildTestApp, redisKeysUnder, TEST_REDIS_URL, type TestApp } from '../helper.ts';
 import { buildServingApp, linearClassifier, linearRegressor, type ServingTestApp } from './harness.ts';
 
@@ -59,7 +58,7 @@ for (const backend of ['memory', 'redis'] as const) {
           await r.register('price', REGRESSOR, {}, 'Production');
           await r.register('iris', linearClassifier(['x', 'y'], ['setosa', 'versicolor', 'virginica'], [[1, 0], [0, 1], [-1, -1]]), {}, 'Production');
         },
-        serving: { cachePrefix: prefix },
+        cache: { redisPrefix: prefix },
       });
       assert.equal(t.serving.cache?.kind, backend);
     });
@@ -194,10 +193,7 @@ void describe('API replicas sharing one Redis', () => {
   const replica = async (): Promise<TestApp> => {
     const t = await buildTestApp({
       env: { REDIS_URL: TEST_REDIS_URL, RATE_LIMIT_PER_MINUTE: '0' },
-      beforeBuild: (deps, config) => {
-        useRegistry(deps.store, getRegistry({ ...deps, config }), { cachePrefix: prefix });
-        return Promise.resolve();
-      },
+      backends: { predictionCache: { redisPrefix: prefix } },
     });
     apps.push(t);
     return t;
@@ -266,7 +262,7 @@ void describe('API replicas sharing one Redis', () => {
     await written(4);
     assert.equal((await predict(b, [3, 3])).cached, true);
     const v2 = await publish(a, NEW);
-    await getServing(a.ctx)!.service.settled();
+    await a.services.serving.service.settled();
     const after = await predict(a, [3, 3]);
     assert.deepEqual([after.prediction, after.model_version, after.cached], ['new', String(v2), false]);
     const rows = await predictBatch(a, [
@@ -309,11 +305,11 @@ void describe('a Redis connection that goes away', () => {
     const t = await buildServingApp({
       env: { MODEL_NAME: 'price', REDIS_URL: TEST_REDIS_URL },
       seed: async (r) => void (await r.register('price', REGRESSOR, {}, 'Production')),
-      serving: { cachePrefix: uniquePrefix() },
+      cache: { redisPrefix: uniquePrefix() },
     });
     try {
       assert.equal(t.serving.cache?.kind, 'redis');
-      t.ctx.redis!.disconnect();
+      t.ctx.backends.redis!.disconnect();
       for (let i = 0; i < 2; i++) {
         const single = await t.app.inject({ method: 'POST', url: '/predict', payload: { features: [1, 1] }, headers: t.headers('predict') });
         assert.equal(single.statusCode, 200, single.body);

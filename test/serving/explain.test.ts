@@ -12,7 +12,6 @@ import { createRng } from '../../src/ml/random.ts';
 import type { Matrix, Preprocessing, Task } from '../../src/ml/types.ts';
 import { exportModel } from '../../src/onnx/export.ts';
 import { parseModel, serializeModel } from '../../src/onnx/model-file.ts';
-import { getRegistry } from '../../src/registry/index.ts';
 import { BACKGROUND_ROWS, EXACT_MAX_FEATURES, Explainer, MAX_EXPLAIN_ROWS } from '../../src/serving/explain.ts';
 import { LoadedModel } from '../../src/serving/loaded-model.ts';
 import { BatchPredictionSchema, SinglePredictionSchema } from '../../src/serving/serving.schemas.ts';
@@ -216,7 +215,7 @@ for (const backend of await storeBackends()) {
     const actor = { keyId: 'test', role: 'admin' as const };
     before(async () => {
       t = await buildTestApp({ backend, env: { MODEL_NAME: 'wide', RATE_LIMIT_PER_MINUTE: '0' } });
-      const registry = getRegistry(t.ctx);
+      const registry = t.services.registry;
       const wide = await registry.registerVersion('wide', WIDE.bytes, {}, { actor: 'test', reference: WIDE.reference });
       await registry.transitionStage('wide', wide.version, 'Production', { actor });
       const staged = await registry.registerVersion('wide', NARROW_CLASSIFIER.bytes, {}, { actor: 'test', reference: NARROW_CLASSIFIER.reference });

@@ -9,16 +9,16 @@ import path from 'node:path';
 import { buildApp, type App } from '../../src/app.ts';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.ts';
 import { loadConfig, type Config, type Stage } from '../../src/config.ts';
-import { closeDeps, createDeps } from '../../src/context.ts';
+import type { PredictionCacheOptions } from '../../src/backends.ts';
+import { closeContext, openContext, type AppContext } from '../../src/context.ts';
 import type { LinearModel, Preprocessing } from '../../src/ml/types.ts';
 import { exportModel } from '../../src/onnx/export.ts';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import type { SignatureHints } from '../../src/onnx/signature.ts';
 import type { Role } from '../../src/platform/auth.ts';
-import type { AppContext } from '../../src/platform/context.ts';
 import { createLogger } from '../../src/platform/logging.ts';
 import type { RegistryReader, ServableVersion, TrafficSplit, VersionSelector } from '../../src/registry/registry.types.ts';
-import { getServing, useRegistry, type CreateServingOptions, type Serving } from '../../src/serving/index.ts';
+import type { Serving, ServingOptions } from '../../src/serving/index.ts';
 
 export const SHARED = path.resolve(import.meta.dirname, '../../../shared');
 export const SAMPLES = path.join(SHARED, 'onnx-samples');
@@ -202,7 +202,8 @@ export interface ServingTestOptions {
   readonly env?: Record<string, string>;
   /** Registers models before the app starts (so the default model loads at start). */
   readonly seed?: (registry: MemoryRegistry, dataDir: string) => Promise<void>;
-  readonly serving?: CreateServingOptions;
+  readonly serving?: ServingOptions;
+  readonly cache?: PredictionCacheOptions;
 }
 
 /**
@@ -213,40 +214,49 @@ export async function buildServingApp(options: ServingTestOptions = {}): Promise
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-serving-'));
   const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', RATE_LIMIT_PER_MINUTE: '0', ...options.env });
   const log = createLogger(config, { pretty: false });
-  const deps = await createDeps(config, log, { keyRefreshMs: 60_000 });
+  // The registry serving resolves through is set once the artifact store exists (below).
+  let registry: MemoryRegistry | undefined;
+  const reader: RegistryReader = {
+    resolve: (name, selector) => registry!.resolve(name, selector),
+    traffic: (name) => registry!.traffic(name),
+    generation: () => registry!.generation(),
+    onChange: (listener) => registry!.onChange(listener),
+  };
+  const ctx = await openContext(config, log, {
+    backends: options.cache === undefined ? {} : { predictionCache: options.cache },
+    services: { keyRefreshMs: 60_000, servingRegistry: reader, serving: { pollMs: 50, sweepMs: 50, idleReleaseMs: 200, ...options.serving } },
+  });
   try {
-    const registry = new MemoryRegistry(deps.artifacts);
+    registry = new MemoryRegistry(ctx.backends.artifacts);
     await options.seed?.(registry, dataDir);
     const keys = {} as Record<Role, string>;
-    for (const role of ['read', 'predict', 'train', 'admin'] as const) keys[role] = (await deps.keys.create(`test-${role}`, role, 'test')).key;
-    // The real app from buildApp, whose serving feature resolves through the in-memory registry.
-    useRegistry(deps.store, registry, { pollMs: 50, sweepMs: 50, idleReleaseMs: 200, ...options.serving });
-    const app = await buildApp(config, deps);
-    const ctx: AppContext = { config, ...deps };
-    const serving = getServing(ctx);
-    if (serving === undefined) throw new Error('buildApp did not wire serving');
+    for (const role of ['read', 'predict', 'train', 'admin'] as const) keys[role] = (await ctx.services.keys.create(`test-${role}`, role, 'test')).key;
+    // The real app from buildApp, whose serving resolves through the in-memory registry.
+    const app = await buildApp(ctx);
     try {
       await app.ready();
+      await ctx.services.start();
     } catch (err) {
       await app.close().catch(() => undefined);
       throw err;
     }
+    const memory = registry;
     return {
       app,
       ctx,
       config,
-      registry,
-      serving,
+      registry: memory,
+      serving: ctx.services.serving,
       keys,
       headers: (role) => ({ 'x-api-key': keys[role] }),
       async close() {
         await app.close();
-        await closeDeps(deps);
+        await closeContext(ctx);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    await closeDeps(deps);
+    await closeContext(ctx);
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }

@@ -8,6 +8,7 @@ import { after, describe, test } from 'node:test';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import { sharedInferenceThread } from '../../src/serving/inference-thread.ts';
 import { createRuntime, type ModelRuntime, type RawOutputs } from '../../src/serving/runtime.ts';
+import { onnxRuntime } from '../../src/onnx/runtime.ts';
 import { classifierOnnx, regressorOnnx } from '../registry/fixtures.ts';
 import { buildServingApp, linearRegressor } from './harness.ts';
 
@@ -27,8 +28,8 @@ void describe('inference thread', () => {
   for (const kind of ['classifier', 'regressor'] as const) {
     test(`${kind}: the thread answers exactly like the event loop`, async () => {
       const { bytes, signature } = prepared[kind];
-      const local = await createRuntime(bytes, signature);
-      const threaded = await createRuntime(bytes, signature, { thread: true });
+      const local = await createRuntime(onnxRuntime, bytes, signature);
+      const threaded = await createRuntime(onnxRuntime, bytes, signature, { thread: true });
       try {
         const f = signature.input.nFeatures;
         for (const n of [1, 7, 300]) {
@@ -49,7 +50,7 @@ void describe('inference thread', () => {
 
   test('concurrent calls of several sessions each get their own answer', async () => {
     const runtimes: [ModelRuntime, number][] = await Promise.all(
-      (['classifier', 'regressor'] as const).map(async (k) => [await createRuntime(prepared[k].bytes, prepared[k].signature, { thread: true }), prepared[k].signature.input.nFeatures] as [ModelRuntime, number]),
+      (['classifier', 'regressor'] as const).map(async (k) => [await createRuntime(onnxRuntime, prepared[k].bytes, prepared[k].signature, { thread: true }), prepared[k].signature.input.nFeatures] as [ModelRuntime, number]),
     );
     try {
       const calls = Array.from({ length: 40 }, (_, i) => {
@@ -69,7 +70,7 @@ void describe('inference thread', () => {
 
   test('a stopped thread is replaced and its sessions load again', async () => {
     const { bytes, signature } = prepared.regressor;
-    const runtime = await createRuntime(bytes, signature, { thread: true });
+    const runtime = await createRuntime(onnxRuntime, bytes, signature, { thread: true });
     const input = rows(3, 3);
     const before = numbers(await runtime.run(input, 3));
     const generation = sharedInferenceThread().generation;
@@ -81,7 +82,7 @@ void describe('inference thread', () => {
 
   test('a model the runtime cannot load is refused from the thread', async () => {
     const { signature } = prepared.regressor;
-    await assert.rejects(createRuntime(Uint8Array.of(1, 2, 3, 4), signature, { thread: true }));
+    await assert.rejects(createRuntime(onnxRuntime, Uint8Array.of(1, 2, 3, 4), signature, { thread: true }));
   });
 
   test('INFERENCE_THREAD=true reaches serving: predictions come from the thread', async () => {

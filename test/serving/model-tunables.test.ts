@@ -14,8 +14,8 @@ import { createArtifactStore } from '../../src/artifacts/index.ts';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/platform/logging.ts';
-import { getRegistry } from '../../src/registry/index.ts';
-import { getServing, MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, ServingService, tunablesFromTags, type IgnoredTag } from '../../src/serving/index.ts';
+import { onnxRuntime } from '../../src/onnx/runtime.ts';
+import { MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, ServingService, tunablesFromTags, type IgnoredTag } from '../../src/serving/index.ts';
 import { LoadedModel, runRows } from '../../src/serving/loaded-model.ts';
 import { ServingMetrics } from '../../src/serving/metrics.ts';
 import { buildTestApp, type TestApp } from '../helper.ts';
@@ -74,7 +74,7 @@ void describe('serving service with registered-model tags', () => {
     registry.setModelTags('tagged', { [MAX_QUEUE_DELAY_TAG]: '250000', [MAX_BATCH_SIZE_TAG]: '1000' });
     registry.setModelTags('typo', { [MAX_QUEUE_DELAY_TAG]: 'soon', [MAX_BATCH_SIZE_TAG]: '0' });
     service = new ServingService(
-      { config, log, artifacts, metrics: new ServingMetrics(new Registry()), registry, file: undefined },
+      { config, log, artifacts, onnx: onnxRuntime, metrics: new ServingMetrics(new Registry()), registry, file: undefined },
       { maxQueueDelayUs: 100, pollMs: 60_000, sweepMs: 60_000 },
     );
     await service.start();
@@ -141,7 +141,8 @@ void describe('serving tunables from the environment', () => {
     const coded = await buildServingApp({
       env: { MODEL_NAME: 'm', BATCH_MAX_QUEUE_DELAY_US: '1500', PREDICTION_CACHE_SIZE: '0' },
       seed: async (r) => void (await r.register('m', MODEL, {}, 'Production')),
-      serving: { maxQueueDelayUs: 10, cacheEntries: 5 },
+      serving: { maxQueueDelayUs: 10 },
+      cache: { entries: 5 },
     });
     try {
       assert.equal(coded.serving.service.batchingOf(coded.serving.service.defaultModel!)?.maxQueueDelayUs, 10);
@@ -201,17 +202,17 @@ void describe('registered-model tags through the real registry', () => {
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.json<{ prediction: number }>().prediction, 9);
     assert.ok(waited >= 190, `answered after ${waited} ms`);
-    const service = getServing(t.ctx)!.service;
+    const service = t.services.serving.service;
     const m = service.loadedModels().find((l) => l.identity.name === 'delayed')!;
     assert.deepEqual(service.batchingOf(m), { maxBatchRows: 16, maxQueueRows: 4096, maxQueueDelayUs: 200_000 });
-    assert.deepEqual((await getRegistry(t.ctx).resolve('delayed', {}))?.modelTags, { [MAX_QUEUE_DELAY_TAG]: '200000', [MAX_BATCH_SIZE_TAG]: '16' });
+    assert.deepEqual((await t.services.registry.resolve('delayed', {}))?.modelTags, { [MAX_QUEUE_DELAY_TAG]: '200000', [MAX_BATCH_SIZE_TAG]: '16' });
   });
 
   test('a bad tag value does not break serving', async () => {
     await register('typo', { [MAX_QUEUE_DELAY_TAG]: 'fast please' });
     const res = await predict('typo');
     assert.equal(res.statusCode, 200, res.body);
-    const service = getServing(t.ctx)!.service;
+    const service = t.services.serving.service;
     const m = service.loadedModels().find((l) => l.identity.name === 'typo')!;
     assert.equal(service.batchingOf(m)?.maxQueueDelayUs, 0);
   });

@@ -11,6 +11,7 @@ import { readBatch, readSingleRow } from '../../src/serving/input.ts';
 import { LoadedModel } from '../../src/serving/loaded-model.ts';
 import { NumericBody, NumericJsonReader } from '../../src/serving/numeric-json.ts';
 import { createRuntime } from '../../src/serving/runtime.ts';
+import { onnxRuntime } from '../../src/onnx/runtime.ts';
 import { categoricalRegressor, linearClassifier } from './harness.ts';
 
 /** What `JSON.parse` would give for the body, rebuilt from the reader's numbers and keys. */
@@ -169,7 +170,7 @@ describe('numeric JSON reader', () => {
 
 async function load(bytes: Uint8Array): Promise<LoadedModel> {
   const prepared = prepareForServing(bytes);
-  const runtime = await createRuntime(prepared.bytes, prepared.signature, { intraOpThreads: 1 });
+  const runtime = await createRuntime(onnxRuntime, prepared.bytes, prepared.signature, { intraOpThreads: 1 });
   const identity = { name: 'm', version: '1', stage: null, aliases: [], metrics: {}, runId: null, createdAt: null, source: 'm', cacheTag: 'm' };
   return new LoadedModel(identity, prepared.signature, runtime, { maxBatchRows: 100, maxQueueRows: 1000, maxQueueDelayUs: 0 });
 }

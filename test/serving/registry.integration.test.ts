@@ -1,8 +1,6 @@
 /** Serving against the project's real registry (store + artifact store), wired by buildApp. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { getRegistry } from '../../src/registry/index.ts';
-import { getServing } from '../../src/serving/index.ts';
 import { buildTestApp, type TestApp } from '../helper.ts';
 import { linearClassifier } from './harness.ts';
 
@@ -19,7 +17,7 @@ void describe('serving with the real registry', () => {
 
   test('before a version exists /ready is 503; a transition makes it servable and a promotion moves traffic', async () => {
     assert.equal((await t.app.inject({ url: '/ready' })).statusCode, 503);
-    const registry = getRegistry(t.ctx);
+    const registry = t.services.registry;
     await registry.createModel('churn', {}, 'test');
     const v1 = await registry.registerVersion('churn', OLD, {}, { actor: 'test' });
     await registry.transitionStage('churn', v1.version, 'Production', { actor });
@@ -33,7 +31,7 @@ void describe('serving with the real registry', () => {
     assert.equal((await t.app.inject({ url: '/ready' })).statusCode, 200);
     const v2 = await registry.registerVersion('churn', NEW, {}, { actor: 'test' });
     await registry.transitionStage('churn', v2.version, 'Production', { actor, archiveExistingVersions: true });
-    await getServing(t.ctx)!.service.settled();
+    await t.services.serving.service.settled();
     const second = await predict();
     assert.deepEqual([second.prediction, second.model_version], ['new', String(v2.version)]);
     const pinned = await t.app.inject({ method: 'POST', url: `/models/churn/predict?version=${v1.version}`, payload: { features: [0, 0] }, headers: t.headers('predict') });

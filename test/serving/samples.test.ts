@@ -10,11 +10,12 @@ import { describe, test } from 'node:test';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import { LoadedModel, labelOnlyJson, rowJson } from '../../src/serving/loaded-model.ts';
 import { createRuntime } from '../../src/serving/runtime.ts';
+import { onnxRuntime } from '../../src/onnx/runtime.ts';
 import { HAS_SAMPLES, SAMPLES, SHARED } from './harness.ts';
 
 async function load(file: string, intraOpThreads = 1): Promise<LoadedModel> {
   const prepared = prepareForServing(readFileSync(path.join(SAMPLES, file)));
-  const runtime = await createRuntime(prepared.bytes, prepared.signature, { intraOpThreads });
+  const runtime = await createRuntime(onnxRuntime, prepared.bytes, prepared.signature, { intraOpThreads });
   const identity = { name: file, version: '1', stage: null, aliases: [], metrics: {}, runId: null, createdAt: null, source: file, cacheTag: file };
   return new LoadedModel(identity, prepared.signature, runtime, { maxBatchRows: 1000, maxQueueRows: 10000, maxQueueDelayUs: 0 });
 }
@@ -40,16 +41,16 @@ void describe('converter-made models (onnx-samples)', { skip: !HAS_SAMPLES }, ()
   for (const file of ['iris_logreg_skl2onnx-1.7.0.onnx', 'iris_rf_skl2onnx-1.11.2.onnx', 'iris_knn_skl2onnx-1.6.1.onnx']) {
     test(`${file}: 150 iris rows reproduce the fixture`, async () => {
       const fixture = JSON.parse(readFileSync(path.join(SAMPLES, 'fixtures', file.replace('.onnx', '.iris150.json')), 'utf8')) as { labels: number[]; probabilities: number[][] };
-      // The fixture is one 150-row run with onnxruntime's default threads: that reproduces it bit for bit.
+      // The fixture is one 150-row run with onnxruntime's default threads. Tree ensembles sum their
+      // trees in an order that depends on the thread count (the machine's cores), so only the last
+      // float32 bits may differ from it.
       const exact = await load(file, 0);
       try {
         const input = exact.allocRows(150);
         input.set(irisRows().flat());
         const out = await exact.runtime.run(input, 150);
-        assert.deepEqual(
-          irisRows().map((_, i) => (JSON.parse(`{${rowJson(exact, out, i)}}`) as { probability: number[] }).probability),
-          fixture.probabilities,
-        );
+        const got = irisRows().map((_, i) => (JSON.parse(`{${rowJson(exact, out, i)}}`) as { probability: number[] }).probability);
+        got.forEach((g, i) => fixture.probabilities[i]!.forEach((p, k) => assert.ok(Math.abs(g[k]! - p) < 1e-6, `row ${i}: ${g[k]} against ${p}`)));
       } finally {
         await exact.runtime.release();
       }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { getTracking } from '../../src/tracking/tracking.service.ts';
 import { buildTestApp, storeBackends, type TestApp } from '../helper.ts';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -21,7 +20,7 @@ for (const backend of await storeBackends()) {
     };
 
     void test('writes need the train role: read and predict keys get 403, no key 401', async () => {
-      const run = await getTracking(t.ctx).createRun({ experimentName: 'roles', createExperiment: true });
+      const run = await t.services.tracking.createRun({ experimentName: 'roles', createExperiment: true });
       const id = run.info.runId;
       const writes: ['POST' | 'PATCH' | 'DELETE', string, unknown][] = [
         ['POST', '/experiments', { name: 'x' }],
@@ -45,7 +44,7 @@ for (const backend of await storeBackends()) {
       const anon = await t.app.inject({ method: 'GET', url: '/experiments' });
       assert.equal(anon.statusCode, 401);
       // Nothing was changed by the refused calls.
-      const after = await getTracking(t.ctx).getRun(id);
+      const after = await t.services.tracking.getRun(id);
       assert.equal(after.info.status, 'RUNNING');
       assert.equal(after.data.params.length, 0);
     });
@@ -122,7 +121,7 @@ for (const backend of await storeBackends()) {
       const id2 = (second.body as { run_id: string }).run_id;
       await call('train', 'POST', `/runs/${id2}/log`, { params: { max_depth: 4 }, metrics: [{ key: 'accuracy', value: 0.95 }] });
 
-      const tracking = getTracking(t.ctx);
+      const tracking = t.services.tracking;
       await tracking.logArtifact(id, 'model/model.onnx', Buffer.from('ONNX'));
       await tracking.setRunDataset(id, 'iris', 1);
       await tracking.recordModelOutput(id, 'iris-model', 2);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { AppError } from '../../src/platform/errors.ts';
-import { TrackingService, getTracking } from '../../src/tracking/tracking.service.ts';
+import { TrackingService } from '../../src/tracking/tracking.service.ts';
 import type { Run } from '../../src/tracking/tracking.types.ts';
 import { buildTestApp, storeBackends, type TestApp } from '../helper.ts';
 
@@ -34,7 +34,7 @@ for (const backend of await storeBackends()) {
 
     before(async () => {
       t = await buildTestApp({ backend });
-      svc = new TrackingService(t.ctx.store, t.ctx.artifacts, tick);
+      svc = new TrackingService(t.backends.store, t.backends.artifacts, tick);
     });
     after(async () => {
       await t.close();
@@ -274,7 +274,7 @@ for (const backend of await storeBackends()) {
       await svc.logArtifact(id, 'model/model.onnx', Buffer.from('onnx-bytes'));
       await svc.logArtifact(id, 'model/signature.json', Readable.from([Buffer.from('{"a":'), Buffer.from('1}')]));
       await svc.logArtifact(id, 'notes.txt', Buffer.from('hello'));
-      assert.equal((await t.ctx.artifacts.getBuffer(`runs/${id}/artifacts/model/model.onnx`)).toString(), 'onnx-bytes');
+      assert.equal((await t.backends.artifacts.getBuffer(`runs/${id}/artifacts/model/model.onnx`)).toString(), 'onnx-bytes');
       assert.deepEqual(await svc.listArtifacts(id), [
         { path: 'model', isDir: true },
         { path: 'notes.txt', isDir: false, fileSize: 5 },
@@ -293,11 +293,6 @@ for (const backend of await storeBackends()) {
       await rejectsWith(() => svc.listArtifacts(id, '../other'), 400);
       await rejectsWith(() => svc.readArtifact(id, 'missing.bin'), 404);
       await rejectsWith(() => svc.listArtifacts('f'.repeat(32)), 404);
-    });
-
-    void test('getTracking is memoised per store', () => {
-      assert.equal(getTracking(t.ctx), getTracking(t.ctx));
-      assert.ok(getTracking(t.ctx) instanceof TrackingService);
     });
 
     void describe('searchRuns', () => {

@@ -4,7 +4,9 @@ import { numericStats } from '../../src/datasets/schema.ts';
 import { fitPreprocessing } from '../../src/ml/preprocess.ts';
 import type { LinearModel, Matrix } from '../../src/ml/types.ts';
 import { exportModel } from '../../src/onnx/index.ts';
-import { evaluateGate, inferTask } from '../../src/training/pipeline.ts';
+import { onnxRuntime } from '../../src/onnx/runtime.ts';
+import { evaluateGate } from '../../src/training/pipeline.ts';
+import { inferTask } from '../../src/training/train-request.ts';
 import { checkExport } from '../../src/training/pipeline-check.ts';
 import { parseDatasetRef, parseParam } from '../../src/training/pipeline-cli.ts';
 import { resolveParams } from '../../src/training/pipeline-params.ts';
@@ -81,10 +83,12 @@ void describe('promotion gate and task inference', () => {
 
   void test('resolveParams fills in the task-dependent defaults and the seed', () => {
     const forest = resolveParams('random_forest', 'regression', { n_estimators: 5 }, 9);
-    assert.equal(forest['criterion'], 'squared_error');
-    assert.equal(forest['max_features'], 1);
-    assert.equal(forest['seed'], 9);
-    assert.equal(forest['n_estimators'], 5);
+    assert.equal(forest.algorithm, 'random_forest');
+    if (forest.algorithm !== 'random_forest') return;
+    assert.equal(forest.criterion, 'squared_error');
+    assert.equal(forest.max_features, 1);
+    assert.equal(forest.seed, 9);
+    assert.equal(forest.n_estimators, 5);
     assert.throws(() => resolveParams('random_forest', 'regression', { n_jobs: 0 }, 1), /n_jobs/);
   });
 });
@@ -123,11 +127,11 @@ void describe('ONNX export check', () => {
 
   void test('agrees with the model it was exported from, and catches a model that differs', async () => {
     const bytes = exportModel(model(1.5), pre, { featureNames: ['a', 'b'], classLabels: [0, 1], producerVersion: 'test' });
-    const same = await checkExport(bytes, model(1.5), pre, raw);
+    const same = await checkExport(onnxRuntime, bytes, model(1.5), pre, raw);
     assert.equal(same.ok, true);
     assert.equal(same.rows, 4);
     assert.ok(same.maxAbsDiff < 1e-6);
-    const other = await checkExport(bytes, model(1.6), pre, raw);
+    const other = await checkExport(onnxRuntime, bytes, model(1.6), pre, raw);
     assert.equal(other.ok, false);
     assert.equal(other.firstMismatch?.row, 0);
   });

@@ -2,22 +2,22 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { getDatasets } from '../../src/datasets/dataset.service.ts';
-import { getRegistry } from '../../src/registry/registry.factory.ts';
-import { getTracking } from '../../src/tracking/tracking.service.ts';
-import { DeterministicJobError, type JobPayload, type JobResult } from '../../src/training/job.types.ts';
-import { localJobContext, runTrainingJob, validateTrainRequest, type PipelineDeps } from '../../src/training/pipeline.ts';
+import type { Task } from '../../src/ml/types.ts';
+import { prepareForServing } from '../../src/onnx/prepare.ts';
+import { DeterministicJobError, type JobResult } from '../../src/training/job.types.ts';
+import { localJobContext, runTrainingJob, type PipelineDeps } from '../../src/training/pipeline.ts';
+import { resolveParams } from '../../src/training/pipeline-params.ts';
 import type { TrainingReference } from '../../src/training/pipeline-reference.ts';
-import { buildTestApp, storeBackends, type TestApp } from '../helper.ts';
+import { parseTrainRequest, validateTrainRequest } from '../../src/training/train-request.ts';
+import { buildTestApp, pipelineDeps, storeBackends, type TestApp } from '../helper.ts';
 
 const SHARED = path.resolve(import.meta.dirname, '../../../shared');
 const BREAST_CANCER = path.join(SHARED, 'datasets/breast_cancer.csv');
 
 async function train(deps: PipelineDeps, request: Record<string, unknown>, options: { signal?: AbortSignal; onProgress?: (p: number, stage: string) => void; logs?: string[] } = {}): Promise<JobResult> {
-  const v = await validateTrainRequest(request, deps);
-  const payload: JobPayload = { kind: 'train', request: v.request, datasetVersion: v.datasetVersion, actor: 'test-key' };
+  const job = await validateTrainRequest(parseTrainRequest(request), deps.services.datasets, 'test-key');
   return runTrainingJob(
-    payload,
+    job,
     localJobContext({
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
@@ -50,7 +50,7 @@ for (const backend of await storeBackends()) {
       void test(`${c.algorithm} on ${c.dataset}: run with params and metrics, checked ONNX export, registered version with signature and reference`, async () => {
         const name = `${c.dataset}-${c.algorithm}`.replaceAll('_', '-');
         const progress: number[] = [];
-        const result = await train(t.ctx, { dataset: { name: c.dataset }, target: 'target', algorithm: c.algorithm, params: c.params, register_as: name }, {
+        const result = await train(pipelineDeps(t), { dataset: { name: c.dataset }, target: 'target', algorithm: c.algorithm, params: c.params, register_as: name }, {
           onProgress: (p) => progress.push(p),
         });
         assert.ok(result.metrics[c.metric]! >= c.min, `${c.metric} = ${result.metrics[c.metric]}`);
@@ -59,7 +59,7 @@ for (const backend of await storeBackends()) {
         assert.ok(progress.some((p) => p > 10 && p < 80), 'fit progress is reported between 10 and 80');
         assert.equal(progress.at(-1), 100);
 
-        const run = await getTracking(t.ctx).getRun(result.runId!);
+        const run = await t.services.tracking.getRun(result.runId!);
         assert.equal(run.info.status, 'FINISHED');
         const params = Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
         assert.equal(params['algorithm'], c.algorithm);
@@ -70,19 +70,23 @@ for (const backend of await storeBackends()) {
         assert.equal(metrics[c.metric], result.metrics[c.metric]);
         const tags = Object.fromEntries(run.data.tags.map((tag) => [tag.key, tag.value]));
         assert.equal((JSON.parse(tags['modelplane.onnx_check']!) as { ok: boolean }).ok, true);
-        const files = (await getTracking(t.ctx).listAllArtifacts(result.runId!)).files.map((f) => f.path);
+        const files = (await t.services.tracking.listAllArtifacts(result.runId!)).files.map((f) => f.path);
         for (const f of ['model/model.onnx', 'metrics.json', 'features.json']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
         assert.equal(files.includes('confusion_matrix.json'), c.metric === 'accuracy');
 
-        const version = await getRegistry(t.ctx).getVersion(name, 1);
+        const version = await t.services.registry.getVersion(name, 1);
         assert.equal(version.runId, result.runId);
         assert.deepEqual(version.dataset, { name: c.dataset, version: 1 });
         assert.equal(version.signature.task, c.metric === 'accuracy' ? 'classification' : 'regression');
-        const datasetVersion = await getDatasets(t.ctx).getVersion(c.dataset, 1);
+        const datasetVersion = await t.services.datasets.getVersion(c.dataset, 1);
         const featureNames = datasetVersion.schema!.columns.map((col) => col.name).filter((n) => n !== 'target');
         assert.deepEqual(version.signature.featureNames, featureNames);
         if (c.metric === 'accuracy') assert.deepEqual(version.signature.classLabels, [0, 1, 2]);
-        const reference = JSON.parse((await t.ctx.artifacts.getBuffer(`models/${name}/1/reference.json`)).toString()) as TrainingReference;
+        // The version points at the run's model (written once) and its signature, known to the
+        // pipeline without parsing the file again, is what the file itself says.
+        assert.equal(version.artifactKey, `runs/${result.runId}/artifacts/model/model.onnx`);
+        assert.deepEqual(version.signature, prepareForServing(await t.services.registry.readArtifact(name, 1)).signature);
+        const reference = JSON.parse((await t.backends.artifacts.getBuffer(`models/${name}/1/reference.json`)).toString()) as TrainingReference;
         assert.deepEqual(reference.feature_names, featureNames);
         const first = reference.features[featureNames[0]!]!;
         assert.equal(first.type, 'numeric');
@@ -103,38 +107,39 @@ for (const backend of await storeBackends()) {
         const size = (i * 7) % 11;
         rows.push({ colour, size, hot: i % 10 === 9 ? null : colour === 'red' || size > 8 });
       }
-      await getDatasets(t.ctx).uploadRows('weather', rows, { actor: 'test' });
+      await t.services.datasets.uploadRows('weather', rows, { actor: 'test' });
       for (const algorithm of ['logistic_regression', 'decision_tree'] as const) {
         const logs: string[] = [];
-        const result = await train(t.ctx, { dataset: { name: 'weather' }, target: 'hot', algorithm, register_as: `weather-${algorithm}` }, { logs });
+        const result = await train(pipelineDeps(t), { dataset: { name: 'weather' }, target: 'hot', algorithm, register_as: `weather-${algorithm}` }, { logs });
         assert.ok(logs.some((l) => l.includes('dropped 12 rows')), logs.join('\n'));
         assert.ok(result.metrics['accuracy']! > 0.8, `accuracy ${result.metrics['accuracy']}`);
-        const v = await getRegistry(t.ctx).getVersion(`weather-${algorithm}`, 1);
+        const v = await t.services.registry.getVersion(`weather-${algorithm}`, 1);
         assert.deepEqual(v.signature.classLabels, ['false', 'true']);
         assert.deepEqual(v.signature.featureTypes, ['categorical', 'numeric']);
         assert.deepEqual([...(v.signature.categories?.['colour'] ?? [])].sort(), ['blue', 'green', 'red']);
+        assert.deepEqual(v.signature, prepareForServing(await t.services.registry.readArtifact(`weather-${algorithm}`, 1)).signature);
       }
     });
 
     void test('promotion gate: a passing gate promotes and archives the previous version, a failing one records why', async () => {
       const base = { dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree', register_as: 'gated', promote_to: 'Staging' };
-      const first = await train(t.ctx, { ...base, promotion_gate: { metric: 'accuracy', min: 0.5 } });
+      const first = await train(pipelineDeps(t), { ...base, promotion_gate: { metric: 'accuracy', min: 0.5 } });
       assert.equal(first.model?.stage, 'Staging');
-      const second = await train(t.ctx, { ...base, params: { max_depth: 3 }, promotion_gate: { metric: 'accuracy', min: 0.5, max: 1 } });
+      const second = await train(pipelineDeps(t), { ...base, params: { max_depth: 3 }, promotion_gate: { metric: 'accuracy', min: 0.5, max: 1 } });
       assert.deepEqual(second.model, { name: 'gated', version: 2, stage: 'Staging' });
-      assert.equal((await getRegistry(t.ctx).getVersion('gated', 1)).stage, 'Archived');
-      let tags = Object.fromEntries((await getTracking(t.ctx).getRun(second.runId!)).data.tags.map((x) => [x.key, x.value]));
+      assert.equal((await t.services.registry.getVersion('gated', 1)).stage, 'Archived');
+      let tags = Object.fromEntries((await t.services.tracking.getRun(second.runId!)).data.tags.map((x) => [x.key, x.value]));
       assert.equal(tags['promotion.decision'], 'promoted');
       assert.match(tags['promotion.reason']!, /^accuracy = [\d.]+ >= 0\.5 and <= 1$/);
 
       const logs: string[] = [];
-      const third = await train(t.ctx, { ...base, promotion_gate: { metric: 'log_loss', max: -1 } }, { logs });
+      const third = await train(pipelineDeps(t), { ...base, promotion_gate: { metric: 'log_loss', max: -1 } }, { logs });
       assert.deepEqual(third.model, { name: 'gated', version: 3, stage: 'None' });
-      tags = Object.fromEntries((await getTracking(t.ctx).getRun(third.runId!)).data.tags.map((x) => [x.key, x.value]));
+      tags = Object.fromEntries((await t.services.tracking.getRun(third.runId!)).data.tags.map((x) => [x.key, x.value]));
       assert.equal(tags['promotion.decision'], 'rejected');
       assert.match(tags['promotion.reason']!, /log_loss = .* is above the maximum -1/);
       assert.ok(logs.some((l) => l.startsWith('not promoted to Staging')));
-      assert.equal((await getRegistry(t.ctx).getVersion('gated', 2)).stage, 'Staging');
+      assert.equal((await t.services.registry.getVersion('gated', 2)).stage, 'Staging');
     });
 
     void test('cancellation: an abort during the fit stops the job and marks the run KILLED; nothing is registered', async () => {
@@ -142,7 +147,7 @@ for (const backend of await storeBackends()) {
       const logs: string[] = [];
       await assert.rejects(
         train(
-          t.ctx,
+          pipelineDeps(t),
           { dataset: { name: 'iris' }, target: 'target', algorithm: 'random_forest', params: { n_estimators: 200, n_jobs: 1 }, register_as: 'cancelled', experiment_name: 'cancel-exp' },
           {
             signal: controller.signal,
@@ -155,39 +160,48 @@ for (const backend of await storeBackends()) {
         /job cancelled/,
       );
       assert.ok(logs.includes('cancelled'));
-      const runs = await getTracking(t.ctx).searchRuns({ experimentIds: [(await getTracking(t.ctx).getExperimentByName('cancel-exp')).experimentId] });
+      const runs = await t.services.tracking.searchRuns({ experimentIds: [(await t.services.tracking.getExperimentByName('cancel-exp')).experimentId] });
       const runId = runs.items[0]?.info.runId;
       assert.ok(runId);
       assert.equal(runs.items[0]!.info.status, 'KILLED');
-      await assert.rejects(getRegistry(t.ctx).getModelSummary('cancelled'), /does not exist/);
+      await assert.rejects(t.services.registry.getModelSummary('cancelled'), /does not exist/);
 
       const early = new AbortController();
       early.abort(new Error('job cancelled'));
-      await assert.rejects(train(t.ctx, { dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree' }, { signal: early.signal }), /job cancelled/);
+      await assert.rejects(train(pipelineDeps(t), { dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree' }, { signal: early.signal }), /job cancelled/);
     });
 
     void test('bad data fails deterministically: one class, no target values, non-numeric regression target', async () => {
-      const datasets = getDatasets(t.ctx);
+      const datasets = t.services.datasets;
       const one = await datasets.uploadCsv('oneclass', 'x,y\n1,a\n2,a\n3,a\n4,a\n', { actor: 'test' });
       const empty = await datasets.uploadCsv('notarget', 'x,y\n1,\n2,\n3,NA\n', { actor: 'test' });
       const text = await datasets.uploadCsv('texttarget', 'x,y\n1,a\n2,b\n3,c\n4,d\n', { actor: 'test' });
-      const run = (name: string, version: number, extra: Record<string, unknown>) =>
+      // Queued as the API would have resolved them, then run: the pipeline's own checks of the data.
+      const run = (name: string, version: number, task: Task) =>
         runTrainingJob(
-          { kind: 'train', request: { dataset: { name, version }, target: 'y', algorithm: 'decision_tree', ...extra }, datasetVersion: version, actor: 'test' },
+          {
+            kind: 'train',
+            request: { dataset: { name, version }, target: 'y', algorithm: 'decision_tree', task },
+            datasetVersion: version,
+            task,
+            features: ['x'],
+            params: resolveParams('decision_tree', task, undefined, 42),
+            actor: 'test',
+          },
           localJobContext({}),
-          t.ctx,
+          pipelineDeps(t),
         );
-      await assert.rejects(run('oneclass', one.version, {}), (err: unknown) => err instanceof DeterministicJobError && /only 'a'/.test(err.message));
-      await assert.rejects(run('notarget', empty.version, {}), (err: unknown) => err instanceof DeterministicJobError && /no values/.test(err.message));
-      await assert.rejects(run('texttarget', text.version, { task: 'regression' }), (err: unknown) => err instanceof DeterministicJobError && /numeric target/.test(err.message));
-      const failed = await getTracking(t.ctx).searchRuns({ experimentIds: [(await getTracking(t.ctx).getExperimentByName('oneclass')).experimentId] });
+      await assert.rejects(run('oneclass', one.version, 'classification'), (err: unknown) => err instanceof DeterministicJobError && /only 'a'/.test(err.message));
+      await assert.rejects(run('notarget', empty.version, 'classification'), (err: unknown) => err instanceof DeterministicJobError && /no values/.test(err.message));
+      await assert.rejects(run('texttarget', text.version, 'regression'), (err: unknown) => err instanceof DeterministicJobError && /numeric target/.test(err.message));
+      const failed = await t.services.tracking.searchRuns({ experimentIds: [(await t.services.tracking.getExperimentByName('oneclass')).experimentId] });
       assert.equal(failed.items[0]!.info.status, 'FAILED');
     });
 
     void test('breast_cancer end to end with gradient boosting', { skip: !existsSync(BREAST_CANCER) }, async () => {
       const csv = readFileSync(BREAST_CANCER);
-      await getDatasets(t.ctx).uploadCsv('breast_cancer', csv, { actor: 'test' });
-      const result = await train(t.ctx, {
+      await t.services.datasets.uploadCsv('breast_cancer', csv, { actor: 'test' });
+      const result = await train(pipelineDeps(t), {
         dataset: { name: 'breast_cancer' },
         target: 'target',
         algorithm: 'gradient_boosting',
@@ -199,7 +213,7 @@ for (const backend of await storeBackends()) {
       assert.ok(result.metrics['accuracy']! > 0.92, `accuracy ${result.metrics['accuracy']}`);
       assert.ok(result.metrics['roc_auc']! > 0.97, `roc_auc ${result.metrics['roc_auc']}`);
       assert.equal(result.model?.stage, 'Production');
-      const v = await getRegistry(t.ctx).getVersion('breast-cancer', 1);
+      const v = await t.services.registry.getVersion('breast-cancer', 1);
       assert.equal(v.signature.featureNames.length, 30);
       assert.equal(v.signature.featureNames[0], 'mean radius');
       assert.deepEqual(v.signature.classLabels, [0, 1]);

@@ -11,7 +11,7 @@ import { createLogger } from '../../src/platform/logging.ts';
 import { BullMqQueue } from '../../src/training/queue.bullmq.ts';
 import { queueOptions } from '../../src/training/queue.ts';
 import { TEST_REDIS_URL, storeBackends } from '../helper.ts';
-import { queueContract } from './queue.contract.ts';
+import { TEST_CATALOGUE, queueContract } from './queue.contract.ts';
 import { freshStore, insertOrphan } from './stores.ts';
 
 async function redisAvailable(): Promise<boolean> {
@@ -38,7 +38,7 @@ if (await redisAvailable()) {
     async create(overrides) {
       const { store, drop } = await freshStore(backend);
       const queueName = `mp-test-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-      const queue = new BullMqQueue({ config, store, log }, { ...queueOptions(config, overrides), queueName, redisUrl: TEST_REDIS_URL });
+      const queue = new BullMqQueue({ config, store, log, catalogue: TEST_CATALOGUE }, { ...queueOptions(config, overrides), queueName, redisUrl: TEST_REDIS_URL });
       return {
         queue,
         store,

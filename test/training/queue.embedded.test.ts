@@ -4,15 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/platform/logging.ts';
-import { registerJobKind } from '../../src/training/handlers.ts';
 import { getJob } from '../../src/training/jobs.repository.ts';
 import { EmbeddedQueue } from '../../src/training/queue.embedded.ts';
 import { queueOptions, type QueueOptions } from '../../src/training/queue.ts';
 import { storeBackends, type StoreBackend } from '../helper.ts';
-import { FAST_TIMINGS, TEST_HANDLER, finished, queueContract, type QueueEnv } from './queue.contract.ts';
+import { FAST_TIMINGS, TEST_CATALOGUE, finished, queueContract, type QueueEnv } from './queue.contract.ts';
 import { freshStore, insertOrphan } from './stores.ts';
 import type { TestPayload } from './fixtures/test-handler.ts';
 
@@ -21,7 +20,7 @@ const log = createLogger(config, { pretty: false });
 
 async function embeddedEnv(backend: StoreBackend, overrides: Partial<QueueOptions> = {}): Promise<QueueEnv> {
   const { store, drop } = await freshStore(backend);
-  const queue = new EmbeddedQueue({ config, store, log }, queueOptions(config, overrides));
+  const queue = new EmbeddedQueue({ config, store, log, catalogue: TEST_CATALOGUE }, queueOptions(config, overrides));
   return {
     queue,
     store,
@@ -39,11 +38,6 @@ for (const backend of await storeBackends()) {
   queueContract(`embedded (${backend})`, { create: (overrides) => embeddedEnv(backend, overrides) });
 
   describe(`embedded queue recovery (${backend})`, { concurrency: true }, () => {
-    let unregister: () => void;
-    before(() => {
-      unregister = registerJobKind({ kind: 'test', module: TEST_HANDLER });
-    });
-    after(() => unregister());
 
     test('a job on another host is recovered only once its heartbeat is stale', async () => {
       const env = await embeddedEnv(backend, FAST_TIMINGS);
@@ -79,7 +73,7 @@ for (const backend of await storeBackends()) {
 
     test('two queues on one store never run the same job twice', async () => {
       const a = await embeddedEnv(backend, FAST_TIMINGS);
-      const b = new EmbeddedQueue({ config, store: a.store, log }, queueOptions(config, FAST_TIMINGS));
+      const b = new EmbeddedQueue({ config, store: a.store, log, catalogue: TEST_CATALOGUE }, queueOptions(config, FAST_TIMINGS));
       try {
         const ids: string[] = [];
         for (let i = 0; i < 6; i++) ids.push(await a.queue.enqueue({ kind: 'test', action: 'succeed' } satisfies TestPayload));

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { registerJobKind } from '../../src/training/handlers.ts';
-import { trainJobKind } from '../../src/training/pipeline.ts';
+import { JobCatalogue } from '../../src/training/handlers.ts';
 import { buildTestApp, type TestApp } from '../helper.ts';
-import { TEST_HANDLER } from './queue.contract.ts';
+
+/** `train` jobs run the real pipeline, or sleep when tagged `test.sleep_ms` (see the fixture). */
+const CATALOGUE = new JobCatalogue([{ kind: 'train', module: new URL('./fixtures/train-or-sleep.ts', import.meta.url).href }]);
 
 async function pollStatus(t: TestApp, id: string, done: (body: Record<string, unknown>) => boolean, timeoutMs = 30_000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
@@ -28,10 +29,9 @@ const isFinished = (b: Record<string, unknown>): boolean => ['succeeded', 'faile
 describe('training routes', () => {
   let t: TestApp;
   before(async () => {
-    t = await buildTestApp({ env: { TRAINING_WORKERS: '1' } });
+    t = await buildTestApp({ env: { TRAINING_WORKERS: '1' }, backends: { catalogue: CATALOGUE } });
   });
   after(async () => {
-    registerJobKind(trainJobKind);
     await t.close();
   });
 
@@ -83,13 +83,9 @@ describe('training routes', () => {
 
   test('cancel a running job, 404 for unknown jobs, list paging, metrics and /info', async () => {
     // A stand-in for the pipeline that sleeps, so cancellation is observable.
-    registerJobKind({
-      kind: 'train',
-      module: TEST_HANDLER,
-      validate: async (request) => ({ kind: 'train', action: 'sleep', ms: 20_000, request }),
-    });
-    try {
-      const res = await t.app.inject({ method: 'POST', url: '/train', headers: t.headers('train'), payload: { dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree' } });
+    {
+      const payload = { dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree', tags: { 'test.sleep_ms': '20000' } };
+      const res = await t.app.inject({ method: 'POST', url: '/train', headers: t.headers('train'), payload });
       assert.equal(res.statusCode, 202);
       const id = res.json().job_id as string;
       await pollStatus(t, id, (b) => (b['progress'] as { stage: string }).stage === 'fit');
@@ -98,8 +94,6 @@ describe('training routes', () => {
       assert.equal(cancel.json().cancel_requested, true);
       const done = await pollStatus(t, id, isFinished);
       assert.equal(done['status'], 'cancelled');
-    } finally {
-      registerJobKind(trainJobKind);
     }
     const unknown = '00000000-0000-4000-8000-000000000000';
     assert.equal((await t.app.inject({ method: 'GET', url: `/train/status/${unknown}`, headers: t.headers('read') })).statusCode, 404);

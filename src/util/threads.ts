@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
  */
 export function spawnWorker(callerUrl: string, entry: string, workerData: unknown): Worker {
   if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`${entry}.js`, callerUrl), { workerData });
-  const entryHref = new URL(`${entry}.ts`, callerUrl).href;
+  const entryHref = siblingModule(callerUrl, entry);
   let tsxApi = 'tsx/esm/api';
   try {
     tsxApi = import.meta.resolve(tsxApi);
@@ -17,4 +17,13 @@ export function spawnWorker(callerUrl: string, entry: string, workerData: unknow
   }
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entryHref)}); });`;
   return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/**
+ * URL of module `entry` (a path without extension, relative to `callerUrl`) with the caller's own
+ * extension: `.ts` when running from the sources, `.js` when compiled. For modules that another
+ * thread imports by URL.
+ */
+export function siblingModule(callerUrl: string, entry: string): string {
+  return new URL(`${entry}${callerUrl.endsWith('.ts') ? '.ts' : '.js'}`, callerUrl).href;
 }

@@ -1,0 +1,128 @@
+/**
+ * The composition root's second half: every service, built once per process over the backends
+ * `openBackends` opened, and handed to the feature plugins as arguments (see app.ts). Building
+ * starts nothing; `start()` starts the background work (key refresh, model loading and refresh,
+ * the training queue) and `close()` stops it, both called by the entry points (server.ts, the
+ * worker, tests), never while routes register.
+ */
+import type { Logger } from 'pino';
+import type { Backends } from './backends.ts';
+import type { Config } from './config.ts';
+import { DatasetService } from './datasets/dataset.service.ts';
+import { onnxRuntime, type OnnxRuntime } from './onnx/runtime.ts';
+import { KeyService } from './platform/auth.ts';
+import { Metrics } from './platform/metrics.ts';
+import { StatusBoard } from './platform/status.ts';
+import { EventLoopMonitor, GpuProbe } from './platform/system.ts';
+import type { RegistryReader } from './registry/registry.types.ts';
+import { RegistryService } from './registry/registry.service.ts';
+import { createServing, type Serving, type ServingOptions } from './serving/index.ts';
+import { TrackingService } from './tracking/tracking.service.ts';
+import { JobsService } from './training/jobs.service.ts';
+
+/** The services that read and write the catalogue: what routes, the training pipeline and the CLI share. */
+export interface DataServices {
+  readonly registry: RegistryService;
+  readonly tracking: TrackingService;
+  readonly datasets: DatasetService;
+}
+
+/** Every service of an API process. */
+export interface Services extends DataServices {
+  readonly keys: KeyService;
+  readonly metrics: Metrics;
+  readonly status: StatusBoard;
+  readonly loop: EventLoopMonitor;
+  readonly gpu: GpuProbe;
+  readonly serving: Serving;
+  /** Training jobs; `undefined` where no queue was opened. */
+  readonly jobs: JobsService | undefined;
+  /** Starts background work: key refresh, event-loop monitor, model loading, the training queue. */
+  start(): Promise<void>;
+  /** Stops background work and releases model sessions (not the backends). */
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** Period of the in-memory API key refresh. Default 10 s. */
+  readonly keyRefreshMs?: number;
+  /** Serving tunables (tests shorten timers). */
+  readonly serving?: ServingOptions;
+  /** The registry serving resolves models through. Default: the registry service (tests give others). */
+  readonly servingRegistry?: RegistryReader | null;
+  /** onnxruntime (serving, the upload check). Default: onnxruntime-node, loaded on first use. */
+  readonly onnx?: OnnxRuntime;
+}
+
+/** The catalogue services over the store and the artifact store (training threads, CLI). */
+export function createDataServices(backends: Pick<Backends, 'store' | 'artifacts'>, config: Config, log: Logger, onnx: OnnxRuntime = onnxRuntime): DataServices {
+  const { store, artifacts } = backends;
+  return {
+    registry: new RegistryService({ store, artifacts, onnx, log: log.child({ component: 'registry' }), maxModelBytes: config.bodyLimitBytes }),
+    tracking: new TrackingService(store, artifacts),
+    datasets: new DatasetService({ store, artifacts, log: log.child({ component: 'datasets' }), maxBytes: config.datasetMaxBytes }),
+  };
+}
+
+/** Builds every service of an API (or worker) process; starts nothing. */
+export function createServices(backends: Backends, config: Config, log: Logger, options: ServiceOptions = {}): Services {
+  const onnx = options.onnx ?? onnxRuntime;
+  const data = createDataServices(backends, config, log, onnx);
+  const gpu = new GpuProbe();
+  const metrics = new Metrics(gpu);
+  const status = new StatusBoard();
+  const loop = new EventLoopMonitor();
+  const keys = new KeyService(backends.store, config.apiKey, log, options.keyRefreshMs);
+  const serving = createServing({
+    config,
+    log,
+    artifacts: backends.artifacts,
+    onnx,
+    cache: backends.predictionCache,
+    metrics,
+    status,
+    registry: options.servingRegistry === null ? undefined : (options.servingRegistry ?? data.registry),
+    ...(options.serving === undefined ? {} : { options: options.serving }),
+  });
+  const queue = backends.queue;
+  const jobs = queue === undefined ? undefined : new JobsService({ store: backends.store, queue, metrics, datasets: data.datasets });
+  if (jobs !== undefined) status.addSection('training', () => jobs.section());
+
+  status.addReadinessCheck('store', async () => {
+    await backends.store.ping();
+    return { ok: true };
+  });
+  const redis = backends.redis;
+  if (redis !== undefined) {
+    status.addReadinessCheck('redis', async () => {
+      await redis.ping();
+      return { ok: true };
+    });
+  }
+
+  let started = false;
+  return {
+    ...data,
+    keys,
+    metrics,
+    status,
+    loop,
+    gpu,
+    serving,
+    jobs,
+    async start() {
+      if (started) return;
+      started = true;
+      loop.start();
+      await keys.start();
+      await serving.start();
+      await queue?.start();
+    },
+    async close() {
+      await queue?.close();
+      await serving.close();
+      keys.stop();
+      loop.stop();
+    },
+  };
+}
