@@ -15,14 +15,14 @@ import { Metrics } from './platform/metrics.ts';
 import { StatusBoard } from './platform/status.ts';
 import { EventLoopMonitor, GpuProbe } from './platform/system.ts';
 import type { RegistryReader } from './registry/registry.types.ts';
-import { RegistryService } from './registry/registry.service.ts';
+import { createRegistry, type Registry } from './registry/registry.service.ts';
 import { createServing, type Serving, type ServingOptions } from './serving/index.ts';
 import { TrackingService } from './tracking/tracking.service.ts';
 import { JobsService } from './training/jobs.service.ts';
 
 /** The services that read and write the catalogue: what routes, the training pipeline and the CLI share. */
 export interface DataServices {
-  readonly registry: RegistryService;
+  readonly registry: Registry;
   readonly tracking: TrackingService;
   readonly datasets: DatasetService;
 }
@@ -58,7 +58,7 @@ export interface ServiceOptions {
 export function createDataServices(backends: Pick<Backends, 'store' | 'artifacts'>, config: Config, log: Logger, onnx: OnnxRuntime = onnxRuntime): DataServices {
   const { store, artifacts } = backends;
   return {
-    registry: new RegistryService({ store, artifacts, onnx, log: log.child({ component: 'registry' }), maxModelBytes: config.bodyLimitBytes }),
+    registry: createRegistry({ store, artifacts, onnx, log: log.child({ component: 'registry' }), maxModelBytes: config.bodyLimitBytes }),
     tracking: new TrackingService(store, artifacts),
     datasets: new DatasetService({ store, artifacts, log: log.child({ component: 'datasets' }), maxBytes: config.datasetMaxBytes }),
   };
@@ -81,7 +81,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     cache: backends.predictionCache,
     metrics,
     status,
-    registry: options.servingRegistry === null ? undefined : (options.servingRegistry ?? data.registry),
+    registry: options.servingRegistry === null ? undefined : (options.servingRegistry ?? data.registry.reader),
     ...(options.serving === undefined ? {} : { options: options.serving }),
   });
   const queue = backends.queue;

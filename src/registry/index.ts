@@ -4,18 +4,19 @@
  * uploads with `registerVersion`.
  */
 export { registryRoutes } from './registry.routes.ts';
+export { createRegistry, type Registry, type RegistryServiceOptions } from './registry.service.ts';
 export {
   BUNDLE_FILES,
-  RegistryService,
+  ModelsService,
   bundlePrefix,
   runArtifactKey,
-  toServable,
-  type MetadataPatch,
   type CheckedModel,
+  type MetadataPatch,
   type RegisterExtras,
-  type RegistryServiceOptions,
-  type TransitionResult,
-} from './registry.service.ts';
+} from './models.service.ts';
+export { LifecycleService, type TransitionResult } from './lifecycle.service.ts';
+export { RegistryServingReader } from './serving-reader.ts';
+export { toServable } from './registry.shared.ts';
 export {
   MODEL_NAME,
   STAGES,

@@ -90,7 +90,7 @@ export type ModelHistoryRow = Omit<ModelHistoryTable, 'id'> & { id: number };
 export type ModelTrafficRow = ModelTrafficTable;
 export type NewHistoryEntry = Omit<ModelHistoryTable, 'id'>;
 
-type Db = Kysely<Database>;
+export type Db = Kysely<Database>;
 
 /** Largest value of the 32-bit integer version columns. */
 export const MAX_VERSION = 2_147_483_647;

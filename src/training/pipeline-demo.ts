@@ -31,7 +31,7 @@ export const DEMO_REQUEST: TrainRequest = {
  */
 export async function ensureDemoModel(deps: PipelineDeps): Promise<{ name: string; version: number; stage: string } | null> {
   try {
-    await deps.services.registry.getModelSummary(DEMO_MODEL_NAME);
+    await deps.services.registry.models.getModelSummary(DEMO_MODEL_NAME);
     return null;
   } catch (err) {
     if (!(err instanceof AppError && err.status === 404)) throw err;

@@ -31,7 +31,7 @@ import { exportModel, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT, VALUE_OUTPUT
 import type { OnnxRuntime } from '../onnx/runtime.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
 import { AppError } from '../platform/errors.ts';
-import { runArtifactKey } from '../registry/registry.service.ts';
+import { runArtifactKey } from '../registry/models.service.ts';
 import type { DataServices } from '../services.ts';
 import { VERSION } from '../version.ts';
 import { DeterministicJobError, type JobContext, type JobResult, type TrainJob, type TrainRequest } from './job.types.ts';
@@ -519,7 +519,7 @@ async function registerStep(
   const name = req.register_as!;
   // The registry stores finite metrics only; a NaN (e.g. no roc_auc) stays in the run alone.
   const finite = Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
-  const version = await registry.registerChecked(
+  const version = await registry.models.registerChecked(
     name,
     { artifactKey: runArtifactKey(runId, MODEL_ARTIFACT), size: exported.bytes.length, sha256: exported.sha256, signature: exported.signature },
     {
@@ -541,7 +541,7 @@ async function registerStep(
     ctx.progress(96, 'promoting', req.promote_to);
     const decision = evaluateGate(req.promotion_gate, metrics);
     if (decision.pass) {
-      const moved = await registry.transitionStage(name, version.version, req.promote_to, {
+      const moved = await registry.lifecycle.transitionStage(name, version.version, req.promote_to, {
         archiveExistingVersions: true,
         // The submission was checked against requiredRole(); the job acts with that authority.
         actor: { keyId: job.actor, role: requiredRole(req) },

@@ -145,7 +145,7 @@ for (const backend of backends) {
     test('a file over the size limit is a 413', async () => {
       const registry = t.services.registry;
       const big = new Uint8Array(t.config.bodyLimitBytes + 1);
-      await assert.rejects(registry.registerVersion('huge', big, {}, { actor: 'test' }), (err: { status?: number }) => err.status === 413);
+      await assert.rejects(registry.models.registerVersion('huge', big, {}, { actor: 'test' }), (err: { status?: number }) => err.status === 413);
     });
 
     test('10 parallel uploads get versions 1..10, each once', async () => {
@@ -211,7 +211,7 @@ for (const backend of backends) {
         assert.equal(res.statusCode, 400, reserved);
       }
       // Longer than the router's URL parameter limit, so checked on the service.
-      await assert.rejects(t.services.registry.setAlias(name, 'x'.repeat(256), 1, 'test'), (err: { status?: number }) => err.status === 400);
+      await assert.rejects(t.services.registry.lifecycle.setAlias(name, 'x'.repeat(256), 1, 'test'), (err: { status?: number }) => err.status === 400);
       assert.equal((await put('champion', 1, 'train')).statusCode, 403);
       assert.equal((await put('champion', 7)).statusCode, 404);
 
@@ -305,14 +305,14 @@ for (const backend of backends) {
         { version: 2, weight: 25 },
       ]);
       const registry = t.services.registry;
-      assert.deepEqual(await registry.traffic(name), { routes: [{ version: 1, weight: 75 }, { version: 2, weight: 25 }], shadow: [3] });
+      assert.deepEqual(await registry.reader.traffic(name), { routes: [{ version: 1, weight: 75 }, { version: 2, weight: 25 }], shadow: [3] });
       // A version in the split cannot be deleted.
       assert.equal((await t.app.inject({ method: 'DELETE', url: `/models/${name}/versions/3`, headers: t.headers('admin') })).statusCode, 409);
 
       const cleared = await put({ routes: [], shadow: [] });
       assert.equal(cleared.statusCode, 200);
       assert.equal(cleared.json<{ updated_at: string | null }>().updated_at, null);
-      assert.equal(await registry.traffic(name), undefined);
+      assert.equal(await registry.reader.traffic(name), undefined);
     });
 
     test('GET /models paginates and shows the latest version per stage and aliases', async () => {
@@ -410,37 +410,37 @@ for (const backend of backends) {
       const registry = t.services.registry;
       const name = 'readable';
       const changes: string[] = [];
-      const stop = registry.onChange((m) => changes.push(m));
-      const g0 = await registry.generation();
+      const stop = registry.reader.onChange((m) => changes.push(m));
+      const g0 = await registry.reader.generation();
       for (let i = 0; i < 3; i++) assert.equal((await upload(name, classifierOnnx())).statusCode, 201);
       assert.equal((await transition(name, 2, 'Production', 'admin')).statusCode, 200);
       assert.equal((await t.app.inject({ method: 'PUT', url: `/models/${name}/aliases/canary`, payload: { version: 1 }, headers: t.headers('admin') })).statusCode, 200);
-      const g1 = await registry.generation();
+      const g1 = await registry.reader.generation();
       assert.ok(g1 >= g0 + 5, `generation ${g0} -> ${g1}`);
       assert.deepEqual(changes.filter((c) => c === name).length, 5);
       stop();
 
-      assert.equal((await registry.resolve(name, {}))?.version, 3);
-      assert.equal((await registry.resolve(name, { stage: 'Production' }))?.version, 2);
-      assert.equal(await registry.resolve(name, { stage: 'Staging' }), undefined);
-      const canary = await registry.resolve(name, { alias: 'canary' });
+      assert.equal((await registry.reader.resolve(name, {}))?.version, 3);
+      assert.equal((await registry.reader.resolve(name, { stage: 'Production' }))?.version, 2);
+      assert.equal(await registry.reader.resolve(name, { stage: 'Staging' }), undefined);
+      const canary = await registry.reader.resolve(name, { alias: 'canary' });
       assert.equal(canary?.version, 1);
       assert.deepEqual(canary?.aliases, ['canary']);
-      assert.equal((await registry.resolve(name, { alias: 'latest' }))?.version, 3);
-      assert.equal((await registry.resolve(name, { version: 2 }))?.stage, 'Production');
-      assert.equal(await registry.resolve(name, { version: 9 }), undefined);
-      assert.equal(await registry.resolve('no-such-model', {}), undefined);
-      const v = (await registry.resolve(name, { version: 1 }))!;
+      assert.equal((await registry.reader.resolve(name, { alias: 'latest' }))?.version, 3);
+      assert.equal((await registry.reader.resolve(name, { version: 2 }))?.stage, 'Production');
+      assert.equal(await registry.reader.resolve(name, { version: 9 }), undefined);
+      assert.equal(await registry.reader.resolve('no-such-model', {}), undefined);
+      const v = (await registry.reader.resolve(name, { version: 1 }))!;
       assert.equal(v.artifactKey, `models/${name}/1/model.onnx`);
       assert.deepEqual(v.signature.classLabels, ['no', 'yes']);
       assert.ok(!Number.isNaN(Date.parse(v.createdAt)));
       assert.ok((await t.backends.artifacts.stat(v.artifactKey)) !== undefined);
-      await assert.rejects(registry.resolve(name, { version: 1, stage: 'Production' }), /at most one/);
+      await assert.rejects(registry.reader.resolve(name, { version: 1, stage: 'Production' }), /at most one/);
     });
 
     test('programmatic registration records metrics, lineage and reference.json', async () => {
       const registry = t.services.registry;
-      const v = await registry.registerVersion('trained', classifierOnnx(), {}, {
+      const v = await registry.models.registerVersion('trained', classifierOnnx(), {}, {
         actor: 'job-1',
         metrics: { accuracy: 0.93 },
         runId: 'run-7',
@@ -451,11 +451,11 @@ for (const backend of backends) {
       assert.equal(v.version, 1);
       assert.deepEqual(v.metrics, { accuracy: 0.93 });
       assert.ok(v.hasReference);
-      assert.deepEqual(await registry.getReference('trained', 1), { columns: { a: { mean: 1 } } });
+      assert.deepEqual(await registry.models.getReference('trained', 1), { columns: { a: { mean: 1 } } });
       const keys = (await t.backends.artifacts.list('models/trained/1/')).map((a) => a.key.split('/').at(-1));
       assert.deepEqual(keys, ['model.onnx', 'reference.json', 'signature.json']);
-      await assert.rejects(registry.registerVersion('trained', classifierOnnx(), {}, { actor: 'x', metrics: { loss: Number.NaN } }), /finite/);
-      const servable = await registry.resolve('trained', {});
+      await assert.rejects(registry.models.registerVersion('trained', classifierOnnx(), {}, { actor: 'x', metrics: { loss: Number.NaN } }), /finite/);
+      const servable = await registry.reader.resolve('trained', {});
       assert.deepEqual(servable?.metrics, { accuracy: 0.93 });
       assert.equal(servable?.runId, 'run-7');
     });

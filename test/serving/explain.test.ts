@@ -216,13 +216,13 @@ for (const backend of await storeBackends()) {
     before(async () => {
       t = await buildTestApp({ backend, env: { MODEL_NAME: 'wide', RATE_LIMIT_PER_MINUTE: '0' } });
       const registry = t.services.registry;
-      const wide = await registry.registerVersion('wide', WIDE.bytes, {}, { actor: 'test', reference: WIDE.reference });
-      await registry.transitionStage('wide', wide.version, 'Production', { actor });
-      const staged = await registry.registerVersion('wide', NARROW_CLASSIFIER.bytes, {}, { actor: 'test', reference: NARROW_CLASSIFIER.reference });
-      await registry.transitionStage('wide', staged.version, 'Staging', { actor });
-      await registry.registerVersion('clf', WIDE_CLASSIFIER.bytes, {}, { actor: 'test', reference: WIDE_CLASSIFIER.reference });
-      await registry.registerVersion('plain', linearRegressor(['a', 'b'], [1, 1]), {}, { actor: 'test' });
-      await registry.registerVersion('labels', labelsOnlyClassifier(), {}, { actor: 'test' });
+      const wide = await registry.models.registerVersion('wide', WIDE.bytes, {}, { actor: 'test', reference: WIDE.reference });
+      await registry.lifecycle.transitionStage('wide', wide.version, 'Production', { actor });
+      const staged = await registry.models.registerVersion('wide', NARROW_CLASSIFIER.bytes, {}, { actor: 'test', reference: NARROW_CLASSIFIER.reference });
+      await registry.lifecycle.transitionStage('wide', staged.version, 'Staging', { actor });
+      await registry.models.registerVersion('clf', WIDE_CLASSIFIER.bytes, {}, { actor: 'test', reference: WIDE_CLASSIFIER.reference });
+      await registry.models.registerVersion('plain', linearRegressor(['a', 'b'], [1, 1]), {}, { actor: 'test' });
+      await registry.models.registerVersion('labels', labelsOnlyClassifier(), {}, { actor: 'test' });
     });
     after(() => t.close());
 

@@ -205,7 +205,7 @@ void describe('registered-model tags through the real registry', () => {
     const service = t.services.serving.service;
     const m = service.loadedModels().find((l) => l.identity.name === 'delayed')!;
     assert.deepEqual(service.batchingOf(m), { maxBatchRows: 16, maxQueueRows: 4096, maxQueueDelayUs: 200_000 });
-    assert.deepEqual((await t.services.registry.resolve('delayed', {}))?.modelTags, { [MAX_QUEUE_DELAY_TAG]: '200000', [MAX_BATCH_SIZE_TAG]: '16' });
+    assert.deepEqual((await t.services.registry.reader.resolve('delayed', {}))?.modelTags, { [MAX_QUEUE_DELAY_TAG]: '200000', [MAX_BATCH_SIZE_TAG]: '16' });
   });
 
   test('a bad tag value does not break serving', async () => {

@@ -18,9 +18,9 @@ void describe('serving with the real registry', () => {
   test('before a version exists /ready is 503; a transition makes it servable and a promotion moves traffic', async () => {
     assert.equal((await t.app.inject({ url: '/ready' })).statusCode, 503);
     const registry = t.services.registry;
-    await registry.createModel('churn', {}, 'test');
-    const v1 = await registry.registerVersion('churn', OLD, {}, { actor: 'test' });
-    await registry.transitionStage('churn', v1.version, 'Production', { actor });
+    await registry.models.createModel('churn', {}, 'test');
+    const v1 = await registry.models.registerVersion('churn', OLD, {}, { actor: 'test' });
+    await registry.lifecycle.transitionStage('churn', v1.version, 'Production', { actor });
     const predict = async () => {
       const res = await t.app.inject({ method: 'POST', url: '/predict', payload: { a: 1, b: 2 }, headers: t.headers('predict') });
       assert.equal(res.statusCode, 200, res.body);
@@ -29,8 +29,8 @@ void describe('serving with the real registry', () => {
     const first = await predict();
     assert.deepEqual([first.prediction, first.model_version, first.stage], ['old', String(v1.version), 'Production']);
     assert.equal((await t.app.inject({ url: '/ready' })).statusCode, 200);
-    const v2 = await registry.registerVersion('churn', NEW, {}, { actor: 'test' });
-    await registry.transitionStage('churn', v2.version, 'Production', { actor, archiveExistingVersions: true });
+    const v2 = await registry.models.registerVersion('churn', NEW, {}, { actor: 'test' });
+    await registry.lifecycle.transitionStage('churn', v2.version, 'Production', { actor, archiveExistingVersions: true });
     await t.services.serving.service.settled();
     const second = await predict();
     assert.deepEqual([second.prediction, second.model_version], ['new', String(v2.version)]);

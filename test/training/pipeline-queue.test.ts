@@ -41,7 +41,7 @@ void test('a train job runs in a worker thread: run logged, model registered, re
     const run = await services.tracking.getRun(result.runId);
     assert.equal(run.info.status, 'FINISHED');
     assert.equal(run.data.tags.find((t) => t.key === 'modelplane.job_id')?.value, id);
-    assert.equal((await services.registry.getVersion('queued-iris', 1)).stage, 'Staging');
+    assert.equal((await services.registry.models.getVersion('queued-iris', 1)).stage, 'Staging');
     assert.equal((await getJob(store.db, id))?.progress_percent, 100);
   } finally {
     await queue.close();

@@ -74,7 +74,7 @@ for (const backend of await storeBackends()) {
         for (const f of ['model/model.onnx', 'metrics.json', 'features.json']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
         assert.equal(files.includes('confusion_matrix.json'), c.metric === 'accuracy');
 
-        const version = await t.services.registry.getVersion(name, 1);
+        const version = await t.services.registry.models.getVersion(name, 1);
         assert.equal(version.runId, result.runId);
         assert.deepEqual(version.dataset, { name: c.dataset, version: 1 });
         assert.equal(version.signature.task, c.metric === 'accuracy' ? 'classification' : 'regression');
@@ -85,7 +85,7 @@ for (const backend of await storeBackends()) {
         // The version points at the run's model (written once) and its signature, known to the
         // pipeline without parsing the file again, is what the file itself says.
         assert.equal(version.artifactKey, `runs/${result.runId}/artifacts/model/model.onnx`);
-        assert.deepEqual(version.signature, prepareForServing(await t.services.registry.readArtifact(name, 1)).signature);
+        assert.deepEqual(version.signature, prepareForServing(await t.services.registry.models.readArtifact(name, 1)).signature);
         const reference = JSON.parse((await t.backends.artifacts.getBuffer(`models/${name}/1/reference.json`)).toString()) as TrainingReference;
         assert.deepEqual(reference.feature_names, featureNames);
         const first = reference.features[featureNames[0]!]!;
@@ -113,11 +113,11 @@ for (const backend of await storeBackends()) {
         const result = await train(pipelineDeps(t), { dataset: { name: 'weather' }, target: 'hot', algorithm, register_as: `weather-${algorithm}` }, { logs });
         assert.ok(logs.some((l) => l.includes('dropped 12 rows')), logs.join('\n'));
         assert.ok(result.metrics['accuracy']! > 0.8, `accuracy ${result.metrics['accuracy']}`);
-        const v = await t.services.registry.getVersion(`weather-${algorithm}`, 1);
+        const v = await t.services.registry.models.getVersion(`weather-${algorithm}`, 1);
         assert.deepEqual(v.signature.classLabels, ['false', 'true']);
         assert.deepEqual(v.signature.featureTypes, ['categorical', 'numeric']);
         assert.deepEqual([...(v.signature.categories?.['colour'] ?? [])].sort(), ['blue', 'green', 'red']);
-        assert.deepEqual(v.signature, prepareForServing(await t.services.registry.readArtifact(`weather-${algorithm}`, 1)).signature);
+        assert.deepEqual(v.signature, prepareForServing(await t.services.registry.models.readArtifact(`weather-${algorithm}`, 1)).signature);
       }
     });
 
@@ -127,7 +127,7 @@ for (const backend of await storeBackends()) {
       assert.equal(first.model?.stage, 'Staging');
       const second = await train(pipelineDeps(t), { ...base, params: { max_depth: 3 }, promotion_gate: { metric: 'accuracy', min: 0.5, max: 1 } });
       assert.deepEqual(second.model, { name: 'gated', version: 2, stage: 'Staging' });
-      assert.equal((await t.services.registry.getVersion('gated', 1)).stage, 'Archived');
+      assert.equal((await t.services.registry.models.getVersion('gated', 1)).stage, 'Archived');
       let tags = Object.fromEntries((await t.services.tracking.getRun(second.runId!)).data.tags.map((x) => [x.key, x.value]));
       assert.equal(tags['promotion.decision'], 'promoted');
       assert.match(tags['promotion.reason']!, /^accuracy = [\d.]+ >= 0\.5 and <= 1$/);
@@ -139,7 +139,7 @@ for (const backend of await storeBackends()) {
       assert.equal(tags['promotion.decision'], 'rejected');
       assert.match(tags['promotion.reason']!, /log_loss = .* is above the maximum -1/);
       assert.ok(logs.some((l) => l.startsWith('not promoted to Staging')));
-      assert.equal((await t.services.registry.getVersion('gated', 2)).stage, 'Staging');
+      assert.equal((await t.services.registry.models.getVersion('gated', 2)).stage, 'Staging');
     });
 
     void test('cancellation: an abort during the fit stops the job and marks the run KILLED; nothing is registered', async () => {
@@ -164,7 +164,7 @@ for (const backend of await storeBackends()) {
       const runId = runs.items[0]?.info.runId;
       assert.ok(runId);
       assert.equal(runs.items[0]!.info.status, 'KILLED');
-      await assert.rejects(t.services.registry.getModelSummary('cancelled'), /does not exist/);
+      await assert.rejects(t.services.registry.models.getModelSummary('cancelled'), /does not exist/);
 
       const early = new AbortController();
       early.abort(new Error('job cancelled'));
@@ -213,7 +213,7 @@ for (const backend of await storeBackends()) {
       assert.ok(result.metrics['accuracy']! > 0.92, `accuracy ${result.metrics['accuracy']}`);
       assert.ok(result.metrics['roc_auc']! > 0.97, `roc_auc ${result.metrics['roc_auc']}`);
       assert.equal(result.model?.stage, 'Production');
-      const v = await t.services.registry.getVersion('breast-cancer', 1);
+      const v = await t.services.registry.models.getVersion('breast-cancer', 1);
       assert.equal(v.signature.featureNames.length, 30);
       assert.equal(v.signature.featureNames[0], 'mean radius');
       assert.deepEqual(v.signature.classLabels, [0, 1]);
