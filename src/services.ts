@@ -17,13 +17,13 @@ import { EventLoopMonitor, GpuProbe } from './platform/system.ts';
 import type { RegistryReader } from './registry/registry.types.ts';
 import { createRegistry, type Registry } from './registry/registry.service.ts';
 import { createServing, type Serving, type ServingOptions } from './serving/index.ts';
-import { TrackingService } from './tracking/tracking.service.ts';
+import { createTracking, type Tracking } from './tracking/tracking.service.ts';
 import { JobsService } from './training/jobs.service.ts';
 
 /** The services that read and write the catalogue: what routes, the training pipeline and the CLI share. */
 export interface DataServices {
   readonly registry: Registry;
-  readonly tracking: TrackingService;
+  readonly tracking: Tracking;
   readonly datasets: DatasetService;
 }
 
@@ -59,7 +59,7 @@ export function createDataServices(backends: Pick<Backends, 'store' | 'artifacts
   const { store, artifacts } = backends;
   return {
     registry: createRegistry({ store, artifacts, onnx, log: log.child({ component: 'registry' }), maxModelBytes: config.bodyLimitBytes }),
-    tracking: new TrackingService(store, artifacts),
+    tracking: createTracking(store, artifacts),
     datasets: new DatasetService({ store, artifacts, log: log.child({ component: 'datasets' }), maxBytes: config.datasetMaxBytes }),
   };
 }

@@ -236,7 +236,7 @@ export async function runTrainingJob(job: TrainJob, ctx: JobContext, deps: Pipel
   const started = Date.now();
   ctx.progress(0, 'loading', `dataset ${req.dataset.name} version ${job.datasetVersion}`);
 
-  const run = await tracking
+  const run = await tracking.runs
     .createRun({
       experimentName,
       createExperiment: true,
@@ -262,7 +262,7 @@ export async function runTrainingJob(job: TrainJob, ctx: JobContext, deps: Pipel
 
   try {
     const result = await trainInRun(job, ctx, deps, runId, experimentName);
-    await tracking.updateRun(runId, { status: 'FINISHED', endTime: Date.now() });
+    await tracking.runs.updateRun(runId, { status: 'FINISHED', endTime: Date.now() });
     ctx.log(`finished in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     ctx.progress(100, 'done');
     return result;
@@ -271,7 +271,7 @@ export async function runTrainingJob(job: TrainJob, ctx: JobContext, deps: Pipel
     const failure = aborted ? err : deterministic(err);
     const message = failure instanceof Error ? failure.message : String(failure);
     try {
-      await tracking.endRun(runId, aborted ? 'KILLED' : 'FAILED', Date.now(), message);
+      await tracking.runs.endRun(runId, aborted ? 'KILLED' : 'FAILED', Date.now(), message);
     } catch (endErr) {
       deps.log.warn({ err: endErr, runId }, 'could not mark the training run as ended');
     }
@@ -317,7 +317,7 @@ async function loadStep(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runI
   const req = job.request;
   const { table, version: dataset } = await datasets.loadTable(req.dataset.name, job.datasetVersion);
   ctx.log(`loaded dataset ${dataset.name} version ${dataset.version}: ${table.rowCount} rows, ${table.columns.length} columns`);
-  await tracking.setRunDataset(runId, dataset.name, dataset.version, dataset.sha256);
+  await tracking.runs.setRunDataset(runId, dataset.name, dataset.version, dataset.sha256);
   const column = (name: string): Column => {
     const c = table.columns.find((col) => col.name === name);
     if (c === undefined) throw new DeterministicJobError(`no column '${name}' in dataset ${dataset.name} version ${dataset.version}`);
@@ -487,7 +487,7 @@ async function recordStep(
     ...paramEntries(job.params),
   ];
   const now = Date.now();
-  await tracking.logBatch(runId, {
+  await tracking.runs.logBatch(runId, {
     params: runParams.map(([key, value]) => ({ key, value: paramText(value) })),
     metrics: [...Object.entries(evaluation.metrics).map(([key, value]) => ({ key, value, timestamp: now, step: 0 })), { key: 'fit_seconds', value: fitSeconds, timestamp: now, step: 0 }],
     tags: [
@@ -497,11 +497,11 @@ async function recordStep(
     ],
   });
   const featureList = pre.columns.map((c) => ({ name: c.name, type: c.kind, ...(c.kind === 'categorical' ? { categories: c.categories } : {}) }));
-  await tracking.logArtifact(runId, 'metrics.json', Buffer.from(JSON.stringify(evaluation.metrics, null, 2)));
-  await tracking.logArtifact(runId, 'features.json', Buffer.from(JSON.stringify({ target: req.target, task: job.task, class_labels: classLabels, features: featureList }, null, 2)));
-  if (evaluation.confusion !== undefined) await tracking.logArtifact(runId, 'confusion_matrix.json', Buffer.from(JSON.stringify(evaluation.confusion, null, 2)));
-  await tracking.logArtifact(runId, MODEL_ARTIFACT, exported.bytes);
-  await tracking.logArtifact(runId, 'model/reference.json', Buffer.from(JSON.stringify(exported.reference)));
+  await tracking.artifacts.logArtifact(runId, 'metrics.json', Buffer.from(JSON.stringify(evaluation.metrics, null, 2)));
+  await tracking.artifacts.logArtifact(runId, 'features.json', Buffer.from(JSON.stringify({ target: req.target, task: job.task, class_labels: classLabels, features: featureList }, null, 2)));
+  if (evaluation.confusion !== undefined) await tracking.artifacts.logArtifact(runId, 'confusion_matrix.json', Buffer.from(JSON.stringify(evaluation.confusion, null, 2)));
+  await tracking.artifacts.logArtifact(runId, MODEL_ARTIFACT, exported.bytes);
+  await tracking.artifacts.logArtifact(runId, 'model/reference.json', Buffer.from(JSON.stringify(exported.reference)));
 }
 
 /** Registers the run's checked model as a new version (no copy of the bytes), then the gated promotion. */
@@ -533,7 +533,7 @@ async function registerStep(
       source: `runs:/${runId}/model`,
     },
   );
-  await tracking.recordModelOutput(runId, name, version.version);
+  await tracking.runs.recordModelOutput(runId, name, version.version);
   ctx.log(`registered ${name} version ${version.version}`);
   let stage: string = version.stage;
 
@@ -552,7 +552,7 @@ async function registerStep(
     } else {
       ctx.log(`not promoted to ${req.promote_to}: ${decision.reason}`);
     }
-    await tracking.logBatch(runId, {
+    await tracking.runs.logBatch(runId, {
       tags: [
         { key: 'promotion.decision', value: decision.pass ? 'promoted' : 'rejected' },
         { key: 'promotion.reason', value: decision.reason },

@@ -20,7 +20,7 @@ for (const backend of await storeBackends()) {
     };
 
     void test('writes need the train role: read and predict keys get 403, no key 401', async () => {
-      const run = await t.services.tracking.createRun({ experimentName: 'roles', createExperiment: true });
+      const run = await t.services.tracking.runs.createRun({ experimentName: 'roles', createExperiment: true });
       const id = run.info.runId;
       const writes: ['POST' | 'PATCH' | 'DELETE', string, unknown][] = [
         ['POST', '/experiments', { name: 'x' }],
@@ -44,7 +44,7 @@ for (const backend of await storeBackends()) {
       const anon = await t.app.inject({ method: 'GET', url: '/experiments' });
       assert.equal(anon.statusCode, 401);
       // Nothing was changed by the refused calls.
-      const after = await t.services.tracking.getRun(id);
+      const after = await t.services.tracking.runs.getRun(id);
       assert.equal(after.info.status, 'RUNNING');
       assert.equal(after.data.params.length, 0);
     });
@@ -122,9 +122,9 @@ for (const backend of await storeBackends()) {
       await call('train', 'POST', `/runs/${id2}/log`, { params: { max_depth: 4 }, metrics: [{ key: 'accuracy', value: 0.95 }] });
 
       const tracking = t.services.tracking;
-      await tracking.logArtifact(id, 'model/model.onnx', Buffer.from('ONNX'));
-      await tracking.setRunDataset(id, 'iris', 1);
-      await tracking.recordModelOutput(id, 'iris-model', 2);
+      await tracking.artifacts.logArtifact(id, 'model/model.onnx', Buffer.from('ONNX'));
+      await tracking.runs.setRunDataset(id, 'iris', 1);
+      await tracking.runs.recordModelOutput(id, 'iris-model', 2);
 
       const search = await call('read', 'GET', `/experiments/http-runs/runs?filter=${encodeURIComponent("metrics.accuracy > 0.85 and params.max_depth = '8'")}`);
       assert.equal(search.status, 200);

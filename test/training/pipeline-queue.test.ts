@@ -38,7 +38,7 @@ void test('a train job runs in a worker thread: run logged, model registered, re
     assert.equal(row.status, 'succeeded', row.error ?? '');
     const result = JSON.parse(row.result!) as { runId: string; model: { name: string; version: number; stage: string } };
     assert.deepEqual(result.model, { name: 'queued-iris', version: 1, stage: 'Staging' });
-    const run = await services.tracking.getRun(result.runId);
+    const run = await services.tracking.runs.getRun(result.runId);
     assert.equal(run.info.status, 'FINISHED');
     assert.equal(run.data.tags.find((t) => t.key === 'modelplane.job_id')?.value, id);
     assert.equal((await services.registry.models.getVersion('queued-iris', 1)).stage, 'Staging');

@@ -59,7 +59,7 @@ for (const backend of await storeBackends()) {
         assert.ok(progress.some((p) => p > 10 && p < 80), 'fit progress is reported between 10 and 80');
         assert.equal(progress.at(-1), 100);
 
-        const run = await t.services.tracking.getRun(result.runId!);
+        const run = await t.services.tracking.runs.getRun(result.runId!);
         assert.equal(run.info.status, 'FINISHED');
         const params = Object.fromEntries(run.data.params.map((p) => [p.key, p.value]));
         assert.equal(params['algorithm'], c.algorithm);
@@ -70,7 +70,7 @@ for (const backend of await storeBackends()) {
         assert.equal(metrics[c.metric], result.metrics[c.metric]);
         const tags = Object.fromEntries(run.data.tags.map((tag) => [tag.key, tag.value]));
         assert.equal((JSON.parse(tags['modelplane.onnx_check']!) as { ok: boolean }).ok, true);
-        const files = (await t.services.tracking.listAllArtifacts(result.runId!)).files.map((f) => f.path);
+        const files = (await t.services.tracking.artifacts.listAllArtifacts(result.runId!)).files.map((f) => f.path);
         for (const f of ['model/model.onnx', 'metrics.json', 'features.json']) assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
         assert.equal(files.includes('confusion_matrix.json'), c.metric === 'accuracy');
 
@@ -128,14 +128,14 @@ for (const backend of await storeBackends()) {
       const second = await train(pipelineDeps(t), { ...base, params: { max_depth: 3 }, promotion_gate: { metric: 'accuracy', min: 0.5, max: 1 } });
       assert.deepEqual(second.model, { name: 'gated', version: 2, stage: 'Staging' });
       assert.equal((await t.services.registry.models.getVersion('gated', 1)).stage, 'Archived');
-      let tags = Object.fromEntries((await t.services.tracking.getRun(second.runId!)).data.tags.map((x) => [x.key, x.value]));
+      let tags = Object.fromEntries((await t.services.tracking.runs.getRun(second.runId!)).data.tags.map((x) => [x.key, x.value]));
       assert.equal(tags['promotion.decision'], 'promoted');
       assert.match(tags['promotion.reason']!, /^accuracy = [\d.]+ >= 0\.5 and <= 1$/);
 
       const logs: string[] = [];
       const third = await train(pipelineDeps(t), { ...base, promotion_gate: { metric: 'log_loss', max: -1 } }, { logs });
       assert.deepEqual(third.model, { name: 'gated', version: 3, stage: 'None' });
-      tags = Object.fromEntries((await t.services.tracking.getRun(third.runId!)).data.tags.map((x) => [x.key, x.value]));
+      tags = Object.fromEntries((await t.services.tracking.runs.getRun(third.runId!)).data.tags.map((x) => [x.key, x.value]));
       assert.equal(tags['promotion.decision'], 'rejected');
       assert.match(tags['promotion.reason']!, /log_loss = .* is above the maximum -1/);
       assert.ok(logs.some((l) => l.startsWith('not promoted to Staging')));
@@ -160,7 +160,7 @@ for (const backend of await storeBackends()) {
         /job cancelled/,
       );
       assert.ok(logs.includes('cancelled'));
-      const runs = await t.services.tracking.searchRuns({ experimentIds: [(await t.services.tracking.getExperimentByName('cancel-exp')).experimentId] });
+      const runs = await t.services.tracking.runs.searchRuns({ experimentIds: [(await t.services.tracking.experiments.getExperimentByName('cancel-exp')).experimentId] });
       const runId = runs.items[0]?.info.runId;
       assert.ok(runId);
       assert.equal(runs.items[0]!.info.status, 'KILLED');
@@ -194,7 +194,7 @@ for (const backend of await storeBackends()) {
       await assert.rejects(run('oneclass', one.version, 'classification'), (err: unknown) => err instanceof DeterministicJobError && /only 'a'/.test(err.message));
       await assert.rejects(run('notarget', empty.version, 'classification'), (err: unknown) => err instanceof DeterministicJobError && /no values/.test(err.message));
       await assert.rejects(run('texttarget', text.version, 'regression'), (err: unknown) => err instanceof DeterministicJobError && /numeric target/.test(err.message));
-      const failed = await t.services.tracking.searchRuns({ experimentIds: [(await t.services.tracking.getExperimentByName('oneclass')).experimentId] });
+      const failed = await t.services.tracking.runs.searchRuns({ experimentIds: [(await t.services.tracking.experiments.getExperimentByName('oneclass')).experimentId] });
       assert.equal(failed.items[0]!.info.status, 'FAILED');
     });
 
