@@ -7,7 +7,7 @@ import type { App } from './platform/app-type.ts';
 import { installAuth } from './platform/auth.ts';
 import type { AppContext } from './context.ts';
 import { installDocsUi, installOpenApi } from './platform/docs.ts';
-import { installErrorHandling, type ErrorFormat } from './platform/error-handler.ts';
+import { installErrorHandling } from './platform/error-handler.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
@@ -62,8 +62,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   // The request id we use (the caller's if well formed) is echoed, with the security headers.
   installResponseHeaders(app);
 
-  const errorFormats: ErrorFormat[] = [];
-  installErrorHandling(app, errorFormats);
+  installErrorHandling(app);
   installRequestMetrics(app, services.metrics);
   installAuth(app, services.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 

@@ -97,10 +97,14 @@ export interface ErrorFormat {
 
 /**
  * Installs the one error handler and the not-found handler. Protocol surfaces register their own
- * renderer by URL prefix so that MLflow clients get `{error_code, message}` and KServe clients
- * `{error}`, while everything else gets the native body.
+ * renderer by URL prefix with `app.addErrorFormat` so that MLflow clients get
+ * `{error_code, message}` and KServe clients `{error}`, while everything else gets the native body.
  */
-export function installErrorHandling(app: App, formats: ErrorFormat[]): void {
+export function installErrorHandling(app: App): void {
+  const formats: ErrorFormat[] = [];
+  app.decorate('addErrorFormat', (format: ErrorFormat) => {
+    formats.push(format);
+  });
   const pick = (url: string): ErrorRenderer => {
     let best: ErrorFormat | undefined;
     for (const f of formats) {
@@ -133,6 +137,8 @@ export function installErrorHandling(app: App, formats: ErrorFormat[]): void {
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Renders errors of URLs under `format.prefix` in that surface's shape (longest prefix wins). */
+    addErrorFormat(format: ErrorFormat): void;
     /** Set by the metrics plugin so the error handler can count errors by code. */
     metricsHooks?: { onError(request: FastifyRequest, code: string): void; onUnmatched(request: FastifyRequest, reply: FastifyReply): void };
   }

@@ -14,6 +14,7 @@ import type { RegistryReader } from '../registry/registry.types.ts';
 import type { PredictionCache } from './cache.ts';
 import { ServingMetrics } from './metrics.ts';
 import { modelFileSource } from './model-source.ts';
+import { PredictionService } from './prediction.service.ts';
 import { servingRoutes } from './serving.routes.ts';
 import { ServingService, type ServingOptions } from './serving.service.ts';
 
@@ -23,6 +24,7 @@ export { LoadedModel, type ModelIdentity } from './loaded-model.ts';
 export { createRuntime, type ModelRuntime, type RawOutputs, type RuntimeOptions } from './runtime.ts';
 export { MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, tunablesFromTags, type IgnoredTag, type ModelTunables } from './model-tunables.ts';
 export { ServingService, type BatchingSettings, type ModelQuery, type ServingOptions } from './serving.service.ts';
+export { PredictionService, type RowReader, type RunResult } from './prediction.service.ts';
 
 /** What {@link createServing} builds serving from. */
 export interface ServingDeps {
@@ -42,9 +44,10 @@ export interface ServingDeps {
   readonly options?: ServingOptions;
 }
 
-/** Serving of one process: the model router, the prediction cache and serving's metrics. */
+/** Serving of one process: the models (router, sessions, file mode), predictions and serving's metrics. */
 export interface Serving {
   readonly service: ServingService;
+  readonly predictions: PredictionService;
   readonly cache: PredictionCache | undefined;
   readonly metrics: ServingMetrics;
   /** Registers the prediction routes. */
@@ -86,6 +89,8 @@ export function createServing(deps: ServingDeps): Serving {
     { ...servingOptionsFromConfig(config), ...deps.options },
   );
 
+  const predictions = new PredictionService({ router: service, cache, metrics, maxBatchSize: config.maxBatchSize });
+
   status.modelLoaded = () => service.defaultModel !== undefined;
   deps.metrics.modelLoaded.set(0);
   status.addReadinessCheck('model', () => {
@@ -96,7 +101,7 @@ export function createServing(deps: ServingDeps): Serving {
     return { ok: false, detail: `default model ${config.model.name ?? config.model.path ?? ''} is not loaded` };
   });
   status.addSection('serving', () => {
-    const u = service.usage;
+    const u = predictions.usage;
     const m = service.defaultModel;
     return {
       default_model: m === undefined ? null : { name: m.identity.name, version: m.identity.version, stage: m.identity.stage, device: m.runtime.device },
@@ -105,8 +110,8 @@ export function createServing(deps: ServingDeps): Serving {
       requests: u.requests,
       failures: u.failures,
       mean_latency_ms: u.requests === 0 ? 0 : Math.round((u.latency_ms_total / u.requests) * 1000) / 1000,
-      model_reloads: u.reloads,
-      model_reload_failures: u.reload_failures,
+      model_reloads: service.usage.reloads,
+      model_reload_failures: service.usage.reload_failures,
       cache: cache === undefined ? 'off' : cache.kind,
       max_batch_size: config.maxBatchSize,
     };
@@ -114,9 +119,10 @@ export function createServing(deps: ServingDeps): Serving {
 
   return {
     service,
+    predictions,
     cache,
     metrics,
-    routes: (app) => servingRoutes(app, { service, cache, metrics, maxBatchSize: config.maxBatchSize }),
+    routes: (app) => servingRoutes(app, { service, predictions }),
     async start() {
       await service.start();
       deps.metrics.modelLoaded.set(service.defaultModel === undefined ? 0 : 1);

@@ -5,18 +5,15 @@
  * `{"error_code", "message"}` so MLflow clients read them.
  */
 import { parse as parseCsv } from 'csv-parse/sync';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply } from 'fastify';
-import type { AnsweredHook } from '../platform/metrics.ts';
 import type { App } from '../platform/app-type.ts';
-import { toAppError } from '../platform/error-handler.ts';
 import { AppError } from '../platform/errors.ts';
 import { AUTH_ERRORS } from '../platform/schemas.ts';
 import { readColumnDict, readColumnar, readCsvRecords, readRowList, type ModelRows } from './input.ts';
-import { LoadedModel, labelOnlyJson, runRows } from './loaded-model.ts';
-import type { ServingMetrics } from './metrics.ts';
+import type { LoadedModel } from './loaded-model.ts';
+import type { PredictionService } from './prediction.service.ts';
 import { ModelQuerySchema, PREDICT_ROUTE } from './serving.schemas.ts';
-import type { ModelQuery, ServingService } from './serving.service.ts';
 
 const MLFLOW_CODES: Readonly<Record<number, string>> = {
   400: 'BAD_REQUEST',
@@ -33,13 +30,6 @@ const MlflowError = Type.Object({ error_code: Type.String(), message: Type.Strin
 
 const FORMATS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
 
-export interface InvocationDeps {
-  readonly service: ServingService;
-  readonly metrics: ServingMetrics;
-  readonly maxBatchSize: number;
-  /** The route's prediction counters (`config.answered`). */
-  readonly answered: AnsweredHook;
-}
 
 function bad(message: string, path = ''): AppError {
   return new AppError(400, 'validation_error', message, [{ path, message }]);
@@ -77,16 +67,35 @@ export function readMlflowJson(body: unknown, model: LoadedModel, maxRows: numbe
   }
 }
 
-/** Registers `/invocations` in its own scope (its CSV parser and MLflow error shape stay local). */
-export async function invocationRoutes(app: App, deps: InvocationDeps): Promise<void> {
-  const { service, maxBatchSize } = deps;
-  await app.register(async (scope) => {
+/** MLflow's error body for `/invocations`: `{error_code, message}` with MLflow's code for the status. */
+export function renderMlflowScoringError(error: AppError): { error_code: string; message: string } {
+  return { error_code: MLFLOW_CODES[error.status] ?? 'INTERNAL_ERROR', message: error.message };
+}
+
+/** Rows of an `/invocations` body: JSON in one of MLflow's formats, or CSV text with a header row. */
+function readInvocationRows(body: unknown, model: LoadedModel, maxRows: number): ModelRows {
+  if (typeof body !== 'string') return readMlflowJson(body, model, maxRows);
+  let records: string[][];
+  try {
+    const parsed: unknown = parseCsv(body, { skip_empty_lines: true, trim: true, relax_column_count: true });
+    records = parsed as string[][];
+  } catch (err) {
+    throw bad(`the CSV body cannot be parsed: ${(err as Error).message}`);
+  }
+  return readCsvRecords(records, model, maxRows);
+}
+
+/** Registers `/invocations` in its own scope (its CSV parser stays local) with MLflow's error shape. */
+export async function invocationRoutes(app: App, predictions: PredictionService): Promise<void> {
+  app.addErrorFormat({ prefix: '/invocations', render: renderMlflowScoringError });
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
     scope.addContentTypeParser('text/csv', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
     scope.post(
       '/invocations',
       {
-        config: { ...PREDICT_ROUTE, answered: deps.answered },
+        config: { ...PREDICT_ROUTE, answered: predictions.answered('/invocations') },
         schema: {
           summary: 'MLflow scoring: dataframe_split, dataframe_records, instances, inputs, or text/csv',
           tags: ['predictions'],
@@ -99,49 +108,11 @@ export async function invocationRoutes(app: App, deps: InvocationDeps): Promise<
             ...Object.fromEntries([400, 404, 413, 415, ...AUTH_ERRORS, 503].map((s) => [s, MlflowError])),
           },
         },
-        errorHandler: (err, request, reply) => {
-          const e = toAppError(err);
-          if (e === undefined) request.log.error({ err }, 'unexpected error');
-          const status = e?.status ?? 500;
-          app.metricsHooks?.onError(request, e?.code ?? 'internal_error');
-          if (e?.headers !== undefined) void reply.headers(e.headers);
-          const message = e === undefined ? `unexpected error; quote request id ${request.id} when reporting it` : e.message;
-          void (reply as FastifyReply)
-            .code(status)
-            .type('application/json; charset=utf-8')
-            .send(JSON.stringify({ error_code: MLFLOW_CODES[status] ?? 'INTERNAL_ERROR', message }));
-        },
       },
       async (request, reply) => {
-        const picked = service.pick(request.query as ModelQuery);
-        const model = picked instanceof LoadedModel ? picked : await picked;
         const body: unknown = request.body;
-        let rows: ModelRows;
-        if (typeof body === 'string') {
-          let records: string[][];
-          try {
-            const parsed: unknown = parseCsv(body, { skip_empty_lines: true, trim: true, relax_column_count: true });
-            records = parsed as string[][];
-          } catch (err) {
-            throw bad(`the CSV body cannot be parsed: ${(err as Error).message}`);
-          }
-          rows = readCsvRecords(records, model, maxBatchSize);
-        } else {
-          rows = readMlflowJson(body, model, maxBatchSize);
-        }
-        model.inFlight++;
-        let out;
-        try {
-          out = await runRows(model, rows.input, rows.rows);
-        } finally {
-          model.inFlight--;
-        }
-        model.predictions += rows.rows;
-        service.usage.predictions += rows.rows;
-        deps.metrics.predictions.labels(model.identity.name, model.identity.version, 'batch').inc(rows.rows);
-        let text = '{"predictions":[';
-        for (let i = 0; i < rows.rows; i++) text += (i === 0 ? '' : ',') + labelOnlyJson(model, out.outputs, out.offset + i);
-        return reply.type('application/json; charset=utf-8').send(`${text}]}` as never);
+        const text = await predictions.predictLabels(request.query, (model) => readInvocationRows(body, model, predictions.maxBatchSize));
+        return reply.type('application/json; charset=utf-8').send(text as never);
       },
     );
   });
