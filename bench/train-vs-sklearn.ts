@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const model =
-        algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed: 0 }) : fitGradientBoosting(train, { seed: 0 });
+        algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed: 0 }) : await fitGradientBoosting(train, { seed: 0 });
       const fit = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(c0);
       const ref = sk.find((r) => r.dataset === spec.name && r.algorithm === algorithm);
