@@ -1,12 +1,12 @@
 """scikit-learn side of bench/train-vs-sklearn.ts: one (dataset, algorithm) row per process, so that
-the process's peak RSS (ru_maxrss) belongs to that row alone.
+the process's peak RSS (VmHWM) belongs to that row alone.
 
 Usage: python3 bench/sklearn_fit.py SPLIT.json ALGORITHM SEEDS
 SPLIT.json holds {"name", "task", "cols", "train", "test"}: `train`/`test` are files of float64
 rows (cols features then the target; NaN = missing), the exact split the TypeScript side trains on.
 ALGORITHM is random_forest (100 trees, n_jobs=$SK_N_JOBS, default 2) or hist_gradient_boosting
 (library defaults). Fits once per seed 0..SEEDS-1 and prints one JSON object
-{"scores": [...], "fitSeconds": [...], "cpuSeconds": [...], "maxRssMiB", "sklearn"}
+{"scores": [...], "fitSeconds": [...], "cpuSeconds": [...], "maxRssMiB" (VmHWM), "sklearn"}
 (score = accuracy or R2 on the test rows; cpuSeconds = process CPU time of the fit, all threads).
 """
 import json
@@ -24,6 +24,19 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.metrics import accuracy_score, r2_score
+
+
+def peak_rss_mib():
+    """VmHWM of this process. Not ru_maxrss: Linux carries that over fork and exec from the parent,
+    so a child started by a big bench process would report the parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main():
@@ -51,7 +64,7 @@ def main():
         pred = model.predict(xte)
         out["scores"].append(float(accuracy_score(yte, pred) if cls else r2_score(yte, pred)))
         del model
-    out["maxRssMiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["maxRssMiB"] = peak_rss_mib()
     out["sklearn"] = sklearn.__version__
     print(json.dumps(out))
 

@@ -5,7 +5,7 @@
  *   node --import tsx bench/train-vs-sklearn.ts [--jobs 2] [--sk-threads 2] [--seeds 5] [--no-1m]
  *
  * Every (dataset, algorithm) row runs in its own processes, one per side, so each side's peak RSS
- * (ru_maxrss of that process; ours includes the forest's worker threads and tsx) belongs to that
+ * (VmHWM of that process; ours includes the forest's worker threads and tsx) belongs to that
  * row. Splits travel as float64 files. Quality is the mean over `--seeds` seeds on both sides (a
  * 100-tree forest's accuracy on a few hundred test rows moves by about 0.01 from one seed to the
  * next, so one seed per side compares noise); fit times are medians over the same fits; the 1M
@@ -170,8 +170,17 @@ async function runRow(metaFile: string, algorithm: string, nSeeds: number): Prom
     out.cpuSeconds.push((cpu.user + cpu.system) / 1e6);
     out.scores.push(score(model, test));
   }
-  out.maxRssMiB = process.resourceUsage().maxRSS / 1024;
+  out.maxRssMiB = peakRssMiB();
   process.stdout.write(JSON.stringify(out));
+}
+
+/**
+ * VmHWM of this process (MiB). Not `resourceUsage().maxRSS`: Linux carries ru_maxrss over fork and
+ * exec, so a row's process would report at least the parent bench process's size.
+ */
+function peakRssMiB(): number {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024;
 }
 
 const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
