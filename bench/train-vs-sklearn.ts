@@ -1,17 +1,21 @@
 /**
  * Benchmark: the built-in random forest and histogram gradient boosting against scikit-learn on the
- * same 80/20 splits of the shared datasets. Runs both sides in one go: writes each split to a temp
- * JSON file, spawns `bench/sklearn_fit.py` for scikit-learn's scores and fit times, then fits ours.
+ * same 80/20 splits of the shared datasets, plus a seeded synthetic 1,000,000 x 20 regression.
  *
- *   node --import tsx bench/train-vs-sklearn.ts [--jobs 2] [--sk-threads 2]
+ *   node --import tsx bench/train-vs-sklearn.ts [--jobs 2] [--sk-threads 2] [--seeds 5] [--no-1m]
+ *
+ * Every (dataset, algorithm) row runs in its own processes, one per side, so each side's peak RSS
+ * (VmHWM of that process; ours includes the forest's worker threads and tsx) belongs to that
+ * row. Splits travel as float64 files. Quality is the mean over `--seeds` seeds on both sides (a
+ * 100-tree forest's accuracy on a few hundred test rows moves by about 0.01 from one seed to the
+ * next, so one seed per side compares noise); fit times are medians over the same fits; the 1M
+ * row fits once per side (gradient boosting only: a fully grown forest on a million rows has
+ * about a hundred million nodes, more than an ONNX file can hold).
  *
  * PYTHON selects the interpreter (default: /usr/bin/python3 when present, where Debian's
  * python3-sklearn lives, else python3). `--jobs` sets our forest's workers; `--sk-threads` sets
- * scikit-learn's n_jobs and OMP_NUM_THREADS (both default 2). On a busy machine OpenMP's spinning
- * threads can inflate HistGradientBoosting's times badly; `--sk-threads 1` shows its serial cost.
- * Besides wall-clock fit seconds, both sides report process CPU seconds (all threads), which
- * stay comparable when the machine is shared. Peak RSS is the Node process's high-water mark so far
- * (workers are threads, so they are included).
+ * scikit-learn's n_jobs and OMP_NUM_THREADS (both default 2). Besides wall-clock fit seconds, both
+ * sides report process CPU seconds (all threads), which stay comparable when the machine is shared.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -22,14 +26,18 @@ import { fitRandomForest } from '../src/ml/forest.ts';
 import { fitGradientBoosting } from '../src/ml/gbdt.ts';
 import { accuracy, r2 } from '../src/ml/metrics.ts';
 import { predictClasses, predictTrees } from '../src/ml/predict.ts';
+import { createRng } from '../src/ml/random.ts';
 import { takeTrainingData, trainTestSplit } from '../src/ml/split.ts';
 import type { TrainingData, TreeEnsembleModel } from '../src/ml/types.ts';
 
 const datasetsDir = path.resolve(import.meta.dirname, '../../shared/datasets');
-const jobsArg = process.argv.indexOf('--jobs');
-const jobs = jobsArg >= 0 ? Number(process.argv[jobsArg + 1]) : 2;
-const skArg = process.argv.indexOf('--sk-threads');
-const skThreads = skArg >= 0 ? Number(process.argv[skArg + 1]) : 2;
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const jobs = arg('jobs', 2);
+const skThreads = arg('sk-threads', 2);
+const seeds = arg('seeds', 5);
 
 interface Spec {
   readonly name: string;
@@ -42,6 +50,8 @@ const specs: Spec[] = [
   { name: 'breast_cancer', file: 'breast_cancer.csv', target: 'target', task: 'classification' },
   { name: 'winequality-red', file: 'winequality-red.csv', target: 'quality', task: 'classification' },
   { name: 'california_housing', file: 'california_housing.csv', target: 'median_house_value', task: 'regression' },
+  // scikit-learn's fetch_california_housing layout: the issue's default-forest case (R2 0.81).
+  { name: 'california_sklearn', file: 'california_housing_sklearn_layout.csv', target: 'MedHouseVal', task: 'regression' },
 ];
 
 /** Parses a simple comma-separated file; non-numeric feature columns become sorted category codes. */
@@ -79,17 +89,46 @@ function loadCsv(spec: Spec): TrainingData {
   return { x: { rows: n, cols: p, values }, y, task: spec.task, nClasses };
 }
 
-function toRows(d: TrainingData): (number | null)[][] {
-  const out: (number | null)[][] = [];
-  for (let i = 0; i < d.x.rows; i++) {
-    const row: (number | null)[] = [];
-    for (let j = 0; j < d.x.cols; j++) {
-      const v = d.x.values[i * d.x.cols + j]!;
-      row.push(Number.isNaN(v) ? null : v);
-    }
-    out.push(row);
+/**
+ * Seeded 1,000,000 x 20 regression: standard normal features, a target mixing linear terms, an
+ * interaction and a step, plus noise (so trees have something to find beyond a plane).
+ */
+function synthetic1m(): TrainingData {
+  const n = 1_000_000;
+  const p = 20;
+  const rng = createRng(2024);
+  const values = new Float64Array(n * p);
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * p;
+    for (let j = 0; j < p; j++) values[o + j] = rng.normal();
+    y[i] = 3 * values[o]! - 2 * values[o + 1]! + values[o + 2]! * values[o + 3]! + (values[o + 4]! > 0.5 ? 2 : 0) + rng.normal();
   }
-  return out;
+  return { x: { rows: n, cols: p, values }, y, task: 'regression', nClasses: 0 };
+}
+
+/** Writes rows as float64: features then the target. */
+function writeSplit(d: TrainingData, file: string): void {
+  const { rows, cols, values } = d.x;
+  const out = new Float64Array(rows * (cols + 1));
+  for (let i = 0; i < rows; i++) {
+    out.set(values.subarray(i * cols, (i + 1) * cols), i * (cols + 1));
+    out[i * (cols + 1) + cols] = d.y[i]!;
+  }
+  writeFileSync(file, out);
+}
+
+function readSplit(file: string, cols: number, task: TrainingData['task'], nClasses: number): TrainingData {
+  const buf = readFileSync(file);
+  const all = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+  const rows = all.length / (cols + 1);
+  const values = new Float64Array(rows * cols);
+  const y = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    values.set(all.subarray(i * (cols + 1), i * (cols + 1) + cols), i * cols);
+    y[i] = all[i * (cols + 1) + cols]!;
+  }
+  return { x: { rows, cols, values }, y, task, nClasses };
 }
 
 function score(model: TreeEnsembleModel, test: TrainingData): number {
@@ -99,102 +138,127 @@ function score(model: TreeEnsembleModel, test: TrainingData): number {
   return r2(test.y, pred.values);
 }
 
-interface Row {
-  dataset: string;
-  algorithm: string;
-  skScore: number;
-  skFit: number;
-  skCpu: number;
-  ourScore: number;
-  ourFit: number;
-  ourCpu: number;
-  rssMiB: number;
+interface SplitMeta {
+  readonly name: string;
+  readonly task: TrainingData['task'];
+  readonly nClasses: number;
+  readonly cols: number;
+  readonly train: string;
+  readonly test: string;
+}
+
+interface Side {
+  scores: number[];
+  fitSeconds: number[];
+  cpuSeconds: number[];
+  maxRssMiB: number;
+}
+
+/** Child mode: fits one row `seeds` times and prints a {@link Side}. */
+async function runRow(metaFile: string, algorithm: string, nSeeds: number): Promise<void> {
+  const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as SplitMeta;
+  const train = readSplit(meta.train, meta.cols, meta.task, meta.nClasses);
+  const test = readSplit(meta.test, meta.cols, meta.task, meta.nClasses);
+  const out: Side = { scores: [], fitSeconds: [], cpuSeconds: [], maxRssMiB: 0 };
+  for (let seed = 0; seed < nSeeds; seed++) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const model =
+      algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed }) : await fitGradientBoosting(train, { seed });
+    out.fitSeconds.push((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(c0);
+    out.cpuSeconds.push((cpu.user + cpu.system) / 1e6);
+    out.scores.push(score(model, test));
+  }
+  out.maxRssMiB = peakRssMiB();
+  process.stdout.write(JSON.stringify(out));
+}
+
+/**
+ * VmHWM of this process (MiB). Not `resourceUsage().maxRSS`: Linux carries ru_maxrss over fork and
+ * exec, so a row's process would report at least the parent bench process's size.
+ */
+function peakRssMiB(): number {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null ? process.resourceUsage().maxRSS / 1024 : Number(m[1]) / 1024;
+}
+
+const mean = (a: readonly number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+const median = (a: readonly number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function runSide(cmd: string, args: string[], env: Record<string, string>): Side {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${res.stderr}`);
+  return JSON.parse(res.stdout) as Side;
 }
 
 async function main(): Promise<void> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mp-bench-'));
-  const splits = specs.map((spec) => {
-    const data = loadCsv(spec);
-    const idx = trainTestSplit(data.x.rows, {
-      testSize: 0.2,
-      seed: 42,
-      stratify: spec.task === 'classification' ? data.y : undefined,
-    });
-    const train = takeTrainingData(data, idx.train);
-    const test = takeTrainingData(data, idx.test);
-    const file = path.join(tmp, `${spec.name}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({ name: spec.name, task: spec.task, xTrain: toRows(train), yTrain: [...train.y], xTest: toRows(test), yTest: [...test.y] }),
-    );
-    return { spec, train, test, file };
-  });
-
-  const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  const res = spawnSync(python, [path.resolve(import.meta.dirname, 'sklearn_fit.py'), ...splits.map((s) => s.file)], {
-    encoding: 'utf8',
-    env: { ...process.env, OMP_NUM_THREADS: String(skThreads), SK_N_JOBS: String(skThreads) },
-    maxBuffer: 1 << 24,
-  });
-  rmSync(tmp, { recursive: true, force: true });
-  if (res.status !== 0) throw new Error(`sklearn side failed (${python}): ${res.stderr}`);
-  const sk = JSON.parse(res.stdout) as { dataset: string; algorithm: string; score: number; fitSeconds: number; cpuSeconds: number }[];
-
-  const rows: Row[] = [];
-  for (const { spec, train, test } of splits) {
-    for (const algorithm of ['random_forest', 'hist_gradient_boosting']) {
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      const model =
-        algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed: 0 }) : fitGradientBoosting(train, { seed: 0 });
-      const fit = (performance.now() - t0) / 1000;
-      const cpu = process.cpuUsage(c0);
-      const ref = sk.find((r) => r.dataset === spec.name && r.algorithm === algorithm);
-      rows.push({
-        dataset: spec.name,
-        algorithm,
-        skScore: ref?.score ?? NaN,
-        skFit: ref?.fitSeconds ?? NaN,
-        skCpu: ref?.cpuSeconds ?? NaN,
-        ourScore: score(model, test),
-        ourFit: fit,
-        ourCpu: (cpu.user + cpu.system) / 1e6,
-        rssMiB: process.resourceUsage().maxRSS / 1024,
-      });
-    }
+  const rowArg = process.argv.indexOf('--row');
+  if (rowArg >= 0) {
+    await runRow(process.argv[rowArg + 1]!, process.argv[rowArg + 2]!, Number(process.argv[rowArg + 3]));
+    return;
   }
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'mp-bench-'));
+  const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const cases: { meta: SplitMeta; algorithms: string[]; seeds: number; metric: string }[] = [];
+  const write = (name: string, data: TrainingData, algorithms: string[], nSeeds: number): void => {
+    const idx = trainTestSplit(data.x.rows, { testSize: 0.2, seed: 42, stratify: data.task === 'classification' ? data.y : undefined });
+    const meta: SplitMeta = {
+      name,
+      task: data.task,
+      nClasses: data.nClasses,
+      cols: data.x.cols,
+      train: path.join(tmp, `${name}.train.f64`),
+      test: path.join(tmp, `${name}.test.f64`),
+    };
+    writeSplit(takeTrainingData(data, idx.train), meta.train);
+    writeSplit(takeTrainingData(data, idx.test), meta.test);
+    writeFileSync(path.join(tmp, `${name}.json`), JSON.stringify(meta));
+    cases.push({ meta, algorithms, seeds: nSeeds, metric: data.task === 'classification' ? 'accuracy' : 'R2' });
+  };
+  for (const spec of specs) write(spec.name, loadCsv(spec), ['random_forest', 'hist_gradient_boosting'], seeds);
+  if (!process.argv.includes('--no-1m')) write('synthetic_1m_x20', synthetic1m(), ['hist_gradient_boosting'], 1);
 
-  const head = [
-    'dataset',
-    'algorithm',
-    'metric',
-    'sklearn score',
-    'sklearn fit s',
-    'sklearn cpu s',
-    'ours score',
-    'ours fit s',
-    'ours cpu s',
-    'fit ratio',
-    'cpu ratio',
-    'peak RSS MiB',
-  ];
-  const body = rows.map((r) => [
-    r.dataset,
-    r.algorithm,
-    r.dataset === 'california_housing' ? 'R2' : 'accuracy',
-    r.skScore.toFixed(4),
-    r.skFit.toFixed(3),
-    r.skCpu.toFixed(3),
-    r.ourScore.toFixed(4),
-    r.ourFit.toFixed(3),
-    r.ourCpu.toFixed(3),
-    (r.ourFit / r.skFit).toFixed(2),
-    (r.ourCpu / r.skCpu).toFixed(2),
-    r.rssMiB.toFixed(0),
-  ]);
+  const head = ['dataset', 'algorithm', 'metric', 'sk score', 'our score', 'diff', 'sk fit s', 'our fit s', 'fit ratio', 'sk cpu s', 'our cpu s', 'sk RSS MiB', 'our RSS MiB', 'RSS ratio'];
+  const body: string[][] = [];
+  try {
+    for (const c of cases) {
+      const metaFile = path.join(tmp, `${c.meta.name}.json`);
+      for (const algorithm of c.algorithms) {
+        const sk = runSide(python, [path.resolve(import.meta.dirname, 'sklearn_fit.py'), metaFile, algorithm, String(c.seeds)], {
+          OMP_NUM_THREADS: String(skThreads),
+          SK_N_JOBS: String(skThreads),
+        });
+        const ours = runSide(process.execPath, ['--import', 'tsx', path.resolve(import.meta.filename), '--row', metaFile, algorithm, String(c.seeds), '--jobs', String(jobs)], {});
+        const row = [
+          c.meta.name,
+          algorithm,
+          c.metric,
+          mean(sk.scores).toFixed(4),
+          mean(ours.scores).toFixed(4),
+          (mean(ours.scores) - mean(sk.scores)).toFixed(4),
+          median(sk.fitSeconds).toFixed(3),
+          median(ours.fitSeconds).toFixed(3),
+          (median(ours.fitSeconds) / median(sk.fitSeconds)).toFixed(2),
+          median(sk.cpuSeconds).toFixed(2),
+          median(ours.cpuSeconds).toFixed(2),
+          sk.maxRssMiB.toFixed(0),
+          ours.maxRssMiB.toFixed(0),
+          (ours.maxRssMiB / sk.maxRssMiB).toFixed(2),
+        ];
+        body.push(row);
+        process.stderr.write(`${row.join('  ')}\n`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
   const line = (cells: string[]): string => cells.map((s, c) => s.padEnd(widths[c]!)).join('  ');
-  console.log(`our workers: ${jobs}, scikit-learn threads: ${skThreads}, cores: ${os.availableParallelism()}`);
+  console.log(`our workers: ${jobs}, scikit-learn threads: ${skThreads}, cores: ${os.availableParallelism()}, seeds per row: ${seeds} (1M row: 1)`);
   console.log(line(head));
   for (const b of body) console.log(line(b));
 }

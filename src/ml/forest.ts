@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { spawnWorker } from '../util/threads.ts';
 import type { Worker } from 'node:worker_threads';
+import { Pacer, throwIfAborted } from './pace.ts';
 import { createRng } from './random.ts';
 import {
   averagedTreeModel,
@@ -71,16 +72,30 @@ export interface ForestWorkerTask {
   readonly seed: number;
 }
 
-/** Reply from a worker. */
+/**
+ * Reply from a worker: a finished tree, the share of a tree's rows settled in leaves so far (sent
+ * at most every {@link WORKER_PROGRESS_MS}, so progress stays truthful when one tree takes long),
+ * or a failure.
+ */
 export type ForestWorkerReply =
   | { readonly kind: 'tree'; readonly index: number; readonly tree: Tree }
+  | { readonly kind: 'progress'; readonly index: number; readonly fraction: number }
   | { readonly kind: 'error'; readonly index: number; readonly message: string };
+
+/** Least gap between two progress messages of one worker (ms). */
+export const WORKER_PROGRESS_MS = 200;
 
 /**
  * Grows the forest tree with the given seed: bootstrap counts (as sample weights, like
  * scikit-learn) then CART with feature sampling, both from the same seeded stream.
  */
-export function growForestTree(data: PreparedTreeData, grow: TreeGrowParams, bootstrap: boolean, seed: number): Tree {
+export function growForestTree(
+  data: PreparedTreeData,
+  grow: TreeGrowParams,
+  bootstrap: boolean,
+  seed: number,
+  onSettled?: (settledRows: number, totalRows: number) => void,
+): Tree {
   const rng = createRng(seed);
   let weights: Float64Array | null = null;
   if (bootstrap) {
@@ -88,7 +103,7 @@ export function growForestTree(data: PreparedTreeData, grow: TreeGrowParams, boo
     weights = new Float64Array(n);
     for (let t = 0; t < n; t++) weights[rng.nextInt(n)]!++;
   }
-  return growTree(data, weights, grow, rng);
+  return growTree(data, weights, grow, rng, onSettled);
 }
 
 const DEFAULT_PARALLEL_THRESHOLD = 4e7;
@@ -101,15 +116,25 @@ function resolveJobs(nJobs: number | null | undefined): number {
   throw new RangeError(`invalid n_jobs: ${nJobs}`);
 }
 
+/** Estimated work of growing `trees` trees (rows x features tried per split x depth). */
+export function forestWork(trees: number, n: number, featuresPerSplit: number): number {
+  return trees * n * featuresPerSplit * Math.log2(n + 1);
+}
 
 /**
  * Fits a random forest. Classification leaves hold class probabilities, averaged over trees at
  * prediction (`aggregate: 'average'`); regression leaves hold means.
+ *
+ * Progress: the share of trees finished (in-flight trees count by the share of their rows already
+ * in leaves), reported at least every 200 ms while trees grow on workers. An exception thrown by
+ * `onProgress` (how the training pipeline cancels) or an aborted `signal` stops the fit at once:
+ * workers are terminated mid-tree, the calling thread stops between trees.
  */
 export async function fitRandomForest(
   data: TrainingData,
   params: RandomForestParams = {},
   onProgress?: ProgressFn,
+  signal?: AbortSignal,
 ): Promise<TreeEnsembleModel> {
   validateTrainingData(data);
   const nEst = params.n_estimators ?? 100;
@@ -123,44 +148,71 @@ export async function fitRandomForest(
   const seeds = new Float64Array(nEst);
   for (let t = 0; t < nEst; t++) seeds[t] = master.nextInt(0x7fffffff);
 
-  const work = nEst * n * grow.maxFeatures * Math.log2(n + 1);
   const jobs = Math.min(resolveJobs(params.n_jobs), nEst);
-  const useWorkers = jobs > 1 && work >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
+  const useWorkers = jobs > 1 && forestWork(nEst, n, grow.maxFeatures) >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
   const prepared = prepareTreeData(data, useWorkers);
   const trees: Tree[] = new Array<Tree>(nEst);
   const nClasses = data.task === 'classification' ? data.nClasses : 0;
+  throwIfAborted(signal);
   onProgress?.(0, `growing ${nEst} trees`);
 
   if (!useWorkers) {
+    const pacer = new Pacer();
     for (let t = 0; t < nEst; t++) {
       trees[t] = growForestTree(prepared, grow, bootstrap, seeds[t]!);
       onProgress?.((t + 1) / nEst, `${t + 1}/${nEst} trees`);
+      await pacer.pause();
+      throwIfAborted(signal);
     }
     return averagedTreeModel(data.task, p, nClasses, trees);
   }
 
-  await growOnWorkers({ data: prepared, grow, bootstrap }, seeds, jobs, trees, onProgress);
+  await growOnWorkers({ data: prepared, grow, bootstrap }, seeds, jobs, trees, (fraction, done) => onProgress?.(fraction, `${done}/${nEst} trees`), signal);
   return averagedTreeModel(data.task, p, nClasses, trees);
 }
 
-async function growOnWorkers(
+/** How often progress is reported (and cancellation noticed) while workers grow trees (ms). */
+const PROGRESS_TICK_MS = 200;
+
+/**
+ * Grows one tree per seed on `jobs` worker threads into `trees` (by index). `report(fraction,
+ * done)` runs on every finished tree and on a timer; if it throws, or `signal` aborts, the
+ * workers are terminated and the promise rejects with that error.
+ */
+export async function growOnWorkers(
   init: ForestWorkerInit,
   seeds: Float64Array,
   jobs: number,
   trees: Tree[],
-  onProgress?: ProgressFn,
+  report: (fraction: number, done: number) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
+  throwIfAborted(signal);
   const nEst = seeds.length;
   const workers: Worker[] = [];
+  const partial = new Float64Array(nEst);
   let next = 0;
   let done = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
-      const fail = (err: Error): void => {
+      const fail = (err: unknown): void => {
         if (!failed) {
           failed = true;
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
+      const progress = (): void => {
+        if (failed) return;
+        let inFlight = 0;
+        for (let t = 0; t < nEst; t++) inFlight += partial[t]!;
+        try {
+          throwIfAborted(signal);
+          report(Math.min(1, (done + inFlight) / nEst), done);
+        } catch (err) {
+          fail(err);
         }
       };
       const dispatch = (worker: Worker): void => {
@@ -170,17 +222,27 @@ async function growOnWorkers(
           worker.postMessage(task);
         }
       };
+      if (signal !== undefined) {
+        onAbort = progress;
+        signal.addEventListener('abort', onAbort);
+      }
+      timer = setInterval(progress, PROGRESS_TICK_MS);
       for (let k = 0; k < jobs; k++) {
         const worker = spawnWorker(import.meta.url, './forest-worker', init);
         workers.push(worker);
         worker.on('message', (msg: ForestWorkerReply) => {
+          if (msg.kind === 'progress') {
+            partial[msg.index] = msg.fraction;
+            return;
+          }
           if (msg.kind === 'error') {
             fail(new Error(`forest worker failed on tree ${msg.index}: ${msg.message}`));
             return;
           }
           trees[msg.index] = msg.tree;
+          partial[msg.index] = 0;
           done++;
-          onProgress?.(done / nEst, `${done}/${nEst} trees`);
+          progress();
           if (done === nEst) resolve();
           else dispatch(worker);
         });
@@ -194,6 +256,8 @@ async function growOnWorkers(
       }
     });
   } finally {
+    if (timer !== undefined) clearInterval(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }

@@ -19,6 +19,7 @@
  */
 
 import { FLOAT32_MAX, applyBinMapper, fitBinMapper, toColumnMajorF32, type BinMapper } from './binning.ts';
+import { Pacer, throwIfAborted } from './pace.ts';
 import { createRng } from './random.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
@@ -538,8 +539,17 @@ function take(y: Float64Array, idx: Int32Array): Float64Array {
  * binary log-loss (one output, `postTransform: 'logistic'`) for two classes, multinomial log-loss
  * (one tree per class per iteration, `softmax`) for more; each multiclass tree carries its values
  * in its own class's output and zeros elsewhere.
+ *
+ * Progress is reported after every iteration. Between trees the fit yields to the event loop now
+ * and then (see `pace.ts`), so a cancellation message reaches the thread; an aborted `signal` or an
+ * exception from `onProgress` stops it.
  */
-export function fitGradientBoosting(data: TrainingData, params: GradientBoostingParams = {}, onProgress?: ProgressFn): TreeEnsembleModel {
+export async function fitGradientBoosting(
+  data: TrainingData,
+  params: GradientBoostingParams = {},
+  onProgress?: ProgressFn,
+  signal?: AbortSignal,
+): Promise<TreeEnsembleModel> {
   validateTrainingData(data);
   const isCls = data.task === 'classification';
   if (isCls && data.nClasses < 2) throw new RangeError('gradient boosting classification needs at least two classes');
@@ -628,6 +638,7 @@ export function fitGradientBoosting(data: TrainingData, params: GradientBoosting
   const scores: number[] = [];
   if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
   onProgress?.(0, `boosting up to ${maxIter} iterations`);
+  const pacer = new Pacer();
 
   for (let iter = 0; iter < maxIter; iter++) {
     computeGradients(kind, yT, raw, K, g, h);
@@ -643,6 +654,8 @@ export function fitGradientBoosting(data: TrainingData, params: GradientBoosting
       }
       if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
       trees.push(toTree(grown, mapper, k, K));
+      await pacer.pause();
+      throwIfAborted(signal);
     }
     let stop = false;
     if (rawV && yV) {

@@ -15,6 +15,7 @@
  */
 
 import { FLOAT32_MAX, argsortF32, float32Threshold, toColumnMajorF32 } from './binning.ts';
+import { forestWork, growOnWorkers } from './forest.ts';
 import { createRng, type Rng } from './random.ts';
 import type { ProgressFn, Task, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
 
@@ -538,24 +539,49 @@ export function averagedTreeModel(task: Task, nFeatures: number, nClasses: numbe
 }
 
 /**
+ * Estimated work above which a single tree is grown on a worker thread: about half a second, so
+ * that a cancellation (which terminates the worker) never waits for a long tree to finish.
+ */
+const TREE_WORKER_THRESHOLD = 1e8;
+
+/**
  * Fits one CART decision tree (scikit-learn `DecisionTreeClassifier`/`Regressor` semantics).
  * Classification leaves hold class-probability vectors; regression leaves the target mean.
- * Features are compared in float32 (see the module comment).
+ * Features are compared in float32 (see the module comment). Large trees grow on a worker thread,
+ * reporting the share of rows in leaves; an exception from `onProgress` or an aborted `signal`
+ * stops them at once.
  */
-export function fitDecisionTree(data: TrainingData, params: DecisionTreeParams = {}, onProgress?: ProgressFn): TreeEnsembleModel {
+export async function fitDecisionTree(
+  data: TrainingData,
+  params: DecisionTreeParams = {},
+  onProgress?: ProgressFn,
+  signal?: AbortSignal,
+): Promise<TreeEnsembleModel> {
   validateTrainingData(data);
-  const prepared = prepareTreeData(data);
-  const gp = resolveGrowParams(params, data.task, prepared.n, prepared.p, null);
-  const rng = createRng(params.seed ?? 0);
+  const n = data.x.rows;
+  const p = data.x.cols;
+  const gp = resolveGrowParams(params, data.task, n, p, null);
+  const seed = params.seed ?? 0;
+  const nClasses = data.task === 'classification' ? data.nClasses : 0;
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
   onProgress?.(0, 'growing tree');
-  let lastReported = 0;
-  const tree = growTree(prepared, null, gp, rng, (settled, total) => {
-    const frac = settled / total;
-    if (onProgress && frac - lastReported >= 0.05) {
-      lastReported = frac;
-      onProgress(frac, `${settled}/${total} rows in leaves`);
-    }
-  });
+  let tree: Tree;
+  if (forestWork(1, n, gp.maxFeatures) >= TREE_WORKER_THRESHOLD) {
+    const trees: Tree[] = [];
+    const init = { data: prepareTreeData(data, true), grow: gp, bootstrap: false };
+    await growOnWorkers(init, Float64Array.of(seed), 1, trees, (fraction) => onProgress?.(fraction, `${Math.round(fraction * n)}/${n} rows in leaves`), signal);
+    tree = trees[0]!;
+  } else {
+    const prepared = prepareTreeData(data);
+    let lastReported = 0;
+    tree = growTree(prepared, null, gp, createRng(seed), (settled, total) => {
+      const frac = settled / total;
+      if (onProgress && frac - lastReported >= 0.05) {
+        lastReported = frac;
+        onProgress(frac, `${settled}/${total} rows in leaves`);
+      }
+    });
+  }
   onProgress?.(1, `tree with ${tree.left.length} nodes`);
-  return averagedTreeModel(data.task, data.x.cols, prepared.nClasses, [tree]);
+  return averagedTreeModel(data.task, p, nClasses, [tree]);
 }

@@ -11,14 +11,18 @@
  * - regression: `variable` float32 `[N, 1]`;
  * - metadata_props: `feature_names`, `feature_types`, `categories`, `task`, `class_labels` (JSON,
  *   see `METADATA_KEYS`), `model_kind`, plus the caller's entries.
- * Operators: ai.onnx opset 15 and, for trees, ai.onnx.ml opset 3 (`TreeEnsembleRegressor`), all
- * run by onnxruntime's CPU provider.
+ * Operators: ai.onnx opset 15 and, for trees, ai.onnx.ml opset 5 (`TreeEnsemble`), all run by
+ * onnxruntime's CPU provider.
  */
 import type { ColumnTransform, FittedModel, LinearModel, Preprocessing, TreeEnsembleModel } from '../ml/types.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import { InvalidModelError, serializeModel, validateModel } from './model-file.ts';
-import { DataType, findAttribute, type ModelProto, type NodeProto, type ValueInfoProto } from './proto.ts';
+import { DataType, type ModelProto, type ValueInfoProto } from './proto.ts';
 import { METADATA_KEYS } from './signature.ts';
+import { treeEnsembleArrays, treeEnsembleAttributes, type TreeEnsembleArrays } from './tree-ensemble.ts';
+import { attributeField, editGraphNodes, type Piece } from './wire.ts';
+
+export { floorToFloat32 } from './tree-ensemble.ts';
 
 /** Descriptive inputs of {@link exportModel}. */
 export interface ExportMeta {
@@ -33,7 +37,7 @@ export interface ExportMeta {
 }
 
 export const EXPORT_OPSET = 15;
-export const EXPORT_ML_OPSET = 3;
+export const EXPORT_ML_OPSET = 5;
 export const EXPORT_IR_VERSION = 8;
 export const INPUT_NAME = 'input';
 export const LABEL_OUTPUT = 'label';
@@ -52,15 +56,15 @@ export const VALUE_OUTPUT = 'variable';
  * NaN or unknown code gives all zeros). All arithmetic is float32, as at serving time.
  *
  * Linear models: `MatMul` + `Add`, then `Sigmoid` (binary: probabilities `[1 - p, p]`) or
- * `Softmax`. Tree ensembles: one ai.onnx.ml `TreeEnsembleRegressor` computing the raw scores
- * (`BRANCH_LEQ`, `nodes_missing_value_tracks_true` from `missingGoesLeft`, averaging folded into
- * the leaf weights, `baseValues` as base_values), then `Sigmoid`/`Softmax` in standard operators;
- * the regressor op is used for classifiers too so that probabilities are exactly the documented
- * transform of the raw scores, independent of TreeEnsembleClassifier's binary special cases.
- * Thresholds are rounded down to float32, which makes `x <= threshold` give the same answer for
- * every float32 `x` as the float64 comparison of the in-memory model. Node `cover` is kept in the
- * `nodes_hitrates` attribute (float32; read back with {@link readTreeCover}); use
- * {@link treeCoverJson} for the exact float64 values.
+ * `Softmax`. Tree ensembles: one ai.onnx.ml `TreeEnsemble` (opset 5, see `tree-ensemble.ts`)
+ * computing the raw scores (`BRANCH_LEQ`, `nodes_missing_value_tracks_true` from
+ * `missingGoesLeft`, averaging folded into the leaf weights), an `Add` of `baseValues` when any is
+ * nonzero, then `Sigmoid`/`Softmax` in standard operators, so that probabilities are exactly the
+ * documented transform of the raw scores. Thresholds are rounded down to float32, which makes
+ * `x <= threshold` give the same answer for every float32 `x` as the float64 comparison of the
+ * in-memory model. Node covers are not exported (use {@link treeCoverJson}). The tree attributes
+ * are written from the model's typed arrays straight into the returned buffer, which is allocated
+ * once at its exact size.
  * @throws InvalidModelError when the model, preprocessing and labels disagree
  */
 export function exportModel(model: FittedModel, pre: Preprocessing, meta: ExportMeta): Uint8Array {
@@ -83,7 +87,8 @@ export function exportModel(model: FittedModel, pre: Preprocessing, meta: Export
   const features = buildPreprocessing(g, pre);
   const usesMl = model.kind === 'trees';
   const scoresOut = model.task === 'regression' ? VALUE_OUTPUT : undefined;
-  const scores = model.kind === 'linear' ? buildLinear(g, model, features, scoresOut) : buildTrees(g, model, features, scoresOut);
+  const pending: PendingTrees = { nodeIndex: -1, arrays: null };
+  const scores = model.kind === 'linear' ? buildLinear(g, model, features, scoresOut) : buildTrees(g, model, features, scoresOut, pending);
 
   const outputs: ValueInfoProto[] = [];
   if (model.task === 'regression') {
@@ -130,40 +135,25 @@ export function exportModel(model: FittedModel, pre: Preprocessing, meta: Export
     },
   };
   validateModel(onnxModel);
-  return serializeModel(onnxModel);
+  const small = serializeModel(onnxModel);
+  const arrays = pending.arrays;
+  if (arrays === null) return small;
+  // The tree attributes go straight from the typed arrays into the final buffer.
+  const attributes = treeEnsembleAttributes(arrays);
+  return editGraphNodes(small, (index, node) => {
+    if (index !== pending.nodeIndex) return null;
+    const pieces: Piece[] = [node];
+    for (const a of attributes) pieces.push(...attributeField(a));
+    return pieces;
+  });
 }
 
 /**
  * Exact node covers of a tree ensemble as JSON, `{"trees": [[cover of node 0, ...], ...]}`, for
- * storing beside the model (e.g. in `reference.json`) when float32 `nodes_hitrates` is not precise
- * enough (fractional sample weights).
+ * storing beside the model (e.g. in `reference.json`); the ONNX file does not carry them.
  */
 export function treeCoverJson(model: TreeEnsembleModel): string {
   return JSON.stringify({ trees: model.trees.map((t) => Array.from(t.cover)) });
-}
-
-/**
- * Reads back per-tree node covers that {@link exportModel} stored in `nodes_hitrates` of the
- * model's TreeEnsembleRegressor (index = node id), or `null` when the model has none.
- */
-export function readTreeCover(model: ModelProto): Float64Array[] | null {
-  const node = (model.graph?.node ?? []).find(
-    (n: NodeProto) => n.domain === 'ai.onnx.ml' && (n.opType === 'TreeEnsembleRegressor' || n.opType === 'TreeEnsembleClassifier'),
-  );
-  if (!node) return null;
-  const hit = findAttribute(node, 'nodes_hitrates')?.floats;
-  const treeIds = findAttribute(node, 'nodes_treeids')?.ints;
-  const nodeIds = findAttribute(node, 'nodes_nodeids')?.ints;
-  if (!hit || !treeIds || !nodeIds || hit.length === 0 || hit.length !== treeIds.length) return null;
-  const sizes: number[] = [];
-  for (let i = 0; i < treeIds.length; i++) {
-    const t = Number(treeIds[i]);
-    const id = Number(nodeIds[i]);
-    sizes[t] = Math.max(sizes[t] ?? 0, id + 1);
-  }
-  const covers = Array.from(sizes, (n) => new Float64Array(n ?? 0));
-  for (let i = 0; i < treeIds.length; i++) covers[Number(treeIds[i])]![Number(nodeIds[i])] = hit[i]!;
-  return covers;
 }
 
 function featureWidth(c: ColumnTransform): number {
@@ -248,99 +238,27 @@ function buildLinear(g: GraphBuilder, m: LinearModel, features: string, output: 
   return g.node('Add', [product, g.floatConst('intercepts', m.intercepts, [t])], {}, output ? { output } : {});
 }
 
-/** Raw scores `[N, nOutputs]` of a tree ensemble, via one TreeEnsembleRegressor. */
-function buildTrees(g: GraphBuilder, m: TreeEnsembleModel, features: string, output: string | undefined): string {
-  if (m.trees.length === 0) throw new InvalidModelError('the tree ensemble has no trees');
+/**
+ * Raw scores `[N, nOutputs]` of a tree ensemble: one ai.onnx.ml `TreeEnsemble` node whose large
+ * attributes are laid out now (see `tree-ensemble.ts`) but only written when the model is
+ * serialized, plus an `Add` of the base values when any is nonzero.
+ */
+function buildTrees(g: GraphBuilder, m: TreeEnsembleModel, features: string, output: string | undefined, pending: PendingTrees): string {
   if (m.baseValues.length !== m.nOutputs) {
     throw new InvalidModelError(`${m.baseValues.length} base values for ${m.nOutputs} outputs`);
   }
-  const weightScale = m.aggregate === 'average' ? 1 / m.trees.length : 1;
-  const treeIds: number[] = [];
-  const nodeIds: number[] = [];
-  const featureIds: number[] = [];
-  const values: number[] = [];
-  const modes: string[] = [];
-  const trueIds: number[] = [];
-  const falseIds: number[] = [];
-  const missingTrue: number[] = [];
-  const hitRates: number[] = [];
-  const targetTree: number[] = [];
-  const targetNode: number[] = [];
-  const targetIds: number[] = [];
-  const targetWeights: number[] = [];
+  pending.arrays = treeEnsembleArrays(m);
+  const hasBase = m.baseValues.some((v) => v !== 0);
+  pending.nodeIndex = g.nodes.length;
+  const raw = g.node('TreeEnsemble', [features], {}, { domain: 'ai.onnx.ml', ...(output && !hasBase ? { output } : {}) });
+  if (!hasBase) return raw;
+  return g.node('Add', [raw, g.floatConst('base_values', m.baseValues, [m.nOutputs])], {}, output ? { output } : {});
+}
 
-  m.trees.forEach((tree, t) => {
-    const count = tree.left.length;
-    if (
-      count === 0 ||
-      tree.right.length !== count ||
-      tree.feature.length !== count ||
-      tree.threshold.length !== count ||
-      tree.missingGoesLeft.length !== count ||
-      tree.value.length !== count * m.nOutputs
-    ) {
-      throw new InvalidModelError(`tree ${t} has inconsistent array lengths`);
-    }
-    for (let i = 0; i < count; i++) {
-      const left = tree.left[i]!;
-      const leaf = left === -1;
-      treeIds.push(t);
-      nodeIds.push(i);
-      hitRates.push(tree.cover[i] ?? 0);
-      if (leaf) {
-        featureIds.push(0);
-        values.push(0);
-        modes.push('LEAF');
-        trueIds.push(0);
-        falseIds.push(0);
-        missingTrue.push(0);
-        for (let k = 0; k < m.nOutputs; k++) {
-          targetTree.push(t);
-          targetNode.push(i);
-          targetIds.push(k);
-          targetWeights.push(tree.value[i * m.nOutputs + k]! * weightScale);
-        }
-        continue;
-      }
-      const right = tree.right[i]!;
-      const feature = tree.feature[i]!;
-      if (left < 0 || left >= count || right < 0 || right >= count || feature < 0 || feature >= m.nFeatures) {
-        throw new InvalidModelError(`tree ${t} node ${i} points outside the tree or the features`);
-      }
-      featureIds.push(feature);
-      values.push(floorToFloat32(tree.threshold[i]!));
-      modes.push('BRANCH_LEQ');
-      // Under BRANCH_LEQ the "true" branch is x <= threshold, i.e. the left child.
-      trueIds.push(left);
-      falseIds.push(right);
-      missingTrue.push(tree.missingGoesLeft[i] ? 1 : 0);
-    }
-  });
-
-  return g.node(
-    'TreeEnsembleRegressor',
-    [features],
-    {
-      n_targets: { int: m.nOutputs },
-      aggregate_function: { string: 'SUM' },
-      post_transform: { string: 'NONE' },
-      base_values: { floats: m.baseValues },
-      nodes_treeids: { ints: treeIds },
-      nodes_nodeids: { ints: nodeIds },
-      nodes_featureids: { ints: featureIds },
-      nodes_values: { floats: values },
-      nodes_modes: { strings: modes },
-      nodes_truenodeids: { ints: trueIds },
-      nodes_falsenodeids: { ints: falseIds },
-      nodes_missing_value_tracks_true: { ints: missingTrue },
-      nodes_hitrates: { floats: hitRates },
-      target_treeids: { ints: targetTree },
-      target_nodeids: { ints: targetNode },
-      target_ids: { ints: targetIds },
-      target_weights: { floats: targetWeights },
-    },
-    { domain: 'ai.onnx.ml', ...(output ? { output } : {}) },
-  );
+/** The tree node whose attributes are spliced in at serialization. */
+interface PendingTrees {
+  nodeIndex: number;
+  arrays: TreeEnsembleArrays | null;
 }
 
 /** Probabilities `[N, C]` from raw scores, named {@link PROBABILITY_OUTPUT}. */
@@ -361,18 +279,6 @@ function buildProbabilities(g: GraphBuilder, m: FittedModel, scores: string): st
   throw new InvalidModelError(
     `unsupported classifier: ${width} outputs with post-transform '${m.postTransform}' for ${m.nClasses} classes`,
   );
-}
-
-/** Largest float32 not above `x`: float32 `v <= result` iff `v <= x` for every float32 `v`. */
-export function floorToFloat32(x: number): number {
-  const f = Math.fround(x);
-  if (f <= x || Number.isNaN(x)) return f;
-  if (f === 0) return -1.401298464324817e-45; // x is a tiny negative number: the negative subnormal closest to 0.
-  const bits = new Float32Array([f]);
-  const ints = new Int32Array(bits.buffer);
-  // For positive floats the bit pattern grows with the value; for negative ones it shrinks.
-  ints[0] = f > 0 ? ints[0]! - 1 : ints[0]! + 1;
-  return bits[0]!;
 }
 
 function tensorInfo(name: string, elemType: number, dims: readonly (number | string)[]): ValueInfoProto {

@@ -22,7 +22,6 @@ export {
   PROBABILITY_OUTPUT,
   VALUE_OUTPUT,
   exportModel,
-  readTreeCover,
   treeCoverJson,
   type ExportMeta,
 } from './export.ts';

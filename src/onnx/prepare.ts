@@ -5,6 +5,7 @@ import { inspectModel, type ModelInfo } from './inspect.ts';
 import { parseModel, serializeModel } from './model-file.ts';
 import { feedInputs, int64ToNumber, type ModelProto, type ValueInfoProto } from './proto.ts';
 import { signatureFromInfo, type ModelSignature, type SignatureHints } from './signature.ts';
+import { detachLargeAttributes, reattachAttributes } from './wire.ts';
 import { removeZipMap } from './zipmap.ts';
 
 /** {@link ModelInfo} of the servable model plus what registration changed. */
@@ -31,12 +32,18 @@ const SCHEMA_IR_VERSION = 8;
  * batch of 1 while the input's batch is symbolic are relaxed (old skl2onnx declares labels `[1]`
  * yet returns `[N]`, which makes onnxruntime log a warning on every run). Does not load the model
  * in onnxruntime: the caller does that (and a dummy run) with the returned bytes.
+ *
+ * Large attributes (tree ensembles' node lists, big constant tensors) are never decoded: they are
+ * cut out as byte ranges before decoding and put back unchanged if the model is rewritten (see
+ * `wire.ts`), so the memory this takes is about the size of the file, not tens of times that.
  * @param bytes the uploaded `.onnx` file
  * @param hints feature names, class labels, task, ... (see {@link SignatureHints})
+ * @param detachBytes attributes at least this large are set aside undecoded (default 256 KiB)
  * @throws InvalidModelError for files that cannot be served, with a human reason
  */
-export function prepareForServing(bytes: Uint8Array, hints: SignatureHints = {}): PreparedModel {
-  const original = parseModel(bytes);
+export function prepareForServing(bytes: Uint8Array, hints: SignatureHints = {}, detachBytes?: number): PreparedModel {
+  const { skeleton, detached } = detachLargeAttributes(bytes, detachBytes);
+  const original = parseModel(skeleton);
   const removal = removeZipMap(original);
   const rewrites: string[] = removal.rewrites.map(
     (r) => `output '${r.output}': ZipMap replaced by Identity of '${r.source}' (float tensor [N, ${r.classLabels.length}])`,
@@ -59,10 +66,23 @@ export function prepareForServing(bytes: Uint8Array, hints: SignatureHints = {})
     warnings.push(`input '${signature.input.name}' has a fixed batch size of ${info.fixedBatch}; requests are split to fit`);
   }
   return {
-    bytes: rewrites.length > 0 ? serializeModel(model) : bytes,
+    bytes: rewrites.length > 0 ? reattach(original, model, detached) : bytes,
     signature,
     info: { ...info, rewrites, warnings },
   };
+}
+
+/** The rewritten model's bytes with the detached attributes back in their nodes. */
+function reattach(original: ModelProto, model: ModelProto, detached: ReturnType<typeof detachLargeAttributes>['detached']): Uint8Array {
+  const before = original.graph?.node ?? [];
+  const after = model.graph?.node ?? [];
+  // The rewrites replace nodes in place, so a node keeps its index; check it before relying on it.
+  for (const index of detached.keys()) {
+    if (before.length !== after.length || before[index]?.opType !== after[index]?.opType) {
+      throw new Error('rewriting the model moved a node whose attributes were set aside');
+    }
+  }
+  return reattachAttributes(serializeModel(model), detached);
 }
 
 /**

@@ -50,25 +50,26 @@ function assertCovers(model: TreeEnsembleModel, n: number): void {
 }
 
 void describe('fitGradientBoosting', () => {
-  void test('regression: baseline is the mean, training loss decreases with iterations', () => {
+  void test('regression: baseline is the mean, training loss decreases with iterations', async () => {
     const data = regression(600, 1, 0.1);
     let mean = 0;
     for (const v of data.y) mean += v / data.y.length;
-    const losses = [1, 5, 20, 60].map((maxIter) => {
-      const model = fitGradientBoosting(data, { max_iter: maxIter });
+    const losses: number[] = [];
+    for (const maxIter of [1, 5, 20, 60]) {
+      const model = await fitGradientBoosting(data, { max_iter: maxIter });
       assert.ok(Math.abs(model.baseValues[0]! - mean) < 1e-9);
       assert.equal(model.trees.length, maxIter);
       assert.equal(model.aggregate, 'sum');
       assertCovers(model, 600);
-      return mse(model, data);
-    });
+      losses.push(mse(model, data));
+    }
     for (let k = 1; k < losses.length; k++) assert.ok(losses[k]! < losses[k - 1]!, `losses ${losses.join(', ')}`);
     assert.ok(losses.at(-1)! < 0.1);
   });
 
-  void test('leaf-wise growth respects max_leaf_nodes, max_depth and min_samples_leaf', () => {
+  void test('leaf-wise growth respects max_leaf_nodes, max_depth and min_samples_leaf', async () => {
     const data = regression(600, 2, 0.5);
-    const model = fitGradientBoosting(data, { max_iter: 5, max_leaf_nodes: 8, min_samples_leaf: 25 });
+    const model = await fitGradientBoosting(data, { max_iter: 5, max_leaf_nodes: 8, min_samples_leaf: 25 });
     for (const tree of model.trees) {
       let leaves = 0;
       for (let i = 0; i < tree.left.length; i++) {
@@ -78,13 +79,13 @@ void describe('fitGradientBoosting', () => {
       }
       assert.ok(leaves <= 8 && leaves > 1);
     }
-    const shallow = fitGradientBoosting(data, { max_iter: 3, max_leaf_nodes: null, max_depth: 2 });
+    const shallow = await fitGradientBoosting(data, { max_iter: 3, max_leaf_nodes: null, max_depth: 2 });
     for (const tree of shallow.trees) assert.ok(tree.left.length <= 7);
   });
 
-  void test('binary: one logit output, probabilities sum to 1, separates the classes', () => {
+  void test('binary: one logit output, probabilities sum to 1, separates the classes', async () => {
     const data = classification(400, 2, 3);
-    const model = fitGradientBoosting(data, { max_iter: 30 });
+    const model = await fitGradientBoosting(data, { max_iter: 30 });
     assert.equal(model.nOutputs, 1);
     assert.equal(model.postTransform, 'logistic');
     assert.ok(Math.abs(model.baseValues[0]!) < 1e-9); // balanced classes: log-odds 0
@@ -97,9 +98,9 @@ void describe('fitGradientBoosting', () => {
     assert.ok(correct / 400 > 0.85);
   });
 
-  void test('multiclass: one tree per class per iteration, softmax probabilities sum to 1', () => {
+  void test('multiclass: one tree per class per iteration, softmax probabilities sum to 1', async () => {
     const data = classification(450, 3, 4);
-    const model = fitGradientBoosting(data, { max_iter: 10 });
+    const model = await fitGradientBoosting(data, { max_iter: 10 });
     assert.equal(model.nOutputs, 3);
     assert.equal(model.trees.length, 30);
     assert.equal(model.postTransform, 'softmax');
@@ -119,7 +120,7 @@ void describe('fitGradientBoosting', () => {
     assert.ok(correct / 450 > 0.8);
   });
 
-  void test('learns the direction of missing values', () => {
+  void test('learns the direction of missing values', async () => {
     const n = 400;
     const values = new Float64Array(n);
     const y = new Float64Array(n);
@@ -128,7 +129,7 @@ void describe('fitGradientBoosting', () => {
       values[i] = i % 4 === 0 ? NaN : i % 4 === 1 ? 1 : 5;
       y[i] = i % 4 === 2 || i % 4 === 3 ? 10 : 0;
     }
-    const model = fitGradientBoosting({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 50 });
+    const model = await fitGradientBoosting({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 50 });
     const root = model.trees[0]!;
     assert.equal(root.threshold[0], 3);
     assert.equal(root.missingGoesLeft[0], 1);
@@ -140,12 +141,12 @@ void describe('fitGradientBoosting', () => {
       values[i] = i % 2 === 0 ? NaN : i;
       y[i] = i % 2 === 0 ? 1 : 0;
     }
-    const m2 = fitGradientBoosting({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 1 });
+    const m2 = await fitGradientBoosting({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 1 });
     assert.equal(m2.trees[0]!.threshold[0], FLOAT32_MAX);
     assert.equal(m2.trees[0]!.missingGoesLeft[0], 0);
   });
 
-  void test('exported thresholds route float32 inputs exactly as the binned training did', () => {
+  void test('exported thresholds route float32 inputs exactly as the binned training did', async () => {
     // Many distinct values (quantile bins) and missing values: walking every training row, rounded
     // to float32 as onnxruntime sees it, through each tree must reproduce the training covers.
     const rng = createRng(11);
@@ -157,7 +158,7 @@ void describe('fitGradientBoosting', () => {
       for (let j = 0; j < p; j++) values[i * p + j] = rng.next() < 0.1 ? NaN : rng.normal() * 1e3 + 1e-3 * rng.next();
       y[i] = (values[i * p]! > 0 ? 1 : 0) + (Number.isNaN(values[i * p + 1]!) ? 2 : 0) + 0.1 * rng.normal();
     }
-    const model = fitGradientBoosting({ x: { rows: n, cols: p, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 10, max_bins: 16 });
+    const model = await fitGradientBoosting({ x: { rows: n, cols: p, values }, y, task: 'regression', nClasses: 0 }, { max_iter: 10, max_bins: 16 });
     for (const tree of model.trees) {
       const visits = new Float64Array(tree.left.length);
       for (let i = 0; i < n; i++) {
@@ -174,14 +175,14 @@ void describe('fitGradientBoosting', () => {
     }
   });
 
-  void test('early stopping stops on noise and is on by default only for large data', () => {
+  void test('early stopping stops on noise and is on by default only for large data', async () => {
     const noise = regression(2000, 5, 5);
     const rng = createRng(9);
     for (let i = 0; i < noise.y.length; i++) noise.y[i] = rng.normal();
-    const stopped = fitGradientBoosting(noise, { early_stopping: true, max_iter: 200, n_iter_no_change: 5 });
+    const stopped = await fitGradientBoosting(noise, { early_stopping: true, max_iter: 200, n_iter_no_change: 5 });
     assert.ok(stopped.trees.length < 200, `${stopped.trees.length} trees`);
     assertCovers(stopped, 1800);
-    const notStopped = fitGradientBoosting(noise, { max_iter: 15 });
+    const notStopped = await fitGradientBoosting(noise, { max_iter: 15 });
     assert.equal(notStopped.trees.length, 15);
   });
 });

@@ -59,8 +59,8 @@ void describe('float32 helpers', () => {
 });
 
 void describe('fitDecisionTree', () => {
-  void test('finds a perfectly separating split at the midpoint', () => {
-    const model = fitDecisionTree(data1d([1, 2, 3, 10, 11, 12], [0, 0, 0, 1, 1, 1], 'classification', 2));
+  void test('finds a perfectly separating split at the midpoint', async () => {
+    const model = await fitDecisionTree(data1d([1, 2, 3, 10, 11, 12], [0, 0, 0, 1, 1, 1], 'classification', 2));
     const tree = model.trees[0]!;
     assert.equal(tree.left.length, 3);
     assert.equal(tree.feature[0], 0);
@@ -73,31 +73,31 @@ void describe('fitDecisionTree', () => {
     assert.equal(model.nOutputs, 2);
   });
 
-  void test('learns where missing values go', () => {
+  void test('learns where missing values go', async () => {
     // NaN rows behave like the high class: they must go right.
-    let tree = fitDecisionTree(data1d([1, 2, 3, NaN, NaN, 10, 11], [0, 0, 0, 1, 1, 1, 1], 'classification', 2)).trees[0]!;
+    let tree = (await fitDecisionTree(data1d([1, 2, 3, NaN, NaN, 10, 11], [0, 0, 0, 1, 1, 1, 1], 'classification', 2))).trees[0]!;
     assert.equal(tree.threshold[0], 6.5);
     assert.equal(tree.missingGoesLeft[0], 0);
     // Now like the low class: left.
-    tree = fitDecisionTree(data1d([1, 2, 3, NaN, NaN, 10, 11], [0, 0, 0, 0, 0, 1, 1], 'classification', 2)).trees[0]!;
+    tree = (await fitDecisionTree(data1d([1, 2, 3, NaN, NaN, 10, 11], [0, 0, 0, 0, 0, 1, 1], 'classification', 2))).trees[0]!;
     assert.equal(tree.threshold[0], 6.5);
     assert.equal(tree.missingGoesLeft[0], 1);
     // Only missingness is informative: present-left / missing-right split.
-    tree = fitDecisionTree(data1d([1, 2, 3, NaN, NaN], [0, 0, 0, 1, 1], 'classification', 2)).trees[0]!;
+    tree = (await fitDecisionTree(data1d([1, 2, 3, NaN, NaN], [0, 0, 0, 1, 1], 'classification', 2))).trees[0]!;
     assert.equal(tree.threshold[0], FLOAT32_MAX);
     assert.equal(tree.missingGoesLeft[0], 0);
     assert.equal(tree.left.length, 3);
   });
 
-  void test('regression leaves hold the target means', () => {
-    const tree = fitDecisionTree(data1d([0, 0, 1, 1], [1, 3, 10, 20], 'regression')).trees[0]!;
+  void test('regression leaves hold the target means', async () => {
+    const tree = (await fitDecisionTree(data1d([0, 0, 1, 1], [1, 3, 10, 20], 'regression'))).trees[0]!;
     assert.equal(tree.threshold[0], 0.5);
     assert.equal(tree.value[0], 8.5);
     assert.equal(tree.value[tree.left[0]!], 2);
     assert.equal(tree.value[tree.right[0]!], 15);
   });
 
-  void test('grows to purity on random data, with float32 thresholds and consistent covers', () => {
+  void test('grows to purity on random data, with float32 thresholds and consistent covers', async () => {
     const rng = createRng(7);
     const n = 500;
     const p = 4;
@@ -107,7 +107,7 @@ void describe('fitDecisionTree', () => {
     for (let i = 0; i < n; i++) y[i] = rng.nextInt(3);
     const data: TrainingData = { x: { rows: n, cols: p, values }, y, task: 'classification', nClasses: 3 };
     for (const criterion of ['gini', 'entropy'] as const) {
-      const model = fitDecisionTree(data, { criterion });
+      const model = await fitDecisionTree(data, { criterion });
       const tree = model.trees[0]!;
       assert.equal(tree.cover[0], n);
       assertCoverConsistent(tree);
@@ -119,7 +119,7 @@ void describe('fitDecisionTree', () => {
     }
   });
 
-  void test('values equal in float32 are never split apart; float32 routing reproduces covers', () => {
+  void test('values equal in float32 are never split apart; float32 routing reproduces covers', async () => {
     const rng = createRng(12);
     const n = 300;
     const values = new Float64Array(n);
@@ -130,7 +130,7 @@ void describe('fitDecisionTree', () => {
       values[i] = g === 7 ? NaN : 1 + g * 1e-3 + rng.next() * 1e-9;
       y[i] = rng.normal();
     }
-    const tree = fitDecisionTree({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 }).trees[0]!;
+    const tree = (await fitDecisionTree({ x: { rows: n, cols: 1, values }, y, task: 'regression', nClasses: 0 })).trees[0]!;
     const visits = new Float64Array(tree.left.length);
     for (let i = 0; i < n; i++) {
       let node = 0;
@@ -147,13 +147,13 @@ void describe('fitDecisionTree', () => {
     assert.ok(leaves <= 20, `${leaves} leaves for 20 float32-distinct groups`);
   });
 
-  void test('respects max_depth and min_samples_leaf', () => {
+  void test('respects max_depth and min_samples_leaf', async () => {
     const rng = createRng(3);
     const n = 400;
     const values = Float64Array.from({ length: n * 2 }, () => rng.next());
     const y = Float64Array.from({ length: n }, (_, i) => values[i * 2]! * 10 + rng.normal());
     const data: TrainingData = { x: { rows: n, cols: 2, values }, y, task: 'regression', nClasses: 0 };
-    const tree = fitDecisionTree(data, { max_depth: 3, min_samples_leaf: 30 }).trees[0]!;
+    const tree = (await fitDecisionTree(data, { max_depth: 3, min_samples_leaf: 30 })).trees[0]!;
     const depth = (node: number): number => (tree.left[node] === -1 ? 0 : 1 + Math.max(depth(tree.left[node]!), depth(tree.right[node]!)));
     assert.ok(depth(0) <= 3);
     for (let i = 0; i < tree.left.length; i++) if (tree.left[i] === -1) assert.ok(tree.cover[i]! >= 30);
@@ -170,7 +170,7 @@ void describe('fitDecisionTree', () => {
     assert.throws(() => resolveMaxFeatures(-1, 30), RangeError);
   });
 
-  void test('rejects bad labels', () => {
-    assert.throws(() => fitDecisionTree(data1d([1, 2], [0, 2], 'classification', 2)), RangeError);
+  void test('rejects bad labels', async () => {
+    await assert.rejects(() => fitDecisionTree(data1d([1, 2], [0, 2], 'classification', 2)), RangeError);
   });
 });

@@ -44,7 +44,7 @@ function referenceOf(cols: readonly string[], x: Matrix, task: Task, y: Float64A
  * A gradient-boosted model over `f` features with interactions (products of neighbours), so
  * Shapley values are not just per-feature effects; with its training reference.
  */
-function boostedTrees(f: number, task: Task): { bytes: Uint8Array; reference: TrainingReference; x: Matrix } {
+async function boostedTrees(f: number, task: Task): Promise<{ bytes: Uint8Array; reference: TrainingReference; x: Matrix }> {
   const x = gaussianRows(400, f, f * 7 + (task === 'classification' ? 1 : 0));
   const y = new Float64Array(x.rows);
   for (let i = 0; i < x.rows; i++) {
@@ -52,7 +52,7 @@ function boostedTrees(f: number, task: Task): { bytes: Uint8Array; reference: Tr
     for (let j = 0; j < f; j++) s += (j + 1) * 0.3 * x.values[i * f + j]! + x.values[i * f + j]! * x.values[i * f + ((j + 1) % f)]!;
     y[i] = task === 'classification' ? (s > 0 ? 1 : 0) : s;
   }
-  const model = fitGradientBoosting({ x, y, task, nClasses: task === 'classification' ? 2 : 0 }, { max_iter: 15, max_leaf_nodes: 8, min_samples_leaf: 5 });
+  const model = await fitGradientBoosting({ x, y, task, nClasses: task === 'classification' ? 2 : 0 }, { max_iter: 15, max_leaf_nodes: 8, min_samples_leaf: 5 });
   const cols = names(f);
   const bytes = exportModel(model, numericPre(cols), { featureNames: cols, classLabels: task === 'classification' ? [0, 1] : null, producerVersion: 'test' });
   return { bytes, reference: referenceOf(cols, x, task, y), x };
@@ -86,10 +86,10 @@ function explained(out: { probabilities: ArrayLike<number> | null; values: Array
 
 const LINEAR_COEF = [2, -3, 0.5];
 const LINEAR_X = gaussianRows(300, 3, 11);
-const WIDE = boostedTrees(EXACT_MAX_FEATURES + 4, 'regression');
-const NARROW = boostedTrees(6, 'regression');
-const WIDE_CLASSIFIER = boostedTrees(EXACT_MAX_FEATURES + 2, 'classification');
-const NARROW_CLASSIFIER = boostedTrees(5, 'classification');
+const WIDE = await boostedTrees(EXACT_MAX_FEATURES + 4, 'regression');
+const NARROW = await boostedTrees(6, 'regression');
+const WIDE_CLASSIFIER = await boostedTrees(EXACT_MAX_FEATURES + 2, 'classification');
+const NARROW_CLASSIFIER = await boostedTrees(5, 'classification');
 
 void describe('Shapley explainer', () => {
   let t: ServingTestApp;
