@@ -214,6 +214,17 @@ const jobsAcrossApis: Scenario = {
     check(result, 'status identical on API 1 and API 2', 'same JSON body', s1.body === s2.body ? 'same' : `API 1: ${s1.body.slice(0, 120)} | API 2: ${s2.body.slice(0, 120)}`, s1.status === 200 && s1.body === s2.body);
     const runs = await runsOf(api2, 'cluster-jobs');
     check(result, 'tracking run finished', 'run FINISHED', runs.map((r) => r.status).join(', ') || 'no run', runs.length > 0 && runs.every((r) => r.status === 'FINISHED'));
+    // What Prometheus sees of training: only the APIs serve /metrics (workers have no listener).
+    const metrics = (await Promise.all(ctx.cluster.apiUrls.map((u) => request(`${u}/metrics`, { timeoutMs: 5000 })))).map((r) => r.body).join('\n');
+    const succeeded = Number(/^training_jobs_total\{status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    const observed = [...metrics.matchAll(/^training_job_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    check(
+      result,
+      'training metrics reach Prometheus',
+      'training_jobs_total{status="succeeded"} >= 1 and training_job_duration_seconds_count >= 1 on the APIs\' /metrics',
+      `training_jobs_total{status="succeeded"} ${succeeded}, training_job_duration_seconds_count ${observed}`,
+      succeeded >= 1 && observed >= 1,
+    );
     return result;
   },
 };
@@ -486,6 +497,7 @@ const postgresDown: Scenario = {
     const { cluster } = ctx;
     const api1 = cluster.apiUrl(0);
     let duringWrite: HttpResult | undefined;
+    let duringMetrics: HttpResult | undefined;
     let afterWriteMs: number | undefined;
     const accepted: string[] = [];
     const port3 = await freePort();
@@ -510,6 +522,7 @@ const postgresDown: Scenario = {
           api3.start();
           await sleep(1000);
           duringWrite = await createModel(`cluster-pg-${Date.now()}`, 15_000);
+          duringMetrics = await request(`${api1}/metrics`, { timeoutMs: 10_000 });
         },
         async (restoredAt) => {
           api3AliveAtRestore = api3.running;
@@ -519,6 +532,8 @@ const postgresDown: Scenario = {
       );
       const dw = duringWrite;
       check(result, 'write during the outage', '503 with a clear error within 5 s', dw === undefined ? 'not sent' : summarize(dw), dw !== undefined && dw.status === 503 && dw.ms <= 5000);
+      const dm = duringMetrics;
+      check(result, '/metrics during the outage', '200 within 3 s (Prometheus keeps scraping)', dm === undefined ? 'not sent' : summarize(dm, 80), dm !== undefined && dm.status === 200 && dm.ms <= 3000);
       check(result, 'write after the restore', '2xx within 10 s', afterWriteMs === undefined ? 'no 2xx within 20 s' : `${afterWriteMs} ms`, afterWriteMs !== undefined && afterWriteMs <= 10_000);
       const api3Exit = api3.exits[0];
       check(

@@ -120,7 +120,6 @@ stop_ms=$(( ($(date +%s%N) - t1) / 1000000 ))
 code=$(docker inspect --format '{{.State.ExitCode}}' mp-kit-smoke)
 check "SIGTERM stops it with exit code 0 ($code after $stop_ms ms)" '[ "$code" = 0 ] && [ "$stop_ms" -lt 15000 ]'
 docker logs mp-kit-smoke >"$STATE/smoke.log" 2>&1 || true
-docker image prune -f >/dev/null 2>&1 || true
 
 if [ "$bad" -gt 0 ]; then echo "image: $bad smoke check(s) failed (log: $STATE/smoke.log)"; exit 1; fi
 echo "image: every smoke check passed"
