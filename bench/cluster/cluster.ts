@@ -199,6 +199,7 @@ export class Cluster {
     }
     execFileSync(path.join(this.pgBin, 'initdb'), ['-D', this.pgDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], {
       stdio: 'ignore',
+      timeout: 120_000,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C' },
       ...(this.pgIds ?? {}),
     });
@@ -224,7 +225,7 @@ export class Cluster {
 
   /** Runs one query against the harness's own PostgreSQL (a new connection each time). */
   async pgQuery(database: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${this.ports.pg}/${database}`, connectionTimeoutMillis: 3000 });
+    const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${this.ports.pg}/${database}`, connectionTimeoutMillis: 3000, query_timeout: 10_000 });
     client.on('error', () => undefined);
     await client.connect();
     try {
