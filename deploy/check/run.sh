@@ -66,6 +66,10 @@ done
 if "$TOOLS/helm3/helm" template mp "$CHART" --set secretEnv.DATABASE_URL=null >/dev/null 2>&1; then
   fail "helm template accepted a release without DATABASE_URL"
 fi
+# values.schema.json refuses misspelt or mistyped values.
+if "$TOOLS/helm3/helm" lint "$CHART" --set api.replicaCont=3 >/dev/null 2>&1; then
+  fail "helm lint accepted a misspelt value (api.replicaCont)"
+fi
 
 step "Kubernetes schemas, unknown fields and chart policy of every rendered manifest"
 tsx deploy/check/k8s-validate.ts "${rendered[@]}" || fail "rendered manifests are invalid"
