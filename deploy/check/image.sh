@@ -26,7 +26,12 @@ mkdir -p "$STATE"
 started_dockerd=""
 cleanup() {
   docker rm -f mp-kit-smoke >/dev/null 2>&1 || true
-  if [ -n "$started_dockerd" ]; then kill "$started_dockerd" 2>/dev/null || true; fi
+  if [ -n "$started_dockerd" ]; then
+    kill "$started_dockerd" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.5; done
+    # dockerd leaves its default network namespace bind-mounted; release it so the state dir can go.
+    umount "$STATE/exec/netns/default" 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
