@@ -20,6 +20,9 @@ import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
+import { uiRoutes } from './platform/ui.routes.ts';
+import { whoamiRoutes } from './platform/whoami.routes.ts';
+import { algorithmRoutes } from './training/algorithms.routes.ts';
 
 export type { App } from './platform/app-type.ts';
 
@@ -110,6 +113,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     datasetRoutes,
     servingFeature(getRegistry),
     trainingRoutes,
+    algorithmRoutes,
+    whoamiRoutes,
+    uiRoutes,
   ];
   for (const routes of features) await routes(app, ctx);
 
