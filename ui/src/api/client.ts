@@ -4,7 +4,7 @@
  * Every call carries the key the user entered; none is sent before there is one.
  */
 import createClient, { type Middleware } from 'openapi-fetch';
-import type { components, paths } from './schema';
+import type { components, paths } from './schema.d.ts';
 import { currentKey } from '../lib/key-store.ts';
 
 export type Schemas = components['schemas'];

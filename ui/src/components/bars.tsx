@@ -3,17 +3,10 @@
  * Bars may have different widths (bins between quantiles), so the height shows density.
  */
 import { useId } from 'react';
+import type { Bin } from '../lib/bins.ts';
 import { formatNumber } from '../lib/format.ts';
 
-export interface Bin {
-  readonly label: string;
-  readonly value: number;
-  /** For histograms: the bin's range; the bar's width follows it. */
-  readonly start?: number;
-  readonly end?: number;
-  /** A second value drawn beside the first (e.g. live against reference). */
-  readonly compare?: number;
-}
+export type { Bin };
 
 const W = 320;
 const H = 120;

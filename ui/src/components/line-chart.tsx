@@ -31,17 +31,14 @@ export function LineChart({
   readonly formatY?: (v: number) => string;
 }) {
   const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | undefined>(undefined);
+  // The chart is rebuilt only when its series or axes change; new points (a live refresh) only
+  // replace its data, so a refreshing chart does not flicker.
+  const shape = JSON.stringify([series.map((s) => s.label), xLabel, height, xIsTime]);
+
   useEffect(() => {
     const el = box.current;
     if (el === null) return;
-    const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
-    const index = new Map(xs.map((x, i) => [x, i]));
-    const ys = series.map((s) => {
-      const col: (number | null)[] = new Array<number | null>(xs.length).fill(null);
-      for (const p of s.points) col[index.get(p.x)!] = p.y;
-      return col;
-    });
-    const single = xs.length === 1;
     const opts: uPlot.Options = {
       width: Math.max(240, el.clientWidth),
       height,
@@ -64,18 +61,25 @@ export function LineChart({
           stroke: PALETTE[i % PALETTE.length],
           width: 2,
           spanGaps: true,
-          points: { show: single || s.points.length < 30 },
+          points: { show: s.points.length < 30 },
         })),
       ],
     };
-    const plot = new uPlot(opts, [xs, ...ys] as uPlot.AlignedData, el);
-    const observer = new ResizeObserver(() => plot.setSize({ width: Math.max(240, el.clientWidth), height }));
+    const created = new uPlot(opts, aligned(series), el);
+    plot.current = created;
+    const observer = new ResizeObserver(() => created.setSize({ width: Math.max(240, el.clientWidth), height }));
     observer.observe(el);
     return () => {
       observer.disconnect();
-      plot.destroy();
+      created.destroy();
+      plot.current = undefined;
     };
-  }, [series, xLabel, height, xIsTime, formatY]);
+    // Rebuilt on a change of shape only; data changes are applied below.
+  }, [shape]);
+
+  useEffect(() => {
+    plot.current?.setData(aligned(series));
+  }, [series]);
 
   const summary = series.map((s) => `${s.label}: ${s.points.length} point${s.points.length === 1 ? '' : 's'}`).join('; ');
   return (
@@ -94,4 +98,16 @@ export function LineChart({
       )}
     </figure>
   );
+}
+
+/** uPlot's data: the union of the x values, and each series' y at them (null where it has none). */
+function aligned(series: readonly Series[]): uPlot.AlignedData {
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = series.map((s) => {
+    const col: (number | null)[] = new Array<number | null>(xs.length).fill(null);
+    for (const p of s.points) col[index.get(p.x)!] = p.y;
+    return col;
+  });
+  return [xs, ...ys] as uPlot.AlignedData;
 }

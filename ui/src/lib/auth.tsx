@@ -5,12 +5,11 @@
  */
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { api, unwrap, type Schemas } from '../api/client.ts';
-import type { paths } from '../api/schema';
 import { currentKey, forgetKey, storeKey } from './key-store.ts';
 
-export type WhoAmI = paths['/whoami']['get']['responses'][200]['content']['application/json'];
-export type Role = WhoAmI['role'];
-export const ROLES: readonly Role[] = ['read', 'predict', 'train', 'admin'];
+import { roleAllows, type Role, type WhoAmI } from './roles.ts';
+
+export type { Role, WhoAmI };
 
 export interface Auth {
   readonly status: 'signed-out' | 'checking' | 'signed-in';
@@ -72,7 +71,7 @@ export function AuthProvider({ children }: { readonly children: ReactNode }) {
   const need = useCallback(
     (role: Role): string | undefined => {
       if (who === undefined) return 'sign in with an API key first';
-      if (ROLES.indexOf(who.role) >= ROLES.indexOf(role)) return undefined;
+      if (roleAllows(who.role, role)) return undefined;
       return `needs role '${role}'; this key ('${who.name}') has role '${who.role}'`;
     },
     [who],

@@ -4,7 +4,7 @@
  * missing, min, max, mean, std, quantiles (p01..p99), distinct, integer, valueCounts (when at most
  * 50 distinct values); categorical/boolean: count, missing, distinct, top, otherCount.
  */
-import type { Bin } from '../components/bars.tsx';
+import type { Bin } from './bins.ts';
 
 export interface NumericStats {
   readonly count: number;

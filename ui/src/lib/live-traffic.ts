@@ -5,8 +5,8 @@
  * version in Production, else the highest in the fallback stage (Staging unless the server's
  * MODEL_FALLBACK_STAGE says otherwise). `stage=` and `alias=` requests follow their stage/alias.
  */
-import type { paths } from '../api/schema';
-import type { Role } from './auth.tsx';
+import type { paths } from '../api/schema.d.ts';
+import type { Role } from './roles.ts';
 
 export type ModelDetail = paths['/models/{name}']['get']['responses'][200]['content']['application/json'];
 export type Stage = ModelDetail['versions'][number]['stage'];

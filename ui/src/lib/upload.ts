@@ -4,7 +4,7 @@
  * OpenAPI document.
  */
 import { ApiError } from '../api/client.ts';
-import type { paths } from '../api/schema';
+import type { paths } from '../api/schema.d.ts';
 import { currentKey } from './key-store.ts';
 
 export type UploadResult = paths['/datasets/{name}']['post']['responses'][201]['content']['application/json'];

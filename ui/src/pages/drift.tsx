@@ -5,7 +5,8 @@
  */
 import { useState } from 'react';
 import { api, fetchWithKey, readBody, unwrap } from '../api/client.ts';
-import { driftAvailable, readReport, type DriftReport } from '../api/drift.ts';
+import { driftAvailable } from '../api/drift.ts';
+import { readReport, type DriftReport } from '../lib/drift-report.ts';
 import { Bars } from '../components/bars.tsx';
 import { ErrorView } from '../components/error-view.tsx';
 import { LazyLineChart } from '../components/lazy-chart.tsx';

@@ -4,7 +4,7 @@
  */
 import { useMemo, useState, type FormEvent } from 'react';
 import { ApiError, api, unwrap } from '../api/client.ts';
-import type { paths } from '../api/schema';
+import type { paths } from '../api/schema.d.ts';
 import { ErrorView } from '../components/error-view.tsx';
 import { GuardedButton } from '../components/guarded.tsx';
 import { Loading, Page, Section } from '../components/page.tsx';
