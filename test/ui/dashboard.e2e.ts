@@ -33,6 +33,7 @@ interface PageGlobals {
   readonly document: {
     querySelector(selector: string): { readonly textContent: string | null } | null;
     querySelectorAll(selector: string): { readonly length: number };
+    readonly activeElement: { readonly tagName: string } | null;
   };
 }
 
@@ -93,9 +94,12 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     assert.deepEqual(consoleErrors, [], `console errors by ${name}`);
   };
 
+  /** Goes to a page by the main navigation; focus lands on the new page's heading. */
   const nav = async (label: string, heading: string | RegExp) => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label }).click();
-    await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+    const h1 = page.getByRole('heading', { level: 1, name: heading });
+    await h1.waitFor();
+    await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.activeElement?.tagName === 'H1');
   };
 
   before(async () => {
@@ -204,8 +208,9 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     assert.ok(shown.includes(body.error));
     assert.deepEqual(expected, [], 'the rejected key was reported once');
 
+    // By keyboard: the key field, then Enter.
     await page.getByLabel('API key').fill(t.keys.admin);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('API key').press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
     assert.match(await page.locator('.who').innerText(), /test-admin · admin/);
     assert.equal(await page.evaluate(`sessionStorage.getItem('modelplane.apiKey')`), t.keys.admin);
@@ -213,6 +218,11 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     await page.reload();
     await page.getByRole('heading', { level: 1, name: 'Experiments' }).waitFor();
     await page.getByRole('link', { name: EXPERIMENT }).waitFor();
+    // On a fresh load the first Tab stop is the skip link, the next the main navigation.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Skip to content');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement?.textContent'), 'Experiments');
     await audit(page, '02-experiments');
   });
 
