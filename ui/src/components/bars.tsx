@@ -20,7 +20,10 @@ export function Bars({ title, bins, note, compareLabels }: { readonly title: str
   const span = hi - lo || 1;
   // Density when widths differ, so a wide bin is not drawn as if it held more rows.
   const heightOf = (b: Bin, v: number) => (ranged ? v / (b.end! - b.start!) : v);
-  const max = Math.max(...bins.flatMap((b) => [heightOf(b, b.value), b.compare === undefined ? 0 : heightOf(b, b.compare)]), 1e-12);
+  // The outermost quantile bins (min to p01, p99 to max) can be very narrow, so their density
+  // would flatten every other bar: the scale ignores them and they are clipped at the top.
+  const scaled = ranged && bins.length > 4 ? bins.slice(1, -1) : bins;
+  const max = Math.max(...scaled.flatMap((b) => [heightOf(b, b.value), b.compare === undefined ? 0 : heightOf(b, b.compare)]), 1e-12);
   const summary = bins
     .slice(0, 12)
     .map((b) => `${b.label}: ${formatNumber(b.value)}${b.compare === undefined ? '' : ` / ${formatNumber(b.compare)}`}`)
@@ -33,8 +36,8 @@ export function Bars({ title, bins, note, compareLabels }: { readonly title: str
           const x0 = ranged ? ((b.start! - lo) / span) * W : (i / bins.length) * W;
           const x1 = ranged ? ((b.end! - lo) / span) * W : ((i + 1) / bins.length) * W;
           const w = Math.max(1, x1 - x0 - 1);
-          const h = (heightOf(b, b.value) / max) * H;
-          const hc = b.compare === undefined ? 0 : (heightOf(b, b.compare) / max) * H;
+          const h = Math.min(1, heightOf(b, b.value) / max) * H;
+          const hc = b.compare === undefined ? 0 : Math.min(1, heightOf(b, b.compare) / max) * H;
           return (
             <g key={i}>
               {b.compare === undefined ? (
