@@ -19,38 +19,40 @@ export default function DatasetsPage() {
           <ErrorView error={list.error} />
           {list.loading && list.data === undefined && <Loading what="datasets" />}
           {list.data !== undefined && (
-            <table>
-              <caption className="visually-hidden">Datasets</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col" className="num">
-                    Versions
-                  </th>
-                  <th scope="col" className="num">
-                    Latest
-                  </th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.datasets.map((d) => (
-                  <tr key={d.name}>
-                    <th scope="row">
-                      <Link to={`/datasets/${seg(d.name)}`}>{d.name}</Link>
-                      {d.builtin_info !== undefined && (
-                        <div className="hint">
-                          built-in: {d.builtin_info.description} ({d.builtin_info.task}, target {d.builtin_info.target})
-                        </div>
-                      )}
+            <div className="table-wrap">
+              <table>
+                <caption className="visually-hidden">Datasets</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col" className="num">
+                      Versions
                     </th>
-                    <td className="num">{d.version_count}</td>
-                    <td className="num">{d.latest_version ?? '—'}</td>
-                    <td>{formatTime(d.updated_at)}</td>
+                    <th scope="col" className="num">
+                      Latest
+                    </th>
+                    <th scope="col">Updated</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {list.data.datasets.map((d) => (
+                    <tr key={d.name}>
+                      <th scope="row">
+                        <Link to={`/datasets/${seg(d.name)}`}>{d.name}</Link>
+                        {d.builtin_info !== undefined && (
+                          <div className="hint">
+                            built-in: {d.builtin_info.description} ({d.builtin_info.task}, target {d.builtin_info.target})
+                          </div>
+                        )}
+                      </th>
+                      <td className="num">{d.version_count}</td>
+                      <td className="num">{d.latest_version ?? '—'}</td>
+                      <td>{formatTime(d.updated_at)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )}
         </Section>
         <Section title="Upload a CSV">

@@ -60,38 +60,40 @@ function JobList() {
         (jobs.data.jobs.length === 0 ? (
           <p>No jobs{status === '' ? '' : ` with status ${status}`}.</p>
         ) : (
-          <table>
-            <caption className="visually-hidden">Training jobs, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">Status</th>
-                <th scope="col">Progress</th>
-                <th scope="col">Created</th>
-                <th scope="col">Took</th>
-              </tr>
-            </thead>
-            <tbody>
-              {jobs.data.jobs.map((j) => (
-                <tr key={j.job_id}>
-                  <th scope="row">
-                    <Link to={`/training/${seg(j.job_id)}`}>{j.experiment_name ?? j.job_id.slice(0, 8)}</Link>
-                    <div className="hint">
-                      <code>{j.job_id.slice(0, 8)}</code>
-                    </div>
-                  </th>
-                  <td>
-                    <span className={`status status-${j.status}`}>{j.status}</span>
-                  </td>
-                  <td>
-                    {Math.round(j.progress.percent)} %{j.progress.stage === null ? '' : ` · ${j.progress.stage}`}
-                  </td>
-                  <td>{formatTime(j.created_at)}</td>
-                  <td>{formatDuration(j.started_at, j.finished_at)}</td>
+          <div className="table-wrap">
+            <table>
+              <caption className="visually-hidden">Training jobs, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Job</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Progress</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Took</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {jobs.data.jobs.map((j) => (
+                  <tr key={j.job_id}>
+                    <th scope="row">
+                      <Link to={`/training/${seg(j.job_id)}`}>{j.experiment_name ?? j.job_id.slice(0, 8)}</Link>
+                      <div className="hint">
+                        <code>{j.job_id.slice(0, 8)}</code>
+                      </div>
+                    </th>
+                    <td>
+                      <span className={`status status-${j.status}`}>{j.status}</span>
+                    </td>
+                    <td>
+                      {Math.round(j.progress.percent)} %{j.progress.stage === null ? '' : ` · ${j.progress.stage}`}
+                    </td>
+                    <td>{formatTime(j.created_at)}</td>
+                    <td>{formatDuration(j.started_at, j.finished_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ))}
     </>
   );
