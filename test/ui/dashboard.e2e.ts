@@ -9,7 +9,7 @@
  *   npm run test:ui     (builds the UI first)
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -103,6 +103,8 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
   };
 
   before(async () => {
+    // This run's screenshots only.
+    rmSync(SCREENSHOT_DIR, { recursive: true, force: true });
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
     t = await buildTestApp({ env: { TRAINING_WORKERS: '1', PREDICTION_CACHE_ADMIT: 'always' } });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
