@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'coverage/**', '.tools/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'coverage/**', '.tools/**', 'ui/dist/**', 'ui/src/api/schema.d.ts', 'test-artifacts/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -30,6 +30,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
+  // The web UI: browser code with its own tsconfig; its build config and scripts run on Node.
+  {
+    files: ['ui/**/*.{ts,tsx}'],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: { projectService: false, project: ['ui/tsconfig.json', 'ui/tsconfig.node.json'], tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  { files: ['ui/vite.config.ts', 'ui/scripts/**/*.ts'], languageOptions: { globals: { ...globals.node } } },
   // Benchmark scripts read loosely shaped JSON from servers under test; the deployment-kit checks
   // read loosely shaped YAML (manifests, compose files).
   { files: ['bench/**/*.ts', 'deploy/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },

@@ -18,6 +18,9 @@ import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
+import { uiRoutes } from './platform/ui.routes.ts';
+import { whoamiRoutes } from './platform/whoami.routes.ts';
+import { algorithmRoutes } from './training/algorithms.routes.ts';
 
 export type { App } from './platform/app-type.ts';
 
@@ -101,6 +104,9 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
+  await algorithmRoutes(app);
+  await whoamiRoutes(app);
+  await uiRoutes(app);
 
   if (config.docsEnabled) await installDocsUi(app);
   return app;

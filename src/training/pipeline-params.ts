@@ -119,7 +119,7 @@ export const ALGORITHM_TASK: Readonly<Partial<Record<Algorithm, Task>>> = {
 };
 
 /** Defaults, the trainers' own, resolved for a task and seed. */
-function defaultsFor(algorithm: Algorithm, task: Task, seed: number): AlgorithmParams {
+export function defaultsFor(algorithm: Algorithm, task: Task, seed: number): AlgorithmParams {
   const criterion = task === 'classification' ? 'gini' : 'squared_error';
   switch (algorithm) {
     case 'logistic_regression':

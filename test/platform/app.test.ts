@@ -16,6 +16,9 @@ const PUBLIC_ROUTES = new Set([
   'GET /v2/health/ready',
   'GET /metrics',
   'GET /prometheus-metrics',
+  // The web UI's static files (its data calls carry the user's key).
+  'GET /ui',
+  'GET /ui/*',
 ]);
 
 function isPublicAllowed(method: string, url: string): boolean {

@@ -1,0 +1,181 @@
+/**
+ * The dashboard's pure logic, run by node against the server's own pieces where they exist:
+ * Prometheus parsing and quantiles on the server's real `/metrics`, the live-traffic sentences of
+ * the registry's confirmations, the params form read from `GET /train/algorithms`, histograms from
+ * dataset statistics, and the lenient reading of drift reports.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { histogramOf } from '../../ui/src/lib/column-stats.ts';
+import { readReport } from '../../ui/src/lib/drift-report.ts';
+import { aliasImpact, describeDefaultRoute, roleForTransition, splitImpact, transitionImpact, type ModelDetail } from '../../ui/src/lib/live-traffic.ts';
+import { describeParam, parseParam } from '../../ui/src/lib/param-schema.ts';
+import { bucketDelta, bucketsBy, histogramQuantile, parseMetrics, rateBy, sumBy } from '../../ui/src/lib/prometheus.ts';
+import { roleAllows } from '../../ui/src/lib/roles.ts';
+import { roleForTransition as serverRoleForTransition } from '../../src/registry/registry.model.ts';
+import { buildTestApp, type TestApp } from '../helper.ts';
+
+describe('UI logic', { timeout: 120_000 }, () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  test('Prometheus text: samples, sums by label, rates between scrapes, histogram quantiles', async () => {
+    const text = [
+      '# HELP prediction_requests_total x',
+      '# TYPE prediction_requests_total counter',
+      'prediction_requests_total{endpoint="/predict"} 10',
+      'prediction_requests_total{endpoint="/models/:name/predict"} 4',
+      'prediction_latency_seconds_bucket{endpoint="/predict",le="0.001"} 5',
+      'prediction_latency_seconds_bucket{endpoint="/predict",le="0.01"} 9',
+      'prediction_latency_seconds_bucket{endpoint="/predict",le="+Inf"} 10',
+      'model_status{model="a \\"quoted\\" name",version="2"} 1',
+    ].join('\n');
+    const older = parseMetrics(text, 0);
+    const newer = parseMetrics(text.replace('} 10\n', '} 30\n').replace('le="+Inf"} 10', 'le="+Inf"} 30').replace('le="0.01"} 9', 'le="0.01"} 29'), 10_000);
+    assert.equal(sumBy(older, 'prediction_requests_total').get(''), 14);
+    assert.equal(older.samples.find((s) => s.name === 'model_status')?.labels['model'], 'a "quoted" name');
+    assert.equal(rateBy(older, newer, 'prediction_requests_total', 'endpoint').get('/predict'), 2);
+    const buckets = bucketsBy(older, 'prediction_latency_seconds', 'endpoint').get('/predict')!;
+    assert.equal(histogramQuantile(0.5, buckets), 0.001);
+    assert.ok(Math.abs(histogramQuantile(0.7, buckets)! - (0.001 + 0.009 * (2 / 4))) < 1e-12);
+    const delta = bucketDelta(buckets, bucketsBy(newer, 'prediction_latency_seconds', 'endpoint').get('/predict')!);
+    assert.deepEqual([...delta.values()], [0, 20, 20]);
+    assert.equal(histogramQuantile(0.5, new Map([[0.1, 0]])), undefined);
+  });
+
+  test('the server’s own /metrics parses: counters by endpoint and the latency histogram after predictions', async () => {
+    const res = await t.app.inject({ url: '/metrics' });
+    const scrape = parseMetrics(res.body, Date.now());
+    assert.ok(scrape.samples.length > 10);
+    assert.ok(scrape.samples.some((s) => s.name === 'api_uptime_seconds'));
+    for (const [, buckets] of bucketsBy(scrape, 'prediction_latency_seconds', 'endpoint')) assert.ok(buckets.has(Infinity));
+  });
+
+  const model = (versions: [number, string][], split: ModelDetail['traffic'] = null, aliases: Record<string, number> = {}): ModelDetail =>
+    ({
+      name: 'm',
+      description: null,
+      tags: {},
+      latest_version: versions.length,
+      latest_versions: [],
+      aliases,
+      created_at: '',
+      updated_at: '',
+      versions: versions.map(([version, stage]) => ({ version, stage })),
+      traffic: split,
+    }) as unknown as ModelDetail;
+
+  test('stage moves: what the default route and stage= requests serve before and after', () => {
+    const m = model([
+      [1, 'Production'],
+      [2, 'Staging'],
+      [3, 'None'],
+    ]);
+    const promote = transitionImpact(m, 2, 'Production', true).join('\n');
+    assert.match(promote, /Version 2 moves from Staging to Production/);
+    assert.match(promote, /Archived with it: version 1/);
+    assert.match(promote, /moves from version 1 \(Production\) to version 2 \(Production\)/);
+    assert.match(promote, /stage=Staging go to no version/);
+    // Without archiving, the highest Production version serves: still version 2.
+    assert.match(transitionImpact(m, 2, 'Production', false).join('\n'), /to version 2 \(Production\)/);
+    // Leaving Production falls back to Staging.
+    assert.match(transitionImpact(m, 1, 'Archived', false).join('\n'), /to version 2 \(Staging, the fallback/);
+    // A staging move of an unrelated version leaves live traffic alone.
+    assert.match(transitionImpact(m, 3, 'Staging', false).join('\n'), /does not change: it stays on version 1 \(Production\)/);
+    const split = { name: 'm', routes: [{ version: 1, weight: 90 }, { version: 3, weight: 10 }], shadow: [], updated_at: null, updated_by: null };
+    assert.match(transitionImpact(model([[1, 'Production'], [2, 'None'], [3, 'None']], split), 2, 'Production', false).join('\n'), /does not change: it stays on the traffic split \(version 1 90 %, version 3 10 %\)/);
+    assert.equal(describeDefaultRoute(new Map([[1, 'Archived']]), null), 'nothing: requests get 503 (no version in Production or Staging)');
+  });
+
+  test('aliases and splits: the sentences of their confirmations', () => {
+    const m = model([[1, 'Production'], [2, 'None']], null, { champion: 1 });
+    assert.match(aliasImpact(m, 'champion', 2).join('\n'), /moves from version 1 to version 2/);
+    assert.match(aliasImpact(m, 'new', 2).join('\n'), /is created on version 2/);
+    assert.match(aliasImpact(m, 'champion', null).join('\n'), /will get 404/);
+    const lines = splitImpact(m, { routes: [{ version: 1, weight: 50 }, { version: 2, weight: 50 }], shadow: [2] }).join('\n');
+    assert.match(lines, /moves from version 1 \(Production\) to the traffic split \(version 1 50 %, version 2 50 %\), shadowed by version 2/);
+    assert.match(lines, /Shadow versions \(2\) get a copy/);
+    assert.match(splitImpact(m, { routes: [], shadow: [] }).join('\n'), /The split is cleared/);
+  });
+
+  test('the UI’s role rules match the server’s', () => {
+    const stages = ['None', 'Staging', 'Production', 'Archived'] as const;
+    for (const from of stages) for (const to of stages) assert.equal(roleForTransition(from, to), serverRoleForTransition(from, to), `${from} -> ${to}`);
+    assert.ok(roleAllows('admin', 'train'));
+    assert.ok(!roleAllows('predict', 'train'));
+  });
+
+  test('params fields from GET /train/algorithms: controls, ranges and parsed values', async () => {
+    const res = await t.app.inject({ url: '/train/algorithms', headers: t.headers('read') });
+    const algorithms = res.json().algorithms as { name: string; params_schema: { properties: Record<string, unknown> } }[];
+    const props = (name: string) => algorithms.find((a) => a.name === name)!.params_schema.properties;
+    const forest = props('random_forest');
+    const trees = describeParam('n_estimators', forest['n_estimators']);
+    assert.equal(trees.control, 'number');
+    assert.deepEqual([trees.numeric?.min, trees.numeric?.max, trees.numeric?.integer], [1, 10_000, true]);
+    assert.equal(parseParam(trees, '25'), 25);
+    assert.equal(parseParam(trees, ''), undefined);
+    const depth = describeParam('max_depth', forest['max_depth']);
+    assert.equal(depth.control, 'text');
+    assert.equal(parseParam(depth, 'null'), null);
+    assert.equal(parseParam(depth, '7'), 7);
+    const features = describeParam('max_features', forest['max_features']);
+    assert.equal(parseParam(features, 'sqrt'), 'sqrt');
+    assert.equal(parseParam(features, '0.5'), 0.5);
+    const bootstrap = describeParam('bootstrap', forest['bootstrap']);
+    assert.equal(bootstrap.control, 'choice');
+    assert.deepEqual(bootstrap.choices, [true, false]);
+    assert.equal(parseParam(bootstrap, 'false'), false);
+    const criterion = describeParam('criterion', forest['criterion']);
+    assert.deepEqual(criterion.choices, ['gini', 'entropy', 'squared_error']);
+    assert.equal(parseParam(criterion, JSON.stringify('entropy')), 'entropy');
+    const stopping = describeParam('early_stopping', props('gradient_boosting')['early_stopping']);
+    assert.deepEqual(stopping.choices, ['auto', true, false]);
+  });
+
+  test('histograms from a dataset version’s statistics: exact counts where listed, quantile bins otherwise', async () => {
+    const rows = ['x,small,label'];
+    for (let i = 0; i < 200; i++) rows.push(`${i * 1.5},${i % 3},${['a', 'b'][i % 2]}`);
+    const up = await t.app.inject({ method: 'POST', url: '/datasets/hist', headers: { ...t.headers('train'), 'content-type': 'text/csv' }, payload: rows.join('\n') });
+    assert.equal(up.statusCode, 201, up.body);
+    const columns = up.json().schema.columns as { name: string; type: string; stats: Record<string, unknown> }[];
+    const col = (n: string) => columns.find((c) => c.name === n)!;
+    const x = histogramOf(col('x').type, col('x').stats);
+    assert.equal(x.exact, false);
+    assert.equal(x.bins[0]!.start, 0);
+    assert.equal(x.bins[x.bins.length - 1]!.end, 298.5);
+    assert.ok(Math.abs(x.bins.reduce((s, b) => s + b.value, 0) - 200) < 1e-9, 'the bins hold every row');
+    const small = histogramOf(col('small').type, col('small').stats);
+    assert.equal(small.exact, true);
+    assert.deepEqual(small.bins.map((b) => [b.label, b.value]), [['0', 67], ['1', 67], ['2', 66]]);
+    const label = histogramOf(col('label').type, col('label').stats);
+    assert.deepEqual(label.bins.map((b) => [b.label, b.value]), [['a', 100], ['b', 100]]);
+  });
+
+  test('drift reports are read whether features come as a map or a list', () => {
+    const asMap = readReport({
+      share_drifted: 0.5,
+      dataset_drift: true,
+      reference_rows: 150,
+      current_rows: 1000,
+      features: {
+        petal: { method: 'ks', statistic: 0.4, p_value: 0.001, threshold: 0.05, drifted: true, null_rate: 0, unseen_rate: 0, distribution: { edges: [0, 1, 2], reference: [10, 20], current: [25, 5] } },
+        sepal: { method: 'ks', statistic: 0.05, p_value: 0.7, threshold: 0.05, drifted: false, null_rate: 0.01, unseen_rate: 0 },
+      },
+    });
+    assert.equal(asMap.features.length, 2);
+    assert.equal(asMap.dataset_drift, true);
+    assert.deepEqual(asMap.figures, [['reference_rows', 150], ['current_rows', 1000]]);
+    assert.deepEqual(asMap.features[0]!.distribution, { labels: ['0–1', '1–2'], reference: [10, 20], current: [25, 5] });
+    const asList = readReport({ features: [{ feature: 'color', method: 'chi2', score: 3.2, drifted: false, categories: ['red', 'blue'], reference: [5, 5], current: [6, 4] }] });
+    assert.equal(asList.features[0]!.feature, 'color');
+    assert.equal(asList.features[0]!.statistic, 3.2);
+    assert.deepEqual(asList.features[0]!.distribution?.labels, ['red', 'blue']);
+    assert.deepEqual(readReport(null).features, []);
+  });
+});
