@@ -65,7 +65,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   // The request id we use (the caller's if well formed) is echoed, with the security headers.
   installResponseHeaders(app);
 
-  installErrorHandling(app);
+  installErrorHandling(app, { debug: config.debug });
   installRequestMetrics(app, services.metrics);
   installAuth(app, services.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 

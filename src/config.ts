@@ -1,31 +1,106 @@
 import path from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
+import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
 /**
- * Environment -> validated, frozen configuration. Names are the ones the systems modelplane
- * replaces already use (see ARCHITECTURE.md "Configuration"), so existing deployments keep their
- * environment files. Parsed once at start; a bad value stops the process with one line naming the
- * variable and the expected form.
+ * Environment -> validated, frozen configuration. `EnvSchema` is the one description of every
+ * setting, keyed by the environment variable's name (the names of the systems modelplane replaces,
+ * so existing deployments keep their environment files; see ARCHITECTURE.md "Configuration"):
+ * its type, range, default and meaning. `loadConfig` converts each variable by its schema, applies
+ * the defaults, checks the whole, and then derives the typed `Config` the code reads. Parsed once
+ * at start; a bad value stops the process with one line naming the variable and the expected form.
+ * Nothing else in the code reads `process.env`.
  */
 
-export const Stage = Type.Union([
-  Type.Literal('None'),
-  Type.Literal('Staging'),
-  Type.Literal('Production'),
-  Type.Literal('Archived'),
-]);
+export const STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+export const Stage = Type.Union(STAGES.map((s) => Type.Literal(s)));
 export type Stage = Static<typeof Stage>;
 
-export const LogLevel = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-);
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LogLevel = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
 
+/** `x-url` is checked by `loadConfig`: a URL with one of these schemes. */
+const url = (schemes: readonly string[], description: string) => Type.Optional(Type.String({ 'x-url': schemes, description }));
+const bool = (fallback: boolean, description: string) => Type.Boolean({ default: fallback, description });
+const int = (min: number, max: number, fallback: number | undefined, description: string) =>
+  fallback === undefined ? Type.Optional(Type.Integer({ minimum: min, maximum: max, description })) : Type.Integer({ minimum: min, maximum: max, default: fallback, description });
+const num = (min: number, max: number, fallback: number, description: string) => Type.Number({ minimum: min, maximum: max, default: fallback, description });
+const oneOf = <T extends string>(choices: readonly T[], fallback: T | undefined, description: string) => {
+  const schema = Type.Union(choices.map((c) => Type.Literal(c)), { description, ...(fallback === undefined ? {} : { default: fallback }) });
+  return fallback === undefined ? Type.Optional(schema) : schema;
+};
+const text = (description: string, options: { minLength?: number; fallback?: string; secret?: boolean } = {}) => {
+  const schema = Type.String({
+    description,
+    ...(options.minLength === undefined ? {} : { minLength: options.minLength }),
+    ...(options.fallback === undefined ? {} : { default: options.fallback }),
+    ...(options.secret === true ? { 'x-secret': true } : {}),
+  });
+  return options.fallback === undefined ? Type.Optional(schema) : schema;
+};
+
+/** Every setting, by environment variable name. The README's configuration table mirrors it. */
+export const EnvSchema = Type.Object({
+  API_HOST: text('listen address', { minLength: 1, fallback: '127.0.0.1' }),
+  API_PORT: int(0, 65535, 8000, 'listen port'),
+  API_KEY: text('an admin key', { minLength: 16, secret: true }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info', 'pino level'),
+  LOG_FORMAT: oneOf(['auto', 'json', 'pretty'] as const, 'auto', 'log lines as JSON or human-readable; auto = readable on a terminal outside CI'),
+  CI: text('set by CI systems: logs stay JSON under LOG_FORMAT=auto'),
+  API_DEBUG: bool(false, 'log every failed request with its error and stack, 4xx included (never in responses)'),
+  DATA_DIR: text('SQLite database, local artifacts, generated admin key', { minLength: 1, fallback: 'data' }),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'PostgreSQL instead of SQLite'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'shared prediction cache, rate limits and the BullMQ training queue'),
+  REDIS_HOST: text('Redis host (with REDIS_PORT), when REDIS_URL is not set', { minLength: 1 }),
+  REDIS_PORT: int(1, 65535, 6379, 'Redis port (with REDIS_HOST)'),
+  ARTIFACT_ROOT: text('a directory, or s3://bucket/prefix', { minLength: 1 }),
+  S3_ENDPOINT_URL: url(['http:', 'https:'], 'S3-compatible endpoint (MinIO, ...)'),
+  AWS_ENDPOINT_URL_S3: url(['http:', 'https:'], 'the AWS SDK\'s spelling of S3_ENDPOINT_URL'),
+  AWS_ENDPOINT_URL: url(['http:', 'https:'], 'the AWS SDK\'s endpoint for every service'),
+  S3_FORCE_PATH_STYLE: bool(false, 'path-style S3 addressing (MinIO-like servers)'),
+  AWS_REGION: text('S3 region', { minLength: 1 }),
+  AWS_DEFAULT_REGION: text('S3 region (older spelling)', { minLength: 1 }),
+  MODEL_NAME: text('the registered model /predict serves by default', { minLength: 1 }),
+  MODEL_STAGE: oneOf(STAGES, 'Production', 'the stage of MODEL_NAME served by default'),
+  // 'none' first: matched case-insensitively, any spelling of it disables the fallback (the None stage is never a fallback).
+  MODEL_FALLBACK_STAGE: oneOf(['none', ...STAGES] as const, 'Staging', 'the stage served when MODEL_STAGE has no version; none disables the fallback'),
+  MODEL_PATH: text('serve one ONNX file, local path or s3://bucket/key', { minLength: 1 }),
+  S3_BUCKET_NAME: text('with MODEL_KEY: the older spelling of MODEL_PATH=s3://bucket/key', { minLength: 1 }),
+  MODEL_KEY: text('with S3_BUCKET_NAME: the older spelling of MODEL_PATH=s3://bucket/key', { minLength: 1 }),
+  MODEL_CACHE_TTL: num(0, 86400 * 365, 60, 'seconds between checks of MODEL_PATH for a new file'),
+  MODEL_DEVICE: oneOf(['cpu', 'cuda'] as const, 'cpu', 'cuda asks onnxruntime for the CUDA execution provider'),
+  INFERENCE_THREAD: bool(false, 'run onnxruntime in a worker thread instead of on the event loop'),
+  MAX_BATCH_SIZE: int(1, 100_000, 1000, 'rows per batch request'),
+  PREDICTION_CACHE_SIZE: int(0, 2 ** 31, 10_000, 'entries of the in-memory prediction cache; 0 turns the cache off (in Redis too)'),
+  PREDICTION_CACHE_TTL: int(0, 86400 * 365, undefined, 'seconds a cached prediction lives; default 0 in memory, 3600 in Redis'),
+  PREDICTION_CACHE_ADMIT: oneOf(['repeat', 'always'] as const, undefined, 'which answers are stored; default repeat in memory, always in Redis'),
+  BATCH_MAX_QUEUE_DELAY_US: int(0, 10_000_000, 0, 'how long a small batch may wait for more requests (microseconds)'),
+  BATCH_MAX_QUEUE_ROWS: int(1, 2 ** 31, undefined, 'rows waiting per model before 503; default max(4096, 8 x batch size)'),
+  REQUEST_TIMEOUT: num(0, 3600, 30, 'seconds to receive a request'),
+  BODY_LIMIT_BYTES: int(1024, 2 ** 31, 16 * 1024 * 1024, 'request body limit (413 beyond)'),
+  DATASET_MAX_BYTES: int(1024, 2 ** 40, 200 * 1024 * 1024, 'dataset upload limit (413 beyond)'),
+  ENABLE_PROMETHEUS: bool(true, 'the /metrics endpoint'),
+  PROMETHEUS_PORT: int(0, 65535, undefined, 'a separate metrics listener'),
+  METRICS_REQUIRE_AUTH: bool(false, '/metrics needs a key (role read)'),
+  DOCS_ENABLED: bool(true, '/docs, /redoc, /openapi.json'),
+  CORS_ORIGINS: text('comma-separated allowed origins (* for any)'),
+  RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 100_000, 'requests per minute per API key; 0 disables'),
+  PREDICTION_LOG_SAMPLE_RATE: num(0, 1, 1, 'share of served predictions written to the prediction log'),
+  SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
+  TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
+  MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
+  MODELPLANE_API_KEY: text('the key CLI commands send to a server (--api-key wins; else API_KEY)', { secret: true }),
+});
+export type Env = Static<typeof EnvSchema>;
+
+/** The configuration the code reads, derived from the environment by `loadConfig`. */
 export const ConfigSchema = Type.Object({
   host: Type.String({ minLength: 1 }),
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
   apiKey: Type.Optional(Type.String({ minLength: 16 })),
   logLevel: LogLevel,
+  /** Human-readable log lines (a terminal) rather than JSON. */
+  logPretty: Type.Boolean(),
   dataDir: Type.String({ minLength: 1 }),
   databaseUrl: Type.Optional(Type.String()),
   redisUrl: Type.Optional(Type.String()),
@@ -75,6 +150,8 @@ export const ConfigSchema = Type.Object({
   shutdownTimeoutSeconds: Type.Number({ minimum: 0 }),
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
   mlflowTrackingUri: Type.Optional(Type.String()),
+  /** The key CLI commands send to a server when `--api-key` is not given. */
+  cliApiKey: Type.Optional(Type.String()),
 });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;
@@ -91,63 +168,17 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
+/** Settings given on the command line; they win over the environment. */
+export interface ConfigOverrides {
+  readonly host?: string;
+  readonly port?: number;
+  readonly dataDir?: string;
+  /** `serve --demo` serves the demo model by default unless MODEL_NAME says otherwise. */
+  readonly defaultModelName?: string;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
-  }
-  return Number(raw);
-}
-
-function num(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new ConfigError(name, `a number from ${min} to ${max}`, raw);
-  }
-  return n;
-}
-
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  const v = raw.toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(name, 'true or false', raw);
-}
-
-function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T, caseInsensitive = true): T {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  const found = choices.find((c) => (caseInsensitive ? c.toLowerCase() === raw.toLowerCase() : c === raw));
-  if (found === undefined) throw new ConfigError(name, `one of ${choices.join(', ')}`, raw);
-  return found;
-}
-
-function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
-  const raw = str(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(name, `a URL such as ${protocols[0]}//host:port/...`, redactUrl(raw));
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `a URL with scheme ${protocols.join(' or ')}`, redactUrl(raw));
-  }
-  return raw;
-}
+const TRUE = ['1', 'true', 'yes', 'on'];
+const FALSE = ['0', 'false', 'no', 'off'];
 
 /** Hides a password in a URL so error lines and logs never carry it. */
 export function redactUrl(raw: string): string {
@@ -160,104 +191,155 @@ export function redactUrl(raw: string): string {
   }
 }
 
-const STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+/** The expected form of a variable, from its schema, for error lines. */
+function expectedForm(schema: TSchema): string {
+  const s = schema as TSchema & { minimum?: number; maximum?: number; minLength?: number; anyOf?: { const?: unknown }[]; 'x-url'?: string[] };
+  if (s['x-url'] !== undefined) return `a URL with scheme ${s['x-url'].join(' or ')}`;
+  switch (s[Kind]) {
+    case 'Integer':
+      return `an integer from ${s.minimum} to ${s.maximum}`;
+    case 'Number':
+      return `a number from ${s.minimum} to ${s.maximum}`;
+    case 'Boolean':
+      return 'true or false';
+    case 'Union':
+      return `one of ${(s.anyOf ?? []).map((a) => String(a.const)).join(', ')}`;
+    default:
+      return s.minLength !== undefined && s.minLength > 1 ? `a secret of at least ${s.minLength} characters` : 'a non-empty string';
+  }
+}
+
+/** Converts one variable's text by its schema; throws `ConfigError` naming it. */
+function convert(name: string, schema: TSchema, raw: string): unknown {
+  const s = schema as TSchema & { minimum?: number; maximum?: number; minLength?: number; anyOf?: { const?: unknown }[]; 'x-url'?: string[]; 'x-secret'?: boolean };
+  const shown = s['x-secret'] === true ? '<hidden>' : s['x-url'] !== undefined ? redactUrl(raw) : raw;
+  const fail = (): never => {
+    throw new ConfigError(name, expectedForm(schema), shown);
+  };
+  if (s['x-url'] !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(name, `a URL such as ${s['x-url'][0]}//host:port/...`, shown);
+    }
+    if (!s['x-url'].includes(parsed.protocol)) fail();
+    return raw;
+  }
+  let value: unknown = raw;
+  switch (s[Kind]) {
+    case 'Integer':
+      if (!/^-?\d+$/.test(raw)) fail();
+      value = Number(raw);
+      break;
+    case 'Number':
+      value = Number(raw);
+      if (!Number.isFinite(value)) fail();
+      break;
+    case 'Boolean':
+      if (TRUE.includes(raw.toLowerCase())) value = true;
+      else if (FALSE.includes(raw.toLowerCase())) value = false;
+      else fail();
+      break;
+    case 'Union':
+      // Choices match case-insensitively and are stored as the schema spells them.
+      value = (s.anyOf ?? []).map((a) => a.const).find((c) => typeof c === 'string' && c.toLowerCase() === raw.toLowerCase()) ?? fail();
+      break;
+  }
+  if (!Value.Check(schema, value)) fail();
+  return value;
+}
+
+/**
+ * Reads every variable of `EnvSchema` from `env` (blank counts as unset), converts it by its
+ * schema and fills in the defaults. Throws `ConfigError` for the first invalid variable.
+ */
+export function readEnv(env: Readonly<Record<string, string | undefined>>): Env {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(EnvSchema.properties) as [string, TSchema][]) {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') {
+      const fallback = (schema as { default?: unknown }).default;
+      if (fallback !== undefined) out[name] = fallback;
+      continue;
+    }
+    out[name] = convert(name, schema, raw);
+  }
+  return out as Env;
+}
 
 /**
  * Reads the configuration from environment variables (and optional CLI overrides, which win).
  * Throws `ConfigError` for the first invalid variable.
  */
-export function loadConfig(
-  env: Env = process.env,
-  overrides: { host?: string; port?: number; dataDir?: string } = {},
-): Config {
-  const redisUrl =
-    url(env, 'REDIS_URL', ['redis:', 'rediss:']) ??
-    (str(env, 'REDIS_HOST') !== undefined
-      ? `redis://${str(env, 'REDIS_HOST')}:${int(env, 'REDIS_PORT', 6379, 1, 65535)}`
-      : undefined);
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, overrides: ConfigOverrides = {}): Config {
+  const e = readEnv(env);
+  const redisUrl = e.REDIS_URL ?? (e.REDIS_HOST === undefined ? undefined : `redis://${e.REDIS_HOST}:${e.REDIS_PORT}`);
 
-  const s3Bucket = str(env, 'S3_BUCKET_NAME');
-  const modelKey = str(env, 'MODEL_KEY');
-  let modelPath = str(env, 'MODEL_PATH');
-  if (modelPath === undefined && s3Bucket !== undefined && modelKey !== undefined) {
-    modelPath = `s3://${s3Bucket}/${modelKey.replace(/^\/+/, '')}`;
+  let modelPath = e.MODEL_PATH;
+  if (modelPath === undefined && e.S3_BUCKET_NAME !== undefined && e.MODEL_KEY !== undefined) {
+    modelPath = `s3://${e.S3_BUCKET_NAME}/${e.MODEL_KEY.replace(/^\/+/, '')}`;
   }
   if (modelPath?.startsWith('s3://') === true && !/^s3:\/\/[^/]+\/.+/.test(modelPath)) {
     throw new ConfigError('MODEL_PATH', 's3://bucket/key or a local file path', modelPath);
   }
-
-  const artifactRoot = str(env, 'ARTIFACT_ROOT');
-  if (artifactRoot?.startsWith('s3://') === true && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(artifactRoot)) {
-    throw new ConfigError('ARTIFACT_ROOT', 's3://bucket[/prefix] or a local directory', artifactRoot);
+  if (e.ARTIFACT_ROOT?.startsWith('s3://') === true && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(e.ARTIFACT_ROOT)) {
+    throw new ConfigError('ARTIFACT_ROOT', 's3://bucket[/prefix] or a local directory', e.ARTIFACT_ROOT);
   }
-
-  const dataDir = path.resolve(overrides.dataDir ?? str(env, 'DATA_DIR') ?? 'data');
-  const corsRaw = str(env, 'CORS_ORIGINS');
-  const apiKey = str(env, 'API_KEY');
-  if (apiKey !== undefined && apiKey.length < 16) {
-    throw new ConfigError('API_KEY', 'a secret of at least 16 characters', '<hidden>');
-  }
-  const fallback = str(env, 'MODEL_FALLBACK_STAGE');
+  const logPretty = e.LOG_FORMAT === 'pretty' || (e.LOG_FORMAT === 'auto' && process.stdout.isTTY === true && e.CI === undefined);
 
   const config: Static<typeof ConfigSchema> = {
-    host: overrides.host ?? str(env, 'API_HOST') ?? '127.0.0.1',
-    port: overrides.port ?? int(env, 'API_PORT', 8000, 0, 65535),
-    ...(apiKey !== undefined ? { apiKey } : {}),
-    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
-    dataDir,
-    ...optional('databaseUrl', url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'])),
+    host: overrides.host ?? e.API_HOST,
+    port: overrides.port ?? e.API_PORT,
+    ...optional('apiKey', e.API_KEY),
+    logLevel: e.LOG_LEVEL,
+    logPretty,
+    dataDir: path.resolve(overrides.dataDir ?? e.DATA_DIR),
+    ...optional('databaseUrl', e.DATABASE_URL),
     ...optional('redisUrl', redisUrl),
-    ...optional('artifactRoot', artifactRoot),
+    ...optional('artifactRoot', e.ARTIFACT_ROOT),
     s3: {
-      ...optional('endpoint', url(env, 'S3_ENDPOINT_URL', ['http:', 'https:']) ?? url(env, 'AWS_ENDPOINT_URL_S3', ['http:', 'https:']) ?? url(env, 'AWS_ENDPOINT_URL', ['http:', 'https:'])),
-      forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE', false),
-      ...optional('region', str(env, 'AWS_REGION') ?? str(env, 'AWS_DEFAULT_REGION')),
+      ...optional('endpoint', e.S3_ENDPOINT_URL ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL),
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      ...optional('region', e.AWS_REGION ?? e.AWS_DEFAULT_REGION),
     },
     model: {
-      ...optional('name', str(env, 'MODEL_NAME')),
-      stage: oneOf(env, 'MODEL_STAGE', STAGES, 'Production'),
-      ...(fallback === undefined
-        ? { fallbackStage: 'Staging' as const }
-        : fallback.toLowerCase() === 'none' || fallback === '-'
-          ? {}
-          : { fallbackStage: oneOf(env, 'MODEL_FALLBACK_STAGE', STAGES, 'Staging') }),
+      ...optional('name', e.MODEL_NAME ?? overrides.defaultModelName),
+      stage: e.MODEL_STAGE,
+      ...(e.MODEL_FALLBACK_STAGE === 'none' ? {} : { fallbackStage: e.MODEL_FALLBACK_STAGE }),
       ...optional('path', modelPath),
-      cacheTtlSeconds: num(env, 'MODEL_CACHE_TTL', 60, 0, 86400 * 365),
-      device: oneOf(env, 'MODEL_DEVICE', ['cpu', 'cuda'], 'cpu'),
-      inferenceThread: bool(env, 'INFERENCE_THREAD', false),
+      cacheTtlSeconds: e.MODEL_CACHE_TTL,
+      device: e.MODEL_DEVICE,
+      inferenceThread: e.INFERENCE_THREAD,
     },
-    maxBatchSize: int(env, 'MAX_BATCH_SIZE', 1000, 1, 100000),
+    maxBatchSize: e.MAX_BATCH_SIZE,
     predictionCache: {
-      size: int(env, 'PREDICTION_CACHE_SIZE', 10_000, 0, 2 ** 31),
-      ...optional('ttlSeconds', str(env, 'PREDICTION_CACHE_TTL') === undefined ? undefined : int(env, 'PREDICTION_CACHE_TTL', 0, 0, 86400 * 365)),
-      ...optional('admit', str(env, 'PREDICTION_CACHE_ADMIT') === undefined ? undefined : oneOf(env, 'PREDICTION_CACHE_ADMIT', ['repeat', 'always'] as const, 'repeat')),
+      size: e.PREDICTION_CACHE_SIZE,
+      ...optional('ttlSeconds', e.PREDICTION_CACHE_TTL),
+      ...optional('admit', e.PREDICTION_CACHE_ADMIT),
     },
     batching: {
-      maxQueueDelayUs: int(env, 'BATCH_MAX_QUEUE_DELAY_US', 0, 0, 10_000_000),
-      ...optional('maxQueueRows', str(env, 'BATCH_MAX_QUEUE_ROWS') === undefined ? undefined : int(env, 'BATCH_MAX_QUEUE_ROWS', 0, 1, 2 ** 31)),
+      maxQueueDelayUs: e.BATCH_MAX_QUEUE_DELAY_US,
+      ...optional('maxQueueRows', e.BATCH_MAX_QUEUE_ROWS),
     },
-    requestTimeoutSeconds: num(env, 'REQUEST_TIMEOUT', 30, 0, 3600),
-    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 16 * 1024 * 1024, 1024, 2 ** 31),
-    datasetMaxBytes: int(env, 'DATASET_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),
+    requestTimeoutSeconds: e.REQUEST_TIMEOUT,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    datasetMaxBytes: e.DATASET_MAX_BYTES,
     prometheus: {
-      enabled: bool(env, 'ENABLE_PROMETHEUS', true),
-      ...optional('port', str(env, 'PROMETHEUS_PORT') === undefined ? undefined : int(env, 'PROMETHEUS_PORT', 0, 0, 65535)),
-      requireAuth: bool(env, 'METRICS_REQUIRE_AUTH', false),
+      enabled: e.ENABLE_PROMETHEUS,
+      ...optional('port', e.PROMETHEUS_PORT),
+      requireAuth: e.METRICS_REQUIRE_AUTH,
     },
-    debug: bool(env, 'API_DEBUG', false),
-    docsEnabled: bool(env, 'DOCS_ENABLED', true),
-    corsOrigins: corsRaw === undefined ? [] : corsRaw.split(',').map((o) => o.trim()).filter((o) => o !== ''),
-    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 100000, 0, 2 ** 31),
-    predictionLogSampleRate: num(env, 'PREDICTION_LOG_SAMPLE_RATE', 1, 0, 1),
-    shutdownTimeoutSeconds: num(env, 'SHUTDOWN_TIMEOUT', 10, 0, 3600),
-    trainingWorkers: int(env, 'TRAINING_WORKERS', 1, 0, 64),
-    ...optional('mlflowTrackingUri', str(env, 'MLFLOW_TRACKING_URI')),
+    debug: e.API_DEBUG,
+    docsEnabled: e.DOCS_ENABLED,
+    corsOrigins: e.CORS_ORIGINS === undefined ? [] : e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== ''),
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    predictionLogSampleRate: e.PREDICTION_LOG_SAMPLE_RATE,
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    trainingWorkers: e.TRAINING_WORKERS,
+    ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
+    ...optional('cliApiKey', e.MODELPLANE_API_KEY ?? e.API_KEY),
   };
-  // Defence in depth: the hand parsing above must always produce a schema-valid object.
-  const firstError = Value.Errors(ConfigSchema, config).First();
-  if (firstError !== undefined) {
-    throw new ConfigError(firstError.path, firstError.message, String(firstError.value));
-  }
   return deepFreeze(config);
 }
 

@@ -27,11 +27,12 @@ function parsePositiveInt(value: string): number {
 }
 
 /** Configuration from the environment with CLI flags on top; a bad value exits 1 with one line. */
-function configFrom(opts: CommonOptions): Config {
+function configFrom(opts: CommonOptions & { defaultModelName?: string }): Config {
   return loadConfig(process.env, {
     ...(opts.host === undefined ? {} : { host: opts.host }),
     ...(opts.port === undefined ? {} : { port: opts.port }),
     ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+    ...(opts.defaultModelName === undefined ? {} : { defaultModelName: opts.defaultModelName }),
   });
 }
 
@@ -56,8 +57,7 @@ program
   .option('--workers <n>', 'number of worker processes (node:cluster)', parsePositiveInt, 1)
   .option('--demo', 'on first start train iris-demo (random forest on built-in iris), promote it to Production and serve it by default')
   .action(async (opts: CommonOptions & { workers: number; demo?: boolean }) => {
-    if (opts.demo === true) process.env['MODEL_NAME'] ??= 'iris-demo';
-    const config = configFrom(opts);
+    const config = configFrom({ ...opts, ...(opts.demo === true ? { defaultModelName: 'iris-demo' } : {}) });
     await serve(config, {
       workers: opts.workers,
       ...(opts.demo === true

@@ -95,7 +95,9 @@ export class S3ArtifactStore implements ArtifactStore {
       responseChecksumValidation: checksums,
     };
     if (options.endpoint) config.endpoint = options.endpoint;
-    const region = options.region ?? (options.endpoint ? (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1') : undefined);
+    // With an endpoint (MinIO and the like) a region must still be named; AWS_REGION reaches here
+    // through the configuration (`s3Options`), and the SDK finds it itself otherwise.
+    const region = options.region ?? (options.endpoint ? 'us-east-1' : undefined);
     if (region) config.region = region;
     if (options.credentials) config.credentials = { ...options.credentials };
     this.client = new S3Client(config);

@@ -100,7 +100,7 @@ export interface ErrorFormat {
  * renderer by URL prefix with `app.addErrorFormat` so that MLflow clients get
  * `{error_code, message}` and KServe clients `{error}`, while everything else gets the native body.
  */
-export function installErrorHandling(app: App): void {
+export function installErrorHandling(app: App, options: { debug?: boolean } = {}): void {
   const formats: ErrorFormat[] = [];
   app.decorate('addErrorFormat', (format: ErrorFormat) => {
     formats.push(format);
@@ -123,6 +123,8 @@ export function installErrorHandling(app: App): void {
     const appError = toAppError(err);
     if (appError !== undefined) {
       if (appError.status >= 500) request.log.error({ err }, appError.message);
+      // API_DEBUG: every refused request in the log with its cause and stack (never in the reply).
+      else if (options.debug === true) request.log.warn({ err, status: appError.status, url: request.url }, `request failed: ${appError.message}`);
       return send(reply, request, appError);
     }
     request.log.error({ err }, 'unexpected error');

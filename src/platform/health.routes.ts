@@ -36,9 +36,9 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
     '/',
     {
       config: { role: 'public' },
-      schema: { summary: 'Service name, version and links', tags: ['health'], response: { 200: AnyObject } },
+      schema: { summary: 'Service name, version, links and the tracking URI for MLflow clients', tags: ['health'], response: { 200: AnyObject } },
     },
-    async () => ({
+    async (request) => ({
       name: 'modelplane',
       version: VERSION,
       description: 'MLOps control plane and model server',
@@ -52,7 +52,11 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
         info: '/info',
         predict: '/predict',
         models: '/models',
+        ui: '/ui',
       },
+      // The tracking URI MLflow clients should use: MLFLOW_TRACKING_URI when set (the address the
+      // clients reach this server at, e.g. behind a proxy), else this request's own origin.
+      mlflow_tracking_uri: config.mlflowTrackingUri ?? `${request.protocol}://${request.host}`,
     }),
   );
 
@@ -138,6 +142,7 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
         cache: backends.redis === undefined ? 'memory' : 'redis',
         rate_limit: backends.redis === undefined ? 'memory' : 'redis',
       },
+      ...(config.mlflowTrackingUri === undefined ? {} : { mlflow_tracking_uri: config.mlflowTrackingUri }),
       limits: {
         max_batch_size: config.maxBatchSize,
         body_limit_bytes: config.bodyLimitBytes,

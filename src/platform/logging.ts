@@ -20,11 +20,12 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * JSON lines in production; human-readable (pino-pretty) when stdout is a terminal. Every line
- * logged inside a request carries its `reqId` (Fastify's child logger).
+ * JSON lines in production; human-readable (pino-pretty) when the configuration says so
+ * (`LOG_FORMAT`, by default on a terminal outside CI). Every line logged inside a request carries
+ * its `reqId` (Fastify's child logger).
  */
-export function createLogger(config: Pick<Config, 'logLevel'>, opts: { pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
-  const pretty = opts.pretty ?? (process.stdout.isTTY && process.env['CI'] === undefined);
+export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logPretty'>>, opts: { pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
+  const pretty = opts.pretty ?? config.logPretty ?? false;
   const options: LoggerOptions = {
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },

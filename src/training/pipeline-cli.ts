@@ -66,7 +66,7 @@ function parseNumber(value: string): number {
 
 /** The API key: `--api-key`, else `MODELPLANE_API_KEY` / `API_KEY`, else `<data dir>/admin.key`. */
 function apiKeyOf(opts: RemoteOptions, config: Config | undefined): string | undefined {
-  const key = opts.apiKey ?? process.env['MODELPLANE_API_KEY'] ?? process.env['API_KEY'];
+  const key = opts.apiKey ?? config?.cliApiKey;
   if (key !== undefined && key !== '') return key;
   const file = config === undefined ? undefined : path.join(config.dataDir, 'admin.key');
   return file !== undefined && existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;

@@ -58,6 +58,8 @@ for (const backend of await storeBackends()) {
 
       assert.equal((await t.app.inject({ url: '/version' })).json().name, 'modelplane');
       assert.equal((await t.app.inject({ url: '/' })).json().links.docs, '/docs');
+      // Without MLFLOW_TRACKING_URI, MLflow clients are pointed at the origin they called.
+      assert.equal((await t.app.inject({ url: '/', headers: { host: 'models.example:8080' } })).json().mlflow_tracking_uri, 'http://models.example:8080');
     });
 
     test('/ping is 404 while no default model is loaded (MLflow scoring convention)', async () => {
@@ -310,6 +312,16 @@ describe('app options', () => {
     const t = await buildTestApp({ env: { API_KEY: apiKey } });
     try {
       assert.equal((await t.app.inject({ url: '/keys', headers: { 'x-api-key': apiKey } })).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('MLFLOW_TRACKING_URI is what / and /info tell MLflow clients to use', async () => {
+    const t = await buildTestApp({ env: { MLFLOW_TRACKING_URI: 'https://ml.example.com' } });
+    try {
+      assert.equal((await t.app.inject({ url: '/' })).json().mlflow_tracking_uri, 'https://ml.example.com');
+      assert.equal((await t.app.inject({ url: '/info', headers: t.headers('read') })).json().mlflow_tracking_uri, 'https://ml.example.com');
     } finally {
       await t.close();
     }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { ConfigError, EnvSchema, loadConfig } from '../../src/config.ts';
 
 describe('loadConfig', () => {
   test('defaults need no environment', () => {
@@ -85,5 +87,44 @@ describe('loadConfig', () => {
 
   test('CORS_ORIGINS is a comma list', () => {
     assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins, ['https://a.example', 'https://b.example']);
+  });
+});
+
+describe('the settings the README documents', () => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 5));
+
+  test('every variable of the schema is in the README\'s configuration section', () => {
+    const missing = Object.keys(EnvSchema.properties).filter((name) => !table.includes(name));
+    assert.deepEqual(missing, []);
+  });
+
+  test('every variable the configuration table names is read by the schema', () => {
+    const named = [...table.matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!).filter((n) => !['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'NODE_OPTIONS'].includes(n));
+    const unknown = [...new Set(named)].filter((n) => !(n in EnvSchema.properties));
+    assert.deepEqual(unknown, []);
+  });
+});
+
+describe('settings with behaviour of their own', () => {
+  test('LOG_FORMAT: json, pretty, and auto (readable on a terminal, never in CI)', () => {
+    assert.equal(loadConfig({ LOG_FORMAT: 'json' }).logPretty, false);
+    assert.equal(loadConfig({ LOG_FORMAT: 'pretty' }).logPretty, true);
+    assert.equal(loadConfig({ LOG_FORMAT: 'auto', CI: 'true' }).logPretty, false);
+    assert.throws(() => loadConfig({ LOG_FORMAT: 'xml' }), (err: unknown) => err instanceof ConfigError && err.variable === 'LOG_FORMAT');
+  });
+
+  test('the CLI key: MODELPLANE_API_KEY, else API_KEY; secrets never echoed', () => {
+    assert.equal(loadConfig({ MODELPLANE_API_KEY: 'k'.repeat(20), API_KEY: 'a'.repeat(20) }).cliApiKey, 'k'.repeat(20));
+    assert.equal(loadConfig({ API_KEY: 'a'.repeat(20) }).cliApiKey, 'a'.repeat(20));
+    assert.throws(
+      () => loadConfig({ API_KEY: 'tooshort-secret' }),
+      (err: unknown) => err instanceof ConfigError && !err.message.includes('tooshort-secret'),
+    );
+  });
+
+  test('serve --demo names a default model that MODEL_NAME still overrides', () => {
+    assert.equal(loadConfig({}, { defaultModelName: 'iris-demo' }).model.name, 'iris-demo');
+    assert.equal(loadConfig({ MODEL_NAME: 'mine' }, { defaultModelName: 'iris-demo' }).model.name, 'mine');
   });
 });

@@ -61,4 +61,28 @@ describe('logging', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  for (const debug of [true, false]) {
+    test(`API_DEBUG=${debug}: refused requests are ${debug ? '' : 'not '}logged with their cause; replies are the same`, async () => {
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-log-'));
+      const out = capture();
+      const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'info', API_DEBUG: String(debug) });
+      const ctx = await openContext(config, createLogger(config, { destination: out.stream }));
+      const app = await buildApp(ctx);
+      try {
+        await ctx.services.start();
+        const { key } = await ctx.services.keys.create('t', 'read', 'test');
+        const res = await app.inject({ url: '/models/no-such-model', headers: { 'x-api-key': key } });
+        assert.equal(res.statusCode, 404);
+        assert.deepEqual(Object.keys(res.json()).sort(), ['details', 'error', 'request_id', 'timestamp']);
+        const logged = out.lines().filter((l) => l['msg'] === `request failed: ${res.json().details}`);
+        assert.equal(logged.length, debug ? 1 : 0);
+        if (debug) assert.ok(typeof (logged[0]!['err'] as { stack?: unknown }).stack === 'string', 'the stack is in the log');
+      } finally {
+        await app.close();
+        await closeContext(ctx);
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 });
