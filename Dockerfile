@@ -19,7 +19,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
-# Compile, then drop every devDependency (TypeScript, ESLint, s3rver, type packages) from
+COPY ui ./ui
+# Compile the server and build the web UI, then drop every devDependency (TypeScript, ESLint, s3rver, type packages) from
 # node_modules before it is copied into the runtime stage, and onnxruntime's binaries for other
 # platforms (macOS, Windows, the other CPU architecture: about 240 MB).
 RUN npm run build \
@@ -47,6 +48,7 @@ RUN groupadd --system --gid 10001 modelplane \
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/ui/dist ./ui/dist
 COPY --from=build /app/bin ./bin
 USER 10001:10001
 VOLUME ["/data"]

@@ -8,6 +8,7 @@ import { installAuth } from './platform/auth.ts';
 import type { AppContext } from './context.ts';
 import { installDocsUi, installOpenApi } from './platform/docs.ts';
 import { installErrorHandling } from './platform/error-handler.ts';
+import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
@@ -38,6 +39,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   const { config, services, backends } = ctx;
   // Typed as Fastify's logger interface so the instance type stays `App` (pino's own type is wider).
   const logger: FastifyBaseLogger = ctx.log;
+  const compilers = schemaCompilers();
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
@@ -56,11 +58,16 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
+    // One compiled validator and serializer per distinct schema, compiled when first needed
+    // (`compileSchemas()` does the rest once the server listens; see schema-compilers.ts).
+    schemaController: { compilersFactory: compilers.factory },
     // MLflow allows 255-character aliases and long model names in paths.
     routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('compileSchemas', () => compilers.compileAll());
 
   // The request id we use (the caller's if well formed) is echoed, with the security headers.
   installResponseHeaders(app);

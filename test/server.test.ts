@@ -25,9 +25,12 @@ function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'modelplane-cli-'));
 }
 
+/** How long a server may take to start on a busy machine (a fresh clone runs the sources through tsx). */
+const START_DEADLINE_MS = 180_000;
+
 /** Runs the CLI to completion. */
 function runCli(args: string[], env: Record<string, string>) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, encoding: 'utf8', timeout: START_DEADLINE_MS });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -41,32 +44,44 @@ interface Started {
 /** Every server a test started, killed at the end even when an assertion failed first. */
 const started = new Set<ChildProcess>();
 
-/** Starts `modelplane serve` and waits until /health answers. */
+/**
+ * Starts `modelplane serve` and resolves when it logs that it is ready (its "modelplane ready"
+ * line, logged after it listens); rejects when it exits first or misses the deadline.
+ */
 async function startServer(args: string[], env: Record<string, string>): Promise<Started> {
   const port = await freePort();
   const t0 = Date.now();
   const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port), ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.add(child);
   child.once('exit', () => started.delete(child));
   let err = '';
+  let out = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout.resume();
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited early (${child.exitCode}): ${err}`);
-    try {
-      const r = await fetch(`${base}/health`);
-      if (r.ok) return { child, base, stderr: () => err, startedMs: Date.now() - t0 };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`server did not start: ${err}`);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${START_DEADLINE_MS} ms: ${err}`));
+    }, START_DEADLINE_MS);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (out.includes('"msg":"modelplane ready"')) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (${code}): ${err}`));
+    });
+  });
+  return { child, base, stderr: () => err, startedMs: Date.now() - t0 };
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {

@@ -7,13 +7,11 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { openBackends } from '../backends.ts';
 import type { Config } from '../config.ts';
 import type { DatasetVersion } from '../datasets/dataset.service.ts';
-import { ingestCsv } from '../datasets/csv-ingest.ts';
 import { onnxRuntime } from '../onnx/runtime.ts';
 import { createLogger } from '../platform/logging.ts';
 import { createDataServices } from '../services.ts';
@@ -124,8 +122,12 @@ function remoteFor(opts: RemoteOptions, ctx: CliContext): Remote {
   return new Remote(base.endsWith('/') ? base : `${base}/`, apiKeyOf(opts, config));
 }
 
-/** A progress bar on stderr (drawn only on a terminal) with log lines printed above it. */
-function progressBar(): { update(percent: number, stage: string, message?: string): void; log(line: string): void; stop(): void } {
+/**
+ * A progress bar on stderr (drawn only on a terminal) with log lines printed above it. cli-progress
+ * is loaded here, not with the CLI: `modelplane serve` never draws one.
+ */
+async function progressBar(): Promise<{ update(percent: number, stage: string, message?: string): void; log(line: string): void; stop(): void }> {
+  const { default: cliProgress } = await import('cli-progress');
   const tty = process.stderr.isTTY;
   const multi = new cliProgress.MultiBar(
     { format: ' {bar} {percentage}% | {stage} {message}', hideCursor: true, clearOnComplete: false, stream: process.stderr },
@@ -196,7 +198,7 @@ interface JobStatusBody {
 async function trainRemote(o: TrainCliOptions, ctx: CliContext): Promise<void> {
   const remote = remoteFor(o, ctx);
   const submitted = await remote.call<{ job_id: string }>('POST', 'train', trainRequestOf(o));
-  const bar = progressBar();
+  const bar = await progressBar();
   bar.log(`submitted job ${submitted.job_id}`);
   let cancelling = false;
   const onSignal = (): void => {
@@ -239,7 +241,7 @@ async function trainLocal(o: TrainCliOptions, ctx: CliContext): Promise<void> {
     const controller = new AbortController();
     const onSignal = (): void => controller.abort(new Error('cancelled by the user'));
     process.on('SIGINT', onSignal);
-    const bar = progressBar();
+    const bar = await progressBar();
     try {
       const job = await validateTrainRequest(parseTrainRequest(trainRequestOf(o)), deps.services.datasets, 'cli');
       const result = await runTrainingJob(
@@ -267,6 +269,7 @@ async function readRows(file: string): Promise<unknown[]> {
     }
     return [data];
   }
+  const { ingestCsv } = await import('../datasets/csv-ingest.ts');
   const { table } = await ingestCsv(createReadStream(file));
   const rows: Record<string, number | string | null>[] = [];
   for (let i = 0; i < table.rowCount; i++) {

@@ -48,7 +48,7 @@ export const TEST_CATALOGUE = new JobCatalogue([{ kind: 'test', module: TEST_HAN
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-export async function waitFor(store: Store, id: string, done: (row: JobRow) => boolean, timeoutMs = 30_000): Promise<JobRow> {
+export async function waitFor(store: Store, id: string, done: (row: JobRow) => boolean, timeoutMs = 120_000): Promise<JobRow> {
   const deadline = Date.now() + timeoutMs;
   let row: JobRow | undefined;
   while (Date.now() < deadline) {
@@ -101,7 +101,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
 
     test('progress and stage are visible while the job runs', () =>
       withQueue(async ({ queue, store }) => {
-        const id = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 20_000 } satisfies TestPayload);
+        const id = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 120_000 } satisfies TestPayload);
         const row = await waitFor(store, id, (r) => r.status === 'running' && r.stage === 'fit');
         assert.equal(row.progress_percent, 50);
         assert.equal(row.message, 'half way');
@@ -112,7 +112,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
     test('a queued job is cancelled at once and never runs', () =>
       withQueue(
         async ({ queue, store }) => {
-          const blocker = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 20_000 } satisfies TestPayload);
+          const blocker = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 120_000 } satisfies TestPayload);
           await waitFor(store, blocker, (r) => r.status === 'running');
           const id = await queue.enqueue({ kind: 'test', action: 'succeed' } satisfies TestPayload);
           assert.equal(await queue.cancel(id), 'cancelled');
@@ -132,15 +132,17 @@ export function queueContract(name: string, harness: QueueHarness): void {
 
     test('a running job is cancelled through its AbortSignal', () =>
       withQueue(async ({ queue, store }) => {
-        const id = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 20_000 } satisfies TestPayload);
+        const id = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 120_000 } satisfies TestPayload);
         await waitFor(store, id, (r) => r.status === 'running' && r.stage === 'fit');
-        const t0 = Date.now();
         assert.equal(await queue.cancel(id), 'cancel_requested');
         const row = await finished(store, id);
         assert.equal(row.status, 'cancelled');
-        assert.ok(Date.now() - t0 < 5000);
-        assert.ok((await lines(store, id)).includes('job cancelled'));
-      }));
+        const log = await lines(store, id);
+        assert.ok(log.includes('sleep interrupted by the abort signal'), 'the job stopped through its signal, not by its thread being terminated');
+        assert.ok(log.includes('job cancelled'));
+        // A long grace period: a busy machine may take a while to deliver the cancellation, and the
+        // thread must not be terminated before the job reports how it stopped.
+      }, { cancelGraceMs: 60_000 }));
 
     test('a job that ignores cancellation has its thread terminated and ends cancelled', () =>
       withQueue(async ({ queue, store }) => {
@@ -226,7 +228,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
       const env = await harness.create(FAST_TIMINGS);
       try {
         await env.queue.start();
-        const id = await env.queue.enqueue({ kind: 'test', action: 'sleep', ms: 20_000 } satisfies TestPayload);
+        const id = await env.queue.enqueue({ kind: 'test', action: 'sleep', ms: 120_000 } satisfies TestPayload);
         await waitFor(env.store, id, (r) => r.status === 'running' && r.stage === 'fit');
         await env.queue.close();
         const row = await getJob(env.store.db, id);

@@ -49,7 +49,7 @@ for (const backend of await storeBackends()) {
         assert.equal(row.status, 'succeeded');
         assert.equal((await getJob(env.store.db, fresh))?.status, 'running');
         // Once it stops heartbeating it is recovered too.
-        const again = await finished(env.store, fresh, 10_000);
+        const again = await finished(env.store, fresh);
         assert.equal(again.status, 'succeeded');
         assert.equal(again.attempts, 2);
       } finally {

@@ -1,0 +1,87 @@
+/**
+ * Fastify's own schema compilers (Ajv for validation, fast-json-stringify for replies), arranged
+ * for start-up time:
+ * - one compiled function per distinct schema instead of one per route and status code: every
+ *   error status of every route answers the one `ErrorBody`, list routes share their page query,
+ *   the prediction routes share their bodies;
+ * - compiled when first needed, not all at `app.ready()`: compiling every route's schemas up
+ *   front was most of the server's start-up. `compileAll()` compiles what is left in the
+ *   background once the server listens, a slice at a time between requests.
+ * Compiled functions are pure, so sharing one between routes, or compiling it later, changes
+ * nothing but the time it is done.
+ */
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import type { FastifyServerOptions } from 'fastify';
+
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+type BuildValidator = NonNullable<CompilersFactory['buildValidator']>;
+type BuildSerializer = NonNullable<CompilersFactory['buildSerializer']>;
+
+/** An Ajv validator: `errors` is read by Fastify after a failed call. */
+type Validator = ((data: unknown) => unknown) & { errors?: unknown };
+type Serializer = (data: unknown) => string;
+
+export interface SchemaCompilers {
+  /** Fastify's `schemaController.compilersFactory`. */
+  readonly factory: CompilersFactory;
+  /** Compiles every schema not compiled yet, yielding to the event loop between slices. */
+  compileAll(): Promise<void>;
+}
+
+export function schemaCompilers(): SchemaCompilers {
+  const pending: (() => void)[] = [];
+
+  /** One function per distinct (part, schema); compiled on its first call or by `compileAll`. */
+  function memoise<D extends { schema?: unknown }, F>(compile: (def: D) => F, keyOf: (def: D) => string, lazy: (compile: () => F) => { fn: F; force: () => void }): (def: D) => F {
+    const made = new Map<string, F>();
+    return (def) => {
+      const key = `${keyOf(def)}\u0000${JSON.stringify(def.schema)}`;
+      let fn = made.get(key);
+      if (fn === undefined) {
+        const l = lazy(() => compile(def));
+        fn = l.fn;
+        made.set(key, fn);
+        pending.push(l.force);
+      }
+      return fn;
+    };
+  }
+
+  const lazyValidator = (compile: () => Validator): { fn: Validator; force: () => void } => {
+    let compiled: Validator | undefined;
+    const force = (): Validator => (compiled ??= compile());
+    const fn: Validator = (data) => {
+      const v = force();
+      const result = v(data);
+      fn.errors = v.errors;
+      return result;
+    };
+    fn.errors = null;
+    return { fn, force: () => void force() };
+  };
+
+  const lazySerializer = (compile: () => Serializer): { fn: Serializer; force: () => void } => {
+    let compiled: Serializer | undefined;
+    const force = (): Serializer => (compiled ??= compile());
+    return { fn: (data) => force()(data), force: () => void force() };
+  };
+
+  const ajv = AjvCompiler();
+  const serializers = SerializerSelector();
+  const buildValidator: BuildValidator = (externalSchemas, options) =>
+    memoise(ajv(externalSchemas, options as never) as (def: { schema?: unknown; httpPart?: string }) => Validator, (def) => def.httpPart ?? '', lazyValidator) as never;
+  const buildSerializer: BuildSerializer = (externalSchemas, options) =>
+    memoise(serializers(externalSchemas, options) as (def: { schema?: unknown }) => Serializer, () => '', lazySerializer) as never;
+
+  return {
+    factory: { buildValidator, buildSerializer },
+    async compileAll() {
+      while (pending.length > 0) {
+        const slice = pending.splice(0, 8);
+        for (const force of slice) force();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+  };
+}
