@@ -35,7 +35,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createRng } from '../src/ml/random.ts';
+import { createRng } from '../src/util/random.ts';
 import { ROOT, ensureCompiledBuild, startCompiledServer } from './compiled-server.ts';
 import { FEATURE_NAMES, N_FEATURES, PEER_DIR, PYTHON, exportPeerForest } from './peer-forest.ts';
 import { type WrkResult, WRK_THREADS, runWrk, writeCyclingBodiesScript, writeSingleRowScript } from './wrk.ts';

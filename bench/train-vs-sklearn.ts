@@ -26,7 +26,7 @@ import { fitRandomForest } from '../src/ml/forest.ts';
 import { fitGradientBoosting } from '../src/ml/gbdt.ts';
 import { accuracy, r2 } from '../src/ml/metrics.ts';
 import { predictClasses, predictTrees } from '../src/ml/predict.ts';
-import { createRng } from '../src/ml/random.ts';
+import { createRng } from '../src/util/random.ts';
 import { takeTrainingData, trainTestSplit } from '../src/ml/split.ts';
 import type { TrainingData, TreeEnsembleModel } from '../src/ml/types.ts';
 

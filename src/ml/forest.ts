@@ -13,7 +13,7 @@ import os from 'node:os';
 import { spawnWorker } from '../util/threads.ts';
 import type { Worker } from 'node:worker_threads';
 import { Pacer, throwIfAborted } from './pace.ts';
-import { createRng } from './random.ts';
+import { createRng } from '../util/random.ts';
 import {
   averagedTreeModel,
   growTree,

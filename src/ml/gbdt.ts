@@ -20,7 +20,7 @@
 
 import { FLOAT32_MAX, applyBinMapper, fitBinMapper, toColumnMajorF32, type BinMapper } from './binning.ts';
 import { Pacer, throwIfAborted } from './pace.ts';
-import { createRng } from './random.ts';
+import { createRng } from '../util/random.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
 import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';

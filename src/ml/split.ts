@@ -3,7 +3,7 @@
  * Index sets are returned sorted ascending: the trainers do not depend on row order, and sorted
  * indices keep row copies cache-friendly and make splits easy to compare across runs.
  */
-import { createRng } from './random.ts';
+import { createRng } from '../util/random.ts';
 import type { Matrix, TrainingData } from './types.ts';
 
 /** Options of {@link trainTestSplit}. */

@@ -16,7 +16,7 @@
 
 import { FLOAT32_MAX, argsortF32, float32Threshold, toColumnMajorF32 } from './binning.ts';
 import { forestWork, growOnWorkers } from './forest.ts';
-import { createRng, type Rng } from './random.ts';
+import { createRng, type Rng } from '../util/random.ts';
 import type { ProgressFn, Task, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
 
 /** Split quality measure: `gini`/`entropy` for classification, `squared_error` for regression. */

@@ -14,8 +14,8 @@
  * Model runs go to the model's runtime directly, not through the micro-batcher: one explanation is
  * thousands of synthetic rows, which must not hold up the prediction queue as one giant batch.
  */
-import { quantileSorted } from '../datasets/schema.ts';
-import { createRng } from '../ml/random.ts';
+import { quantileSorted } from '../util/stats.ts';
+import { createRng } from '../util/random.ts';
 import { AppError } from '../platform/errors.ts';
 import { num, predictedColumn, type LoadedModel } from './loaded-model.ts';
 import type { FloatRows, RawOutputs } from './runtime.ts';

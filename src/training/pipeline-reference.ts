@@ -10,7 +10,7 @@
  * everything below `e[0]`, bin m everything from `e[m-1]` up), i.e. the bin of `x` is the number
  * of edges `<= x`. Categorical features: category frequencies.
  */
-import { quantileSorted, sortedPresentValues } from '../datasets/schema.ts';
+import { quantileSorted, sortedPresentValues } from '../util/stats.ts';
 import type { Matrix, Preprocessing, Task } from '../ml/types.ts';
 
 /** Bins of the numeric summaries. */

@@ -1,15 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { ingestCsv } from '../../src/datasets/csv-ingest.ts';
-import {
-  booleanStats,
-  categoricalStats,
-  inferSchema,
-  numericStats,
-  quantileSorted,
-  sortedPresentValues,
-  TOP_CATEGORIES,
-} from '../../src/datasets/schema.ts';
+import { booleanStats, categoricalStats, inferSchema, numericStats, TOP_CATEGORIES } from '../../src/datasets/schema.ts';
+import { quantileSorted, sortedPresentValues } from '../../src/util/stats.ts';
 
 void describe('numericStats', () => {
   void test('hand-checked small column', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { fitRandomForest } from '../../src/ml/forest.ts';
 import { fitGradientBoosting } from '../../src/ml/gbdt.ts';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import { fitDecisionTree } from '../../src/ml/tree.ts';
 import type { TrainingData } from '../../src/ml/types.ts';
 

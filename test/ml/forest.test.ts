@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fitRandomForest } from '../../src/ml/forest.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import type { TrainingData, TreeEnsembleModel } from '../../src/ml/types.ts';
 
 const shared = path.resolve(import.meta.dirname, '../../../shared');

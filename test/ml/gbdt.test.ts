@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { FLOAT32_MAX } from '../../src/ml/binning.ts';
 import { fitGradientBoosting } from '../../src/ml/gbdt.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import type { TrainingData, TreeEnsembleModel } from '../../src/ml/types.ts';
 
 function regression(n: number, seed: number, noise: number): TrainingData {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import { takeRows, takeValues, testCount, trainTestSplit, validationSplit } from '../../src/ml/split.ts';
 import type { TrainingData } from '../../src/ml/types.ts';
 

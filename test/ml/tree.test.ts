@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, FLOAT32_MAX } from '../../src/ml/binning.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import { fitDecisionTree, resolveMaxFeatures } from '../../src/ml/tree.ts';
 import type { Tree, TrainingData } from '../../src/ml/types.ts';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import { num } from '../../src/serving/loaded-model.ts';
 
 const reference = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { fitGradientBoosting } from '../../src/ml/gbdt.ts';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import type { Matrix, Preprocessing, Task } from '../../src/ml/types.ts';
 import { exportModel } from '../../src/onnx/export.ts';
 import { parseModel, serializeModel } from '../../src/onnx/model-file.ts';

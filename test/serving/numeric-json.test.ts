@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRng } from '../../src/ml/random.ts';
+import { createRng } from '../../src/util/random.ts';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import { readBatch, readSingleRow } from '../../src/serving/input.ts';
 import { LoadedModel } from '../../src/serving/loaded-model.ts';
