@@ -2,7 +2,7 @@
  * The serving signature of a model: how to build its input tensor from named features and how to
  * read its outputs. Stored as `signature.json` beside `model.onnx` in a model version bundle.
  */
-import { InvalidModelError } from './model-file.ts';
+import { InvalidModelError } from './errors.ts';
 import {
   guessLabelOutput,
   guessProbabilityOutput,

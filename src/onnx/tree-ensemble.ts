@@ -18,7 +18,7 @@
  * folded into the weights (aggregate SUM); base values are left to an `Add` after the operator.
  */
 import type { Tree, TreeEnsembleModel } from '../ml/types.ts';
-import { InvalidModelError } from './model-file.ts';
+import { InvalidModelError } from './errors.ts';
 import { varintSize, writeVarint, type ChunkWriter } from './wire.ts';
 
 /** The operator's attributes as flat arrays (what {@link treeEnsembleAttributes} writes). */

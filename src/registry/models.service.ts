@@ -6,8 +6,7 @@ import { createHash } from 'node:crypto';
 import { InvalidArtifactKeyError } from '../artifacts/errors.ts';
 import { validateKey } from '../artifacts/keys.ts';
 import type { Stage } from '../config.ts';
-import { InvalidModelError } from '../onnx/model-file.ts';
-import { prepareForServing } from '../onnx/prepare.ts';
+import { InvalidModelError } from '../onnx/errors.ts';
 import type { ModelSignature, SignatureHints } from '../onnx/signature.ts';
 import { conflict, invalidField, payloadTooLarge } from '../platform/errors.ts';
 import { ModelRuntimeError, type ModelSmokeTest } from './model-check.ts';
@@ -194,6 +193,8 @@ export class ModelsService {
     const metrics = checkMetrics(extras.metrics ?? {});
     let prepared;
     try {
+      // The ONNX parser (onnx-proto's generated code) is loaded by the first upload, not at start.
+      const { prepareForServing } = await import('../onnx/prepare.ts');
       prepared = prepareForServing(bytes, hints);
       await this.smokeTest(prepared.bytes, prepared.signature);
     } catch (err) {

@@ -3,7 +3,6 @@
  * prepared as a registration would (ZipMap removal, signature inference), and reloaded when the
  * file's content tag changes (checked every `MODEL_CACHE_TTL` seconds) or on demand.
  */
-import { prepareForServing } from '../onnx/prepare.ts';
 import type { ModelIdentity } from './loaded-model.ts';
 import type { ModelFileSource } from './model-source.ts';
 import type { ModelRouter } from './router.ts';
@@ -40,6 +39,7 @@ export class FileModel {
       if (first) throw new Error(`MODEL_PATH ${file.location} cannot be read: ${(err as Error).message}`, { cause: err });
       throw err;
     }
+    const { prepareForServing } = await import('../onnx/prepare.ts');
     const prepared = prepareForServing(read.bytes);
     this.loads++;
     const name = this.name ?? fileBaseName(file.location);

@@ -15,7 +15,7 @@ import type { DatasetVersion } from '../datasets/dataset.service.ts';
 import { onnxRuntime } from '../onnx/runtime.ts';
 import { createLogger } from '../platform/logging.ts';
 import { createDataServices } from '../services.ts';
-import { localJobContext, runTrainingJob, type PipelineDeps } from './pipeline.ts';
+import type { PipelineDeps } from './pipeline.ts';
 import { parseTrainRequest, validateTrainRequest } from './train-request.ts';
 
 /** What the commands need from `main.ts`. */
@@ -244,6 +244,8 @@ async function trainLocal(o: TrainCliOptions, ctx: CliContext): Promise<void> {
     const bar = await progressBar();
     try {
       const job = await validateTrainRequest(parseTrainRequest(trainRequestOf(o)), deps.services.datasets, 'cli');
+      // The trainers load with the first local training job, not with every CLI command (serve).
+      const { localJobContext, runTrainingJob } = await import('./pipeline.ts');
       const result = await runTrainingJob(
         job,
         localJobContext({ signal: controller.signal, onProgress: (p, stage, message) => bar.update(p, stage, message), onLog: (line) => bar.log(line) }),

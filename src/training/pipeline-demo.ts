@@ -6,7 +6,7 @@
  */
 import { AppError } from '../platform/errors.ts';
 import type { TrainRequest } from './job.types.ts';
-import { localJobContext, runTrainingJob, type PipelineDeps } from './pipeline.ts';
+import type { PipelineDeps } from './pipeline.ts';
 import { validateTrainRequest } from './train-request.ts';
 
 /** Name of the demo model (set as `MODEL_NAME` by `serve --demo`). */
@@ -39,6 +39,8 @@ export async function ensureDemoModel(deps: PipelineDeps): Promise<{ name: strin
   const log = deps.log.child({ component: 'demo' });
   log.info({ model: DEMO_MODEL_NAME }, 'training the demo model on the built-in iris dataset');
   const job = await validateTrainRequest(DEMO_REQUEST, deps.services.datasets, 'demo');
+  // The trainers are loaded only when there is something to train: a restart never loads them.
+  const { localJobContext, runTrainingJob } = await import('./pipeline.ts');
   const result = await runTrainingJob(
     job,
     localJobContext({ jobId: 'demo', onLog: (line) => log.info(line) }),
