@@ -3,6 +3,7 @@
  * update and delete models; upload versions (multipart, raw bytes or a run's file), show, update,
  * delete them and download their ONNX bytes.
  */
+import { multipartError, multipartParts } from '../platform/multipart.ts';
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
@@ -348,9 +349,9 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   const fields: Record<string, string> = {};
   let file: Buffer | undefined;
   let misplaced: string | undefined;
-  for await (const part of request.parts({ limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
+  for await (const part of multipartParts(request, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
     if (part.type === 'file') {
-      if (part.fieldname === 'file') file = await part.toBuffer();
+      if (part.fieldname === 'file') file = await readPart(part);
       else {
         misplaced = part.fieldname;
         part.file.resume();
@@ -362,6 +363,15 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   if (misplaced !== undefined) throw invalidField(`/body/${misplaced}`, "send the model file in the multipart field 'file'");
   if (file === undefined) throw invalidField('/body/file', "the multipart form has no file field 'file'");
   return { file, fields };
+}
+
+/** A file part's bytes; a form cut off inside the file is the client's 400. */
+async function readPart(part: { toBuffer(): Promise<Buffer> }): Promise<Buffer> {
+  try {
+    return await part.toBuffer();
+  } catch (err) {
+    throw multipartError(err);
+  }
 }
 
 /** The raw body as bytes, whether another feature's parser gave a buffer or a stream. */

@@ -121,6 +121,7 @@ function probes(method: string, template: string, op: Operation): Probe[] {
       'multipart without boundary': 'multipart/form-data',
       'multipart truncated': 'multipart/form-data; boundary=XyZ',
       'multipart empty boundary': 'multipart/form-data; boundary=',
+      'multipart long boundary': `multipart/form-data; boundary=${'b'.repeat(300)}`,
       xml: 'application/xml',
       'text/plain': 'text/plain',
       'csv junk': 'text/csv',
