@@ -64,3 +64,37 @@ describe('bad input (#12)', { timeout: 300_000 }, () => {
     assert.equal(byQuery.statusCode, 200);
   });
 });
+
+describe('dangling lineage on version upload (#12)', { timeout: 300_000 }, () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('refuses a run_id or reference_dataset that names nothing, naming the field', async () => {
+    const h = t.headers('admin');
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['?run_id=deadbeef', {}, /\/querystring\/run_id/],
+      ['?reference_dataset=nope:9', {}, /\/querystring\/reference_dataset/],
+      ['', { run_id: 'deadbeef' }, /\/body\/run_id/],
+      ['', { reference_dataset: 'nope' }, /\/body\/reference_dataset/],
+    ];
+    for (const [query, fields, field] of cases) {
+      const mp = multipart(fields, { bytes: classifierOnnx() });
+      const res = await t.app.inject({ method: 'POST', url: `/models/lin/versions${query}`, headers: { ...h, ...mp.headers }, payload: mp.payload });
+      assert.equal(res.statusCode, 400, `${query} ${JSON.stringify(fields)}: ${res.body}`);
+      assert.match(res.json<{ details: string }>().details, field);
+    }
+    const none = await t.app.inject({ url: '/models/lin', headers: h });
+    assert.equal(none.statusCode, 404, 'no version and no model was created');
+    // Existing references are taken: a run and a built-in dataset.
+    const run = await t.app.inject({ method: 'POST', url: '/experiments/e/runs', headers: h, payload: { create_experiment: true } });
+    const runId = run.json<{ run_id: string }>().run_id;
+    const mp = multipart({}, { bytes: classifierOnnx() });
+    const ok = await t.app.inject({ method: 'POST', url: `/models/lin/versions?run_id=${runId}&reference_dataset=iris`, headers: { ...h, ...mp.headers }, payload: mp.payload });
+    assert.equal(ok.statusCode, 201, ok.body);
+  });
+});
