@@ -106,7 +106,11 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   await healthRoutes(app, ctx);
   await keysRoutes(app, services.keys);
-  await registryRoutes(app, services.registry, { maxModelBytes: config.bodyLimitBytes });
+  await registryRoutes(app, services.registry, {
+    maxModelBytes: config.bodyLimitBytes,
+    // An upload's run_id and reference_dataset must name a run and a dataset version that exist.
+    lineage: { run: (id) => services.tracking.runs.getRun(id), dataset: (name, version) => services.datasets.resolveVersion(name, version) },
+  });
   await trackingRoutes(app, services.tracking);
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../platform/app-type.ts';
 import { roleAllows } from '../platform/auth.ts';
 import { forbidden } from '../platform/errors.ts';
-import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
+import { AUTH_ERRORS, errorResponses, pageProperties } from '../platform/schemas.ts';
 import { TrainRequest } from './job.types.ts';
 import type { Job, JobsService } from './jobs.service.ts';
 import { requiredRole } from './train-request.ts';
@@ -111,8 +111,7 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
         tags: TAGS,
         querystring: Type.Object({
           status: Type.Optional(JobStatusValue),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-          page_token: Type.Optional(Type.String({ maxLength: 512 })),
+          ...pageProperties(),
         }),
         response: {
           200: Type.Object({ jobs: Type.Array(JobView), next_page_token: Type.Optional(Type.String()) }),
@@ -155,10 +154,7 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
         summary: "A training job's log lines, oldest first",
         tags: TAGS,
         params: JobParams,
-        querystring: Type.Object({
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })),
-          page_token: Type.Optional(Type.String({ maxLength: 512 })),
-        }),
+        querystring: Type.Object(pageProperties({ max: 10_000, default: 1000 })),
         response: {
           200: Type.Object({
             job_id: Type.String(),
