@@ -36,7 +36,8 @@ export async function serve(config: Config, options: ServeOptions): Promise<Runn
 }
 
 async function prepareStore(config: Config, log: ReturnType<typeof createLogger>): Promise<void> {
-  const store = await openConfiguredStore(config);
+  // Waits for a database that is not up yet (retrying with backoff) instead of exiting.
+  const store = await openConfiguredStore(config, { waitForStore: true, log });
   try {
     const created = await ensureBootstrapKey(store, config.apiKey, config.dataDir);
     if (created !== undefined) announceBootstrapKey(created.key, config.dataDir, log);
@@ -86,7 +87,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
   const t0 = performance.now();
   const log = createLogger(config);
   if (!isWorker) await prepareStore(config, log);
-  const ctx = await openContext(config, log, { backends: { migrate: false } });
+  const ctx = await openContext(config, log, { backends: { migrate: false, waitForStore: true } });
   const { services } = ctx;
   let metricsServer: Server | undefined;
   try {

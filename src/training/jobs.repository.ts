@@ -241,6 +241,11 @@ export async function failQueued(db: Db, id: string, now: number, error: string)
   return Number(res.numUpdatedRows) > 0;
 }
 
+/** Jobs queued before `before`, oldest first (the BullMQ sweep checks each still has its queue entry). */
+export async function listQueuedBefore(db: Db, before: number): Promise<JobRow[]> {
+  return db.selectFrom('jobs').selectAll().where('status', '=', 'queued').where('created_at', '<', before).orderBy('created_at').execute();
+}
+
 /** Running jobs, oldest heartbeat first (recovery looks through them). */
 export async function listRunning(db: Db): Promise<JobRow[]> {
   return db.selectFrom('jobs').selectAll().where('status', '=', 'running').orderBy('heartbeat_at').execute();
