@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import { fallbackRateLimitStore } from './platform/rate-limit-store.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { App } from './platform/app-type.ts';
@@ -92,7 +93,10 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       hook: 'preHandler',
       keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       allowList: (request) => request.routeOptions.config.role === 'public',
-      ...(backends.redis === undefined ? {} : { redis: backends.redis, nameSpace: 'modelplane:ratelimit:' }),
+      // Shared through Redis, counted in this process while Redis is unavailable (rate-limit-store.ts).
+      ...(backends.redis === undefined || backends.redisHealth === undefined
+        ? {}
+        : { store: fallbackRateLimitStore(backends.redis, backends.redisHealth, 'modelplane:ratelimit:') }),
       errorResponseBuilder: (_request, context) =>
         new AppError(429, 'rate_limited', `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`, undefined, {
           'retry-after': String(Math.ceil(context.ttl / 1000)),

@@ -87,6 +87,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 100_000, 'requests per minute per API key; 0 disables'),
   PREDICTION_LOG_SAMPLE_RATE: num(0, 1, 1, 'share of served predictions written to the prediction log'),
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
+  SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),
   TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
   MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
   MODELPLANE_API_KEY: text('the key CLI commands send to a server (--api-key wins; else API_KEY)', { secret: true }),
@@ -148,6 +149,7 @@ export const ConfigSchema = Type.Object({
   rateLimitPerMinute: Type.Integer({ minimum: 0 }),
   predictionLogSampleRate: Type.Number({ minimum: 0, maximum: 1 }),
   shutdownTimeoutSeconds: Type.Number({ minimum: 0 }),
+  shutdownDrainSeconds: Type.Number({ minimum: 0 }),
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
   mlflowTrackingUri: Type.Optional(Type.String()),
   /** The key CLI commands send to a server when `--api-key` is not given. */
@@ -336,6 +338,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     predictionLogSampleRate: e.PREDICTION_LOG_SAMPLE_RATE,
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
     trainingWorkers: e.TRAINING_WORKERS,
     ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
     ...optional('cliApiKey', e.MODELPLANE_API_KEY ?? e.API_KEY),

@@ -5,6 +5,7 @@
  * the training queue) and `close()` stops it, both called by the entry points (server.ts, the
  * worker, tests), never while routes register.
  */
+import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Backends } from './backends.ts';
 import type { Config } from './config.ts';
@@ -93,10 +94,23 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     return { ok: true };
   });
   const redis = backends.redis;
-  if (redis !== undefined) {
+  const redisHealth = backends.redisHealth;
+  if (redis !== undefined && redisHealth !== undefined) {
+    // Not ready while Redis is away (answered at once, without a command); serving goes on with
+    // local fallbacks meanwhile, and `redis_degraded` says so to Prometheus.
     status.addReadinessCheck('redis', async () => {
+      if (!redisHealth.usable) return { ok: false, detail: `redis connection ${redis.status}; cache and rate limits are local, job submissions refused` };
       await redis.ping();
       return { ok: true };
+    });
+    new Gauge({
+      name: 'redis_degraded',
+      help: '1 while Redis is unavailable and the prediction cache and rate limits run locally, else 0',
+      registers: [metrics.registry],
+      aggregator: 'max',
+      collect() {
+        this.set(redisHealth.degraded ? 1 : 0);
+      },
     });
   }
 
