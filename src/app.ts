@@ -13,6 +13,7 @@ import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
+import { mlflowRoutes } from './mlflow/index.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
 import { installResponseHeaders } from './platform/security-headers.ts';
 import { registryRoutes } from './registry/registry.routes.ts';
@@ -116,6 +117,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     lineage: { run: (id) => services.tracking.runs.getRun(id), dataset: (name, version) => services.datasets.resolveVersion(name, version) },
   });
   await trackingRoutes(app, services.tracking);
+  await mlflowRoutes(app, { tracking: services.tracking, registry: services.registry, artifacts: backends.artifacts });
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
