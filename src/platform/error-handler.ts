@@ -116,6 +116,9 @@ export function installErrorHandling(app: App, options: { debug?: boolean } = {}
   const send = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
     app.metricsHooks?.onError(request, error.code);
     if (error.headers !== undefined) void reply.headers(error.headers);
+    // Refused before its body was read to the end (a limit, a bad form): close the connection
+    // after the answer, so the rest of the body is not read (Node would drain it first).
+    if (request.raw.complete === false) void reply.header('connection', 'close');
     return reply.code(error.status).type('application/json; charset=utf-8').send(pick(request.url)(error, request));
   };
 

@@ -380,7 +380,7 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   let misplaced: string | undefined;
   for await (const part of multipartParts(request, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
     if (part.type === 'file') {
-      if (part.fieldname === 'file') file = await readPart(part);
+      if (part.fieldname === 'file') file = await readPart(part, limit);
       else {
         misplaced = part.fieldname;
         part.file.resume();
@@ -394,13 +394,25 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   return { file, fields };
 }
 
-/** A file part's bytes; a form cut off inside the file is the client's 400. */
-async function readPart(part: { toBuffer(): Promise<Buffer> }): Promise<Buffer> {
+/**
+ * A file part's bytes, up to `limit`. The parser truncates a larger file but keeps reading the
+ * request to the part's end, so the first byte over the limit is refused here at once (and the
+ * route closes the connection); a form cut off inside the file is the client's 400.
+ */
+async function readPart(part: { file: Readable & { truncated?: boolean } }, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
   try {
-    return await part.toBuffer();
+    for await (const chunk of part.file) {
+      if (part.file.truncated === true) {
+        part.file.destroy();
+        throw payloadTooLarge(`the model file is larger than the limit of ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
   } catch (err) {
     throw multipartError(err);
   }
+  return Buffer.concat(chunks);
 }
 
 /** The raw body as bytes, whether another feature's parser gave a buffer or a stream. */
