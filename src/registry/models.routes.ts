@@ -9,7 +9,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
-import { AppError, invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { AppError, forbidden, invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { roleAllows } from '../platform/auth.ts';
+import { TUNABLE_PREFIX } from '../serving/model-tunables.ts';
 import { AUTH_ERRORS, PageQuery, decodePageToken, encodePageToken, errorResponses } from '../platform/schemas.ts';
 import { Stage as StageSchema } from '../config.ts';
 import { parseTags, parseUploadFields, type UploadFields } from './registry.hints.ts';
@@ -78,6 +80,26 @@ async function checkLineage(checks: LineageChecks | undefined, fields: UploadFie
   };
   if (fields.runId !== undefined) await checks.run(fields.runId).catch(refuse('run_id'));
   if (fields.dataset !== undefined) await checks.dataset(fields.dataset.name, fields.dataset.version ?? undefined).catch(refuse('reference_dataset'));
+}
+
+/**
+ * Serving tunables (`modelplane.*` tags: batch size, queue delay) change how every prediction
+ * of a model is served. On a model that serves Production, an alias or a traffic split they are
+ * an admin's to set, like the stage itself: a train key could otherwise slow every request.
+ * @throws AppError 403
+ */
+async function checkTunablesRole(models: ModelsService, request: FastifyRequest): Promise<void> {
+  const principal = request.principal;
+  const tags = (request.body as { tags?: Record<string, unknown> } | undefined)?.tags;
+  if (principal === undefined || roleAllows(principal.role, 'admin') || tags === undefined) return;
+  const tunables = Object.keys(tags).filter((k) => k.startsWith(TUNABLE_PREFIX));
+  if (tunables.length === 0) return;
+  const { name } = request.params as { name: string };
+  const model = await models.getModel(name);
+  const serves = model.latestVersions.some((l) => l.stage === 'Production') || Object.keys(model.aliases).length > 0 || model.traffic !== null;
+  if (serves) {
+    throw forbidden(`tags ${tunables.join(', ')} tune how '${name}' serves Production or an alias; setting them needs role 'admin' (the key has role '${principal.role}')`);
+  }
 }
 
 /** Model and version routes, with the upload parsers (multipart and raw bytes up to `maxModelBytes`). */
@@ -167,6 +189,7 @@ export async function modelRoutes(app: App, models: ModelsService, options: { ma
       },
     },
     async (request) => {
+      await checkTunablesRole(models, request);
       const model = await models.updateModel(request.params.name, patchOf(request.body));
       return modelSummaryReply(model);
     },
