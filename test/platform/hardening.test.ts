@@ -135,3 +135,34 @@ describe('start-up sweeps what a crash mid-upload left (#12)', { timeout: 300_00
     }
   });
 });
+
+describe('error messages (#12)', { timeout: 300_000 }, () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('a bad enum value lists the allowed values, once', async () => {
+    const h = t.headers('admin');
+    const bad = await t.app.inject({ method: 'POST', url: '/train', headers: h, payload: { dataset: { name: 'iris' }, target: 'target', algorithm: 'nope' } });
+    assert.equal(bad.statusCode, 400);
+    const body = bad.json<{ details: string; errors: { path: string; message: string }[] }>();
+    assert.deepEqual(
+      body.errors.map((e) => e.path),
+      ['/algorithm'],
+    );
+    assert.match(body.details, /must be one of .*"decision_tree"/);
+    assert.doesNotMatch(bad.body, /equal to constant/);
+    const stage = await t.app.inject({ method: 'POST', url: '/models/transition', headers: h, payload: { name: 'x', version: 1, stage: 'Nope' } });
+    assert.match(stage.json<{ details: string }>().details, /\/stage must be one of "None", "Staging", "Production", "Archived"$/);
+  });
+
+  it('415 names the content types the route accepts', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/datasets/x', headers: { ...t.headers('admin'), 'content-type': 'application/xml' }, payload: '<x/>' });
+    assert.equal(res.statusCode, 415);
+    assert.match(res.json<{ details: string }>().details, /application\/xml.*accepts application\/json, text\/csv, multipart\/form-data/);
+  });
+});
