@@ -110,7 +110,7 @@ class Remote {
       });
     } catch (err) {
       // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, ...) is its cause.
-      throw new Error(`cannot reach the server at ${target.origin} (${method} ${target.href}): ${unreachableCause(err)}`);
+      throw new Error(`cannot reach the server at ${target.origin} (${method} ${target.href}): ${unreachableCause(err)}`, { cause: err });
     }
     const text = await res.text();
     let json: unknown;
