@@ -9,6 +9,7 @@ import { installAuth } from './platform/auth.ts';
 import type { AppContext } from './context.ts';
 import { installDocsUi, installOpenApi } from './platform/docs.ts';
 import { installErrorHandling } from './platform/error-handler.ts';
+import { installRequestLimits } from './platform/limits.ts';
 import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
@@ -45,7 +46,9 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
-    requestTimeout: config.requestTimeoutSeconds * 1000,
+    // Node checks its header and request timeouts at this interval (30 s by default), so a
+    // stalled client is answered within REQUEST_TIMEOUT rather than up to 30 s later (limits.ts).
+    http: { connectionsCheckingInterval: 500 },
     // Not `requestIdHeader`: Fastify would then take the header as it is. genReqId reads it and
     // keeps a caller's id only when it is well formed; otherwise it makes one.
     requestIdHeader: false,
@@ -75,6 +78,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   installResponseHeaders(app);
 
   installErrorHandling(app, { debug: config.debug });
+  installRequestLimits(app, { bodyLimitBytes: config.bodyLimitBytes, requestTimeoutSeconds: config.requestTimeoutSeconds });
   installRequestMetrics(app, services.metrics);
   installAuth(app, services.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 

@@ -84,7 +84,9 @@ export const EnvSchema = Type.Object({
   METRICS_REQUIRE_AUTH: bool(false, '/metrics needs a key (role read)'),
   DOCS_ENABLED: bool(true, '/docs, /redoc, /openapi.json'),
   CORS_ORIGINS: text('comma-separated allowed origins (* for any)'),
-  RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 100_000, 'requests per minute per API key; 0 disables'),
+  // Off unless set: one server answers tens of thousands of predictions a second, and any fixed
+  // per-key default throttled legitimate high-throughput clients (#12). Set it per deployment.
+  RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 0, 'requests per minute per API key; 0 (default) disables'),
   PREDICTION_LOG_SAMPLE_RATE: num(0, 1, 1, 'share of served predictions written to the prediction log'),
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
   SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),

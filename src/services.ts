@@ -128,6 +128,10 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
       if (started) return;
       started = true;
       loop.start();
+      // An upload cannot outlast REQUEST_TIMEOUT (Node ends the request), so older leftovers
+      // are a dead process's; without a timeout, an hour is the bound.
+      const uploadBoundMs = config.requestTimeoutSeconds > 0 ? config.requestTimeoutSeconds * 1000 + 60_000 : 3_600_000;
+      await data.datasets.sweepAbandonedUploads(Date.now() - uploadBoundMs);
       await keys.start();
       await serving.start();
       await queue?.start();

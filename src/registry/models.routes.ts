@@ -9,7 +9,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
-import { AppError, invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { AppError, forbidden, invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { roleAllows } from '../platform/auth.ts';
+import { TUNABLE_PREFIX } from '../serving/model-tunables.ts';
 import { AUTH_ERRORS, PageQuery, decodePageToken, encodePageToken, errorResponses } from '../platform/schemas.ts';
 import { Stage as StageSchema } from '../config.ts';
 import { parseTags, parseUploadFields, type UploadFields } from './registry.hints.ts';
@@ -78,6 +80,26 @@ async function checkLineage(checks: LineageChecks | undefined, fields: UploadFie
   };
   if (fields.runId !== undefined) await checks.run(fields.runId).catch(refuse('run_id'));
   if (fields.dataset !== undefined) await checks.dataset(fields.dataset.name, fields.dataset.version ?? undefined).catch(refuse('reference_dataset'));
+}
+
+/**
+ * Serving tunables (`modelplane.*` tags: batch size, queue delay) change how every prediction
+ * of a model is served. On a model that serves Production, an alias or a traffic split they are
+ * an admin's to set, like the stage itself: a train key could otherwise slow every request.
+ * @throws AppError 403
+ */
+async function checkTunablesRole(models: ModelsService, request: FastifyRequest): Promise<void> {
+  const principal = request.principal;
+  const tags = (request.body as { tags?: Record<string, unknown> } | undefined)?.tags;
+  if (principal === undefined || roleAllows(principal.role, 'admin') || tags === undefined) return;
+  const tunables = Object.keys(tags).filter((k) => k.startsWith(TUNABLE_PREFIX));
+  if (tunables.length === 0) return;
+  const { name } = request.params as { name: string };
+  const model = await models.getModel(name);
+  const serves = model.latestVersions.some((l) => l.stage === 'Production') || Object.keys(model.aliases).length > 0 || model.traffic !== null;
+  if (serves) {
+    throw forbidden(`tags ${tunables.join(', ')} tune how '${name}' serves Production or an alias; setting them needs role 'admin' (the key has role '${principal.role}')`);
+  }
 }
 
 /** Model and version routes, with the upload parsers (multipart and raw bytes up to `maxModelBytes`). */
@@ -167,6 +189,7 @@ export async function modelRoutes(app: App, models: ModelsService, options: { ma
       },
     },
     async (request) => {
+      await checkTunablesRole(models, request);
       const model = await models.updateModel(request.params.name, patchOf(request.body));
       return modelSummaryReply(model);
     },
@@ -380,7 +403,7 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   let misplaced: string | undefined;
   for await (const part of multipartParts(request, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
     if (part.type === 'file') {
-      if (part.fieldname === 'file') file = await readPart(part);
+      if (part.fieldname === 'file') file = await readPart(part, limit);
       else {
         misplaced = part.fieldname;
         part.file.resume();
@@ -394,13 +417,25 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   return { file, fields };
 }
 
-/** A file part's bytes; a form cut off inside the file is the client's 400. */
-async function readPart(part: { toBuffer(): Promise<Buffer> }): Promise<Buffer> {
+/**
+ * A file part's bytes, up to `limit`. The parser truncates a larger file but keeps reading the
+ * request to the part's end, so the first byte over the limit is refused here at once (and the
+ * route closes the connection); a form cut off inside the file is the client's 400.
+ */
+async function readPart(part: { file: Readable & { truncated?: boolean } }, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
   try {
-    return await part.toBuffer();
+    for await (const chunk of part.file) {
+      if (part.file.truncated === true) {
+        part.file.destroy();
+        throw payloadTooLarge(`the model file is larger than the limit of ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
   } catch (err) {
     throw multipartError(err);
   }
+  return Buffer.concat(chunks);
 }
 
 /** The raw body as bytes, whether another feature's parser gave a buffer or a stream. */

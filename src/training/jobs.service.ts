@@ -29,6 +29,8 @@ export interface Job {
   readonly runId: string | null;
   /** The experiment the job logs to (from its result, else its request). */
   readonly experimentName: string | null;
+  /** Key id of whoever submitted the job (`null` for jobs without one). */
+  readonly submittedBy: string | null;
   readonly createdAt: number;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
@@ -47,7 +49,7 @@ function parseJson(text: string | null): unknown {
 
 function toJob(row: JobRow): Job {
   const result = parseJson(row.result) as JobResult | null;
-  const payload = parseJson(row.payload) as { request?: { experiment_name?: unknown } } | null;
+  const payload = parseJson(row.payload) as { request?: { experiment_name?: unknown }; actor?: unknown } | null;
   const requested = payload?.request?.experiment_name;
   return {
     id: row.id,
@@ -61,6 +63,7 @@ function toJob(row: JobRow): Job {
     result,
     runId: row.run_id,
     experimentName: result?.experimentName ?? (typeof requested === 'string' ? requested : null),
+    submittedBy: typeof payload?.actor === 'string' ? payload.actor : null,
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,

@@ -137,13 +137,23 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
       schema: {
         summary: 'Cancel a queued or running training job',
         description:
-          'A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished.',
+          'A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished. A train key cancels the jobs it submitted; other keys\' jobs need admin (403).',
         tags: TAGS,
         params: JobParams,
         response: { 200: JobView, ...errorResponses(400, 404, 409, ...AUTH_ERRORS) },
       },
     },
-    async (request) => jobView(await jobs.cancel(request.params.job_id)),
+    async (request) => {
+      // A train key cancels its own jobs; another key's (an admin's, a colleague's) need admin.
+      const principal = request.principal;
+      if (principal !== undefined && !roleAllows(principal.role, 'admin')) {
+        const job = await jobs.get(request.params.job_id);
+        if (job.submittedBy !== principal.keyId) {
+          throw forbidden(`job '${job.id}' was submitted by another key; cancelling it needs role 'admin' (the key has role '${principal.role}')`);
+        }
+      }
+      return jobView(await jobs.cancel(request.params.job_id));
+    },
   );
 
   app.get(

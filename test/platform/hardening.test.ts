@@ -3,6 +3,8 @@
  * JSON bodies are taken with the types they carry.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildTestApp, type TestApp } from '../helper.ts';
 import { classifierOnnx, multipart } from '../registry/fixtures.ts';
@@ -96,5 +98,71 @@ describe('dangling lineage on version upload (#12)', { timeout: 300_000 }, () =>
     const mp = multipart({}, { bytes: classifierOnnx() });
     const ok = await t.app.inject({ method: 'POST', url: `/models/lin/versions?run_id=${runId}&reference_dataset=iris`, headers: { ...h, ...mp.headers }, payload: mp.payload });
     assert.equal(ok.statusCode, 201, ok.body);
+  });
+});
+
+describe('start-up sweeps what a crash mid-upload left (#12)', { timeout: 300_000 }, () => {
+  it('removes stale uploading rows, their files and temporary files; keeps fresh ones', async () => {
+    const old = Date.now() - 3 * 3600_000;
+    let dataDir = '';
+    const t = await buildTestApp({
+      beforeBuild: async (ctx) => {
+        dataDir = ctx.config.dataDir;
+        const row = { status: 'uploading', source: 'upload', sha256: null, bytes: null, row_count: null, column_count: null, delimiter: null, schema: null, created_by: 'k' } as const;
+        await ctx.backends.store.db
+          .insertInto('dataset_versions')
+          .values([
+            { ...row, name: 'crashed', version: 1, artifact_key: 'datasets/crashed/1/data.csv', created_at: old },
+            { ...row, name: 'live', version: 1, artifact_key: 'datasets/live/1/data.csv', created_at: Date.now() },
+          ])
+          .execute();
+        const dir = path.join(dataDir, 'artifacts', 'datasets', 'crashed', '1');
+        mkdirSync(dir, { recursive: true });
+        const tmp = path.join(dir, '.abc.modelplane-tmp');
+        writeFileSync(tmp, 'a,b\n1,2\n');
+        utimesSync(tmp, old / 1000, old / 1000);
+      },
+    });
+    try {
+      const rows = await t.backends.store.db.selectFrom('dataset_versions').select(['name', 'status']).execute();
+      assert.deepEqual(rows, [{ name: 'live', status: 'uploading' }]);
+      assert.equal(existsSync(path.join(dataDir, 'artifacts', 'datasets', 'crashed')), false);
+      // The number is free again: the next upload is version 1.
+      const up = await t.app.inject({ method: 'POST', url: '/datasets/crashed', headers: { ...t.headers('admin'), 'content-type': 'text/csv' }, payload: CSV });
+      assert.equal(up.json<{ version: number }>().version, 1, up.body);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('error messages (#12)', { timeout: 300_000 }, () => {
+  let t: TestApp;
+  before(async () => {
+    t = await buildTestApp();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('a bad enum value lists the allowed values, once', async () => {
+    const h = t.headers('admin');
+    const bad = await t.app.inject({ method: 'POST', url: '/train', headers: h, payload: { dataset: { name: 'iris' }, target: 'target', algorithm: 'nope' } });
+    assert.equal(bad.statusCode, 400);
+    const body = bad.json<{ details: string; errors: { path: string; message: string }[] }>();
+    assert.deepEqual(
+      body.errors.map((e) => e.path),
+      ['/algorithm'],
+    );
+    assert.match(body.details, /must be one of .*"decision_tree"/);
+    assert.doesNotMatch(bad.body, /equal to constant/);
+    const stage = await t.app.inject({ method: 'POST', url: '/models/transition', headers: h, payload: { name: 'x', version: 1, stage: 'Nope' } });
+    assert.match(stage.json<{ details: string }>().details, /\/stage must be one of "None", "Staging", "Production", "Archived"$/);
+  });
+
+  it('415 names the content types the route accepts', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/datasets/x', headers: { ...t.headers('admin'), 'content-type': 'application/xml' }, payload: '<x/>' });
+    assert.equal(res.statusCode, 415);
+    assert.match(res.json<{ details: string }>().details, /application\/xml.*accepts application\/json, text\/csv, multipart\/form-data/);
   });
 });
