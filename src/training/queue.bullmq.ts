@@ -31,11 +31,6 @@ const QUEUE_UNAVAILABLE = 'the training queue (Redis) is unavailable; try again 
 const ENQUEUE_TIMEOUT_MS = 3000;
 /** How long an enqueue-only replica waits for Redis at start before it starts without it. */
 const START_WAIT_MS = 5000;
-/**
- * A queued row older than this without a BullMQ job lost its queue entry (Redis restarted empty,
- * or was flushed) and is enqueued again; younger rows may be between the insert and the add.
- */
-const LOST_ENTRY_GRACE_MS = 10_000;
 
 /** `work`, or a rejection with `message` after `ms` (the work itself goes on). */
 async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
@@ -286,7 +281,7 @@ export class BullMqQueue implements JobQueue {
    */
   private async requeueLost(now: number): Promise<number> {
     let n = 0;
-    for (const row of await listQueuedBefore(this.deps.store.db, now - LOST_ENTRY_GRACE_MS)) {
+    for (const row of await listQueuedBefore(this.deps.store.db, now - this.options.lostEntryGraceMs)) {
       if ((await this.queue.getJob(row.id)) !== undefined) continue;
       await this.add(row.id, row.kind, row.max_attempts);
       await appendLogs(this.deps.store.db, row.id, [{ at: Date.now(), line: 'queue entry lost (Redis restarted without its data); enqueued again' }]);
