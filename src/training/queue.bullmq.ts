@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { unavailable } from '../platform/errors.ts';
 import type { AnyJobPayload } from './handlers.ts';
 import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './job.recovery.ts';
-import { appendLogs, claimById, failQueued, failUnfinished, getJob, insertJob, listQueuedBefore, listRunning } from './jobs.repository.ts';
+import { appendLogs, claimById, failAttemptRun, failQueued, failUnfinished, getJob, insertJob, listQueuedBefore, listRunning } from './jobs.repository.ts';
 import { cancelInStore, FinishedListeners, type CancelOutcome, type EnqueueOptions, type FinishedListener, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
 import { runnerOnPool, type JobRunner } from './worker.runner.ts';
@@ -241,7 +241,10 @@ export class BullMqQueue implements JobQueue {
       if (job.id === undefined) return;
       const state = await job.getState();
       if (state !== 'failed') return;
+      const row = await getJob(this.deps.store.db, job.id);
       if (await failUnfinished(this.deps.store.db, job.id, Date.now(), err.message)) {
+        // The attempt that was running (if any) ends with the job: its run must not stay RUNNING.
+        if (row?.status === 'running' && row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, Date.now(), err.message);
         this.finished.notify('failed', 0);
       }
     } catch (e) {
@@ -263,7 +266,10 @@ export class BullMqQueue implements JobQueue {
       const bullJob = await this.queue.getJob(row.id);
       const state = bullJob === undefined ? 'missing' : await bullJob.getState();
       if (state === 'failed' || state === 'completed') {
-        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) n++;
+        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) {
+          if (row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, now, reason);
+          n++;
+        }
         continue;
       }
       if (state !== 'missing' && state !== 'unknown') continue;
