@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { unavailable } from '../platform/errors.ts';
 import type { AnyJobPayload } from './handlers.ts';
 import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './job.recovery.ts';
-import { appendLogs, claimById, failQueued, failUnfinished, getJob, insertJob, listQueuedBefore, listRunning } from './jobs.repository.ts';
+import { appendLogs, claimById, failAttemptRun, failQueued, failUnfinished, getJob, insertJob, listQueuedBefore, listRunning } from './jobs.repository.ts';
 import { cancelInStore, FinishedListeners, type CancelOutcome, type EnqueueOptions, type FinishedListener, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
 import { runnerOnPool, type JobRunner } from './worker.runner.ts';
@@ -31,11 +31,6 @@ const QUEUE_UNAVAILABLE = 'the training queue (Redis) is unavailable; try again 
 const ENQUEUE_TIMEOUT_MS = 3000;
 /** How long an enqueue-only replica waits for Redis at start before it starts without it. */
 const START_WAIT_MS = 5000;
-/**
- * A queued row older than this without a BullMQ job lost its queue entry (Redis restarted empty,
- * or was flushed) and is enqueued again; younger rows may be between the insert and the add.
- */
-const LOST_ENTRY_GRACE_MS = 10_000;
 
 /** `work`, or a rejection with `message` after `ms` (the work itself goes on). */
 async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
@@ -246,7 +241,10 @@ export class BullMqQueue implements JobQueue {
       if (job.id === undefined) return;
       const state = await job.getState();
       if (state !== 'failed') return;
+      const row = await getJob(this.deps.store.db, job.id);
       if (await failUnfinished(this.deps.store.db, job.id, Date.now(), err.message)) {
+        // The attempt that was running (if any) ends with the job: its run must not stay RUNNING.
+        if (row?.status === 'running' && row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, Date.now(), err.message);
         this.finished.notify('failed', 0);
       }
     } catch (e) {
@@ -268,7 +266,10 @@ export class BullMqQueue implements JobQueue {
       const bullJob = await this.queue.getJob(row.id);
       const state = bullJob === undefined ? 'missing' : await bullJob.getState();
       if (state === 'failed' || state === 'completed') {
-        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) n++;
+        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) {
+          if (row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, now, reason);
+          n++;
+        }
         continue;
       }
       if (state !== 'missing' && state !== 'unknown') continue;
@@ -286,7 +287,7 @@ export class BullMqQueue implements JobQueue {
    */
   private async requeueLost(now: number): Promise<number> {
     let n = 0;
-    for (const row of await listQueuedBefore(this.deps.store.db, now - LOST_ENTRY_GRACE_MS)) {
+    for (const row of await listQueuedBefore(this.deps.store.db, now - this.options.lostEntryGraceMs)) {
       if ((await this.queue.getJob(row.id)) !== undefined) continue;
       await this.add(row.id, row.kind, row.max_attempts);
       await appendLogs(this.deps.store.db, row.id, [{ at: Date.now(), line: 'queue entry lost (Redis restarted without its data); enqueued again' }]);
