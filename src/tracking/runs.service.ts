@@ -279,7 +279,7 @@ export class RunsService {
         }
       }
       if (metricRows.length > 0) {
-        await dataRepo.insertMetrics(trx, metricRows);
+        await dataRepo.insertMetrics(trx, this.store.dialect, metricRows);
         await dataRepo.upsertLatest(trx, [...latest.values()]);
       }
       if (tagRows.size > 0) {
