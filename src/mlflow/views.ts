@@ -1,20 +1,23 @@
 /**
  * The tracking and registry domain objects as MLflow's protobuf messages in JSON (service.proto,
  * model_registry.proto): snake_case, times in milliseconds, model version numbers as strings,
- * tags as `[{key, value}]`. Empty fields are dropped later by `compact`.
+ * tags as `[{key, value}]`, and what protobuf leaves out (null, empty strings and lists) left out here (`opt`).
  */
 import type { ModelVersion, RegisteredModel } from '../registry/registry.model.ts';
 import type { Experiment, FileInfo, Metric, Run, RunInfo } from '../tracking/tracking.types.ts';
-import { wireDouble } from './wire.ts';
+import { opt, wireDouble } from './wire.ts';
 
-const tagList = (tags: Readonly<Record<string, string>>): { key: string; value: string }[] =>
-  Object.entries(tags).map(([key, value]) => ({ key, value }));
+const tagList = (tags: Readonly<Record<string, string>>): { key: string; value: string | undefined }[] | undefined =>
+  opt(Object.entries(tags).map(([key, value]) => ({ key, value: opt(value) })));
+
+const keyValues = (list: readonly { key: string; value: string }[]): { key: string; value: string | undefined }[] | undefined =>
+  opt(list.map((x) => ({ key: x.key, value: opt(x.value) })));
 
 export function experimentView(e: Experiment): Record<string, unknown> {
   return {
     experiment_id: e.experimentId,
     name: e.name,
-    artifact_location: e.artifactLocation,
+    artifact_location: opt(e.artifactLocation),
     lifecycle_stage: e.lifecycleStage,
     last_update_time: e.lastUpdateTime,
     creation_time: e.creationTime,
@@ -26,13 +29,13 @@ export function runInfoView(info: RunInfo): Record<string, unknown> {
   return {
     run_id: info.runId,
     run_uuid: info.runId,
-    run_name: info.runName,
+    run_name: opt(info.runName),
     experiment_id: info.experimentId,
-    user_id: info.userId,
+    user_id: opt(info.userId),
     status: info.status,
-    start_time: info.startTime,
-    end_time: info.endTime,
-    artifact_uri: info.artifactUri,
+    start_time: opt(info.startTime),
+    end_time: opt(info.endTime),
+    artifact_uri: opt(info.artifactUri),
     lifecycle_stage: info.lifecycleStage,
   };
 }
@@ -45,15 +48,17 @@ export function runView(run: Run): Record<string, unknown> {
   return {
     info: runInfoView(run.info),
     data: {
-      metrics: run.data.metrics.map(metricView),
-      params: run.data.params.map((p) => ({ key: p.key, value: p.value })),
-      tags: run.data.tags.map((t) => ({ key: t.key, value: t.value })),
+      metrics: opt(run.data.metrics.map(metricView)),
+      params: keyValues(run.data.params),
+      tags: keyValues(run.data.tags),
     },
     inputs: {
-      dataset_inputs: run.inputs.datasetInputs.map((d) => ({
-        tags: d.tags.map((t) => ({ key: t.key, value: t.value })),
-        dataset: { name: d.dataset.name, digest: d.dataset.digest, source_type: d.dataset.sourceType, source: d.dataset.source },
-      })),
+      dataset_inputs: opt(
+        run.inputs.datasetInputs.map((d) => ({
+          tags: keyValues(d.tags),
+          dataset: { name: d.dataset.name, digest: d.dataset.digest, source_type: d.dataset.sourceType, source: d.dataset.source },
+        })),
+      ),
     },
   };
 }
@@ -75,15 +80,15 @@ export function modelVersionView(v: ModelVersion): Record<string, unknown> {
     version: String(v.version),
     creation_timestamp: v.createdAt,
     last_updated_timestamp: v.updatedAt,
-    user_id: v.createdBy,
+    user_id: opt(v.createdBy),
     current_stage: v.stage,
-    description: v.description,
+    description: opt(v.description),
     source: v.source.startsWith('runs:/') ? v.source : versionArtifactUri(v),
-    run_id: v.runId,
+    run_id: opt(v.runId),
     // Versions exist here only once their file is checked: they are always ready.
     status: 'READY',
     tags: tagList(v.tags),
-    aliases: [...v.aliases],
+    aliases: opt([...v.aliases]),
   };
 }
 
@@ -92,9 +97,9 @@ export function registeredModelView(m: RegisteredModel, latest: readonly ModelVe
     name: m.name,
     creation_timestamp: m.createdAt,
     last_updated_timestamp: m.updatedAt,
-    description: m.description,
-    latest_versions: latest.map(modelVersionView),
+    description: opt(m.description),
+    latest_versions: opt(latest.map(modelVersionView)),
     tags: tagList(m.tags),
-    aliases: Object.entries(m.aliases).map(([alias, version]) => ({ alias, version: String(version) })),
+    aliases: opt(Object.entries(m.aliases).map(([alias, version]) => ({ alias, version: String(version) }))),
   };
 }

@@ -278,33 +278,23 @@ export function wireDouble(v: number): number | string {
 }
 
 /**
- * Drops what protobuf's JSON leaves out: `undefined`, `null`, empty strings and empty lists, and
- * objects that end up empty. Applied to every reply, so `{}` is the answer when nothing is left.
+ * A field as protobuf's JSON writes it: absent (`undefined`, which `JSON.stringify` leaves out)
+ * when null, an empty string or an empty list. Views build replies with it, so a reply is
+ * serialised in one plain `JSON.stringify`.
  */
-export function compact(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    const out = value.map(compact).filter((v) => v !== undefined);
-    return out.length === 0 ? undefined : out;
-  }
-  if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    let any = false;
-    for (const [k, v] of Object.entries(value)) {
-      const c = compact(v);
-      if (c !== undefined) {
-        out[k] = c;
-        any = true;
-      }
-    }
-    return any ? out : undefined;
-  }
-  if (value === null || value === undefined || value === '') return undefined;
+export function opt<T>(value: T | null | undefined): T | undefined {
+  if (value === null || value === undefined || (value as unknown) === '') return undefined;
+  if (Array.isArray(value) && value.length === 0) return undefined;
   return value;
 }
 
-/** Sends a reply message: 200, JSON, compacted (`{}` when empty). */
+/** Sends a reply message: 200, JSON, its top-level empty fields left out (`{}` when nothing is left). */
 export function sendMessage(reply: FastifyReply, message: Record<string, unknown> = {}): FastifyReply {
-  const body = compact(message) ?? {};
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    const v = opt(value);
+    if (v !== undefined) body[key] = v;
+  }
   return reply.code(200).type('application/json').send(JSON.stringify(body));
 }
 

@@ -109,7 +109,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   const file = options.sqlitePath ?? path.join(options.dataDir, 'modelplane.db');
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = openSqlite(file);
+  const sqlite = cachingStatements(openSqlite(file));
   for (const pragma of ['journal_mode = WAL', 'foreign_keys = ON', 'busy_timeout = 5000', 'synchronous = NORMAL']) {
     sqlite.exec(`PRAGMA ${pragma}`);
   }
@@ -189,6 +189,41 @@ function openSqlite(file: string): SqliteConnection {
         all: (parameters: ReadonlyArray<unknown>) => statement.all(...parameters),
         run: (parameters: ReadonlyArray<unknown>) => statement.run(...parameters),
         iterate: (parameters: ReadonlyArray<unknown>) => statement.iterate(...parameters),
+      };
+    },
+  };
+}
+
+/** Prepared statements kept per connection; texts beyond this are prepared again when reused. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Keeps prepared statements by SQL text (least recently used dropped first): Kysely's SQLite
+ * driver prepares every query it runs, and preparing cost as much CPU as running the small
+ * queries of run creation and logging. `iterate` (a streamed read holds its statement until it
+ * ends) gets a statement of its own, so a cached one is never busy.
+ */
+function cachingStatements(connection: SqliteConnection): SqliteConnection {
+  const cache = new Map<string, ReturnType<SqliteConnection['prepare']>>();
+  const prepare = connection.prepare.bind(connection);
+  return {
+    exec: (text: string) => connection.exec(text),
+    close: () => connection.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement !== undefined) {
+        cache.delete(text);
+      } else {
+        statement = prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, statement);
+      const cached = statement;
+      return {
+        reader: cached.reader,
+        all: (parameters: ReadonlyArray<unknown>) => cached.all(parameters),
+        run: (parameters: ReadonlyArray<unknown>) => cached.run(parameters),
+        iterate: (parameters: ReadonlyArray<unknown>) => prepare(text).iterate(parameters),
       };
     },
   };
