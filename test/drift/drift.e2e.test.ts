@@ -6,6 +6,8 @@
  * a reference set from a dataset version, and the "not enough data" answer.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { localJobContext, runTrainingJob } from '../../src/training/pipeline.ts';
 import { parseTrainRequest, validateTrainRequest } from '../../src/training/train-request.ts';
@@ -120,6 +122,13 @@ for (const backend of await storeBackends()) {
       assert.match(metrics, new RegExp(`drift_detected\\{model="${MODEL}",feature="f4"\\} 0`));
       assert.match(metrics, new RegExp(`drift_score\\{model="${MODEL}",feature="f0",method="ks"\\}`));
       assert.match(metrics, /prediction_log_dropped_total 0/);
+      assert.match(metrics, /prediction_log_written_total [1-9]/);
+      assert.match(metrics, new RegExp(`dataset_drift_detected\\{model="${MODEL}"\\} 1`));
+      // Every metric the dashboard's drift panels query is exported.
+      const dashboard = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../deploy/grafana/dashboards/modelplane.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+      const driftPanels = dashboard.panels.filter((p) => /drift|prediction log/i.test(p.title) && p.targets !== undefined);
+      assert.ok(driftPanels.length >= 5);
+      for (const p of driftPanels) for (const target of p.targets!) for (const m of target.expr.matchAll(/([a-z_]+)\{/g)) assert.match(metrics, new RegExp(`^# TYPE ${m[1]} `, 'm'), p.title);
 
       // PSI on request.
       const psi = await json('GET', `/drift/${MODEL}?window=300&method=psi`, 'read');
