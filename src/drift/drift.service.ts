@@ -435,7 +435,7 @@ function readReference(raw: unknown): StoredReference {
 }
 
 /** The live columns of the reference's features from rows keyed by feature name. */
-function liveColumns(reference: DriftReference, rows: readonly Record<string, unknown>[]): Map<string, LiveColumn> {
+export function liveColumns(reference: DriftReference, rows: readonly Record<string, unknown>[]): Map<string, LiveColumn> {
   const out = new Map<string, LiveColumn>();
   const n = rows.length;
   for (const name of reference.feature_names) {
