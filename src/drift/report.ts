@@ -17,6 +17,12 @@ export const SMALL_REFERENCE = 1000;
 /** Distinct values up to which a numeric feature is tested as categorical. */
 const FEW_VALUES = 5;
 const P_THRESHOLD = 0.05;
+/**
+ * Budget of the exact KS recursion per feature (lattice cells, see `ks2Samp`): enough for exact
+ * p-values of every calm feature of a 10,000-row window against a 1000-value reference, while a
+ * strongly drifted feature (wide band, p-value far below the threshold) takes the asymptotic law.
+ */
+const KS_EXACT_CELLS = 2_000_000;
 const DISTANCE_THRESHOLD = 0.1;
 /** Most categories shown in a feature's distribution. */
 const MAX_SHOWN_CATEGORIES = 20;
@@ -130,7 +136,7 @@ function numericDrift(name: string, ref: NumericReference, col: LiveColumn | und
     return { ...base, ...categoryTest(keys, refCounts, curCounts, ref.count) };
   }
   if (ref.count <= SMALL_REFERENCE) {
-    const r = ks2Samp(sample, current);
+    const r = ks2Samp(sample, current, 'auto', KS_EXACT_CELLS);
     return { ...base, method: 'ks', statistic: round(r.statistic), p_value: r.pValue, threshold: P_THRESHOLD, drifted: r.pValue < P_THRESHOLD };
   }
   const d = wassersteinDistance(sample, current) / Math.max(ref.std ?? 0, 0.001);
