@@ -21,6 +21,7 @@ import { registryRoutes } from './registry/registry.routes.ts';
 import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
+import { driftRoutes } from './drift/drift.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
 import { uiRoutes } from './platform/ui.routes.ts';
 import { whoamiRoutes } from './platform/whoami.routes.ts';
@@ -124,6 +125,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await mlflowRoutes(app, { tracking: services.tracking, registry: services.registry, artifacts: backends.artifacts });
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
+  await driftRoutes(app, services.drift);
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
   await algorithmRoutes(app);
   await whoamiRoutes(app);

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Backends } from './backends.ts';
 import type { Config } from './config.ts';
 import { DatasetService } from './datasets/dataset.service.ts';
+import { createDrift, type DriftService } from './drift/index.ts';
 import { onnxRuntime, type OnnxRuntime } from './onnx/runtime.ts';
 import { KeyService } from './platform/auth.ts';
 import { Metrics } from './platform/metrics.ts';
@@ -36,9 +37,11 @@ export interface Services extends DataServices {
   readonly loop: EventLoopMonitor;
   readonly gpu: GpuProbe;
   readonly serving: Serving;
+  /** Drift monitoring and the prediction log serving writes to. */
+  readonly drift: DriftService;
   /** Training jobs; `undefined` where no queue was opened. */
   readonly jobs: JobsService | undefined;
-  /** Starts background work: key refresh, event-loop monitor, model loading, the training queue. */
+  /** Starts background work: key refresh, event-loop monitor, model loading, the prediction log and drift checks, the training queue. */
   start(): Promise<void>;
   /** Stops background work and releases model sessions (not the backends). */
   close(): Promise<void>;
@@ -74,6 +77,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
   const status = new StatusBoard();
   const loop = new EventLoopMonitor();
   const keys = new KeyService(backends.store, config.apiKey, log, options.keyRefreshMs);
+  const drift = createDrift({ store: backends.store, registry: data.registry, datasets: data.datasets, metrics, log, config });
   const serving = createServing({
     config,
     log,
@@ -83,6 +87,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     metrics,
     status,
     registry: options.servingRegistry === null ? undefined : (options.servingRegistry ?? data.registry.reader),
+    sink: drift.log,
     ...(options.serving === undefined ? {} : { options: options.serving }),
   });
   const queue = backends.queue;
@@ -123,6 +128,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     loop,
     gpu,
     serving,
+    drift,
     jobs,
     async start() {
       if (started) return;
@@ -134,10 +140,12 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
       await data.datasets.sweepAbandonedUploads(Date.now() - uploadBoundMs);
       await keys.start();
       await serving.start();
+      drift.start();
       await queue?.start();
     },
     async close() {
       await queue?.close();
+      await drift.close();
       await serving.close();
       keys.stop();
       loop.stop();

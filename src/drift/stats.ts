@@ -184,8 +184,12 @@ function ksExactPValue(n1: number, n2: number, d: number): { d: number; p: numbe
  * `ks_2samp`: exact p-value when `method` is 'exact', or 'auto' and neither sample exceeds
  * {@link KS_EXACT_MAX_N}; otherwise the distribution of the one-sample statistic for the
  * effective size `round(mn / (m + n))`.
+ * @param maxExactCells most lattice cells the exact recursion for unequal sizes may visit (about
+ *   the larger size times the band width 2 d min(m, n)); beyond it the asymptotic law answers, as
+ *   scipy's does beyond 10,000 values. Default: no limit (scipy's choice exactly). Drift reports set
+ *   one: a wide band means a large statistic, whose p-value is tiny either way.
  */
-export function ks2Samp(a: ArrayLike<number>, b: ArrayLike<number>, method: 'auto' | 'exact' | 'asymp' = 'auto'): TestResult {
+export function ks2Samp(a: ArrayLike<number>, b: ArrayLike<number>, method: 'auto' | 'exact' | 'asymp' = 'auto', maxExactCells = Number.POSITIVE_INFINITY): TestResult {
   const n1 = a.length;
   const n2 = b.length;
   if (n1 === 0 || n2 === 0) throw new RangeError('ks2Samp needs two non-empty samples');
@@ -193,7 +197,10 @@ export function ks2Samp(a: ArrayLike<number>, b: ArrayLike<number>, method: 'aut
   const exactWanted = method === 'exact' || (method === 'auto' && Math.max(n1, n2) <= KS_EXACT_MAX_N);
   const g = gcd(n1, n2);
   // Like scipy, fall back to the asymptotic law when the lattice is too fine or floating point fails.
-  if (exactWanted && n1 / g < 2 ** 31 / (n2 / g)) {
+  const big0 = Math.max(n1, n2);
+  const small0 = Math.min(n1, n2);
+  const cells = n1 === n2 ? 0 : big0 * Math.min(small0 + 1, 2 * d * small0 + 2);
+  if (exactWanted && n1 / g < 2 ** 31 / (n2 / g) && cells <= maxExactCells) {
     const exact = ksExactPValue(n1, n2, d);
     if (exact !== undefined) return { statistic: exact.d, pValue: exact.p };
   }

@@ -28,6 +28,21 @@ export interface RunResult {
   readonly slice: BatchSlice;
 }
 
+/** What answered a request, for the prediction log: one row's JSON fragment, every row's, or the model's outputs. */
+export type ServedAnswer = string | readonly string[] | BatchSlice;
+
+/** Which surface answered. */
+export type ServedKind = 'single' | 'batch' | 'invocations' | 'explain';
+
+/**
+ * Where answered predictions go (the prediction log, src/drift/). Called on the request path with
+ * every answered request, so it must return at once: no I/O, no await, and it copies `input`
+ * (the buffer goes back to the model afterwards) only for the requests it keeps.
+ */
+export interface PredictionSink {
+  record(model: LoadedModel, input: FloatRows, rows: number, answer: ServedAnswer, kind: ServedKind, requestId: string | undefined, t0: number): void;
+}
+
 /** The usage summary of `/info` (this process since start). */
 export interface PredictionUsage {
   requests: number;
@@ -43,6 +58,8 @@ export interface PredictionServiceDeps {
   readonly metrics: ServingMetrics;
   /** Most rows of one batch request (`MAX_BATCH_SIZE`). */
   readonly maxBatchSize: number;
+  /** The prediction log; `undefined` logs nothing. */
+  readonly sink?: PredictionSink;
 }
 
 interface ModelCounters {
@@ -62,12 +79,14 @@ export class PredictionService {
   private readonly explainers: ExplainerCache;
   /** Per-model `predictions_total` children, so a request does no label lookup. */
   private readonly counters = new WeakMap<LoadedModel, ModelCounters>();
+  private readonly sink: PredictionSink | undefined;
 
   constructor(deps: PredictionServiceDeps) {
     this.router = deps.router;
     this.cache = deps.cache;
     this.metrics = deps.metrics;
     this.maxBatchSize = deps.maxBatchSize;
+    this.sink = deps.sink;
     this.explainers = new ExplainerCache((m) => deps.router.trainingReference(m.identity));
   }
 
@@ -102,7 +121,7 @@ export class PredictionService {
     const model = picked instanceof LoadedModel ? picked : await picked;
     const row = readSingleRow(body, model);
     if (explain) {
-      const fragment = (await this.explainRows(model, row, 1, 'single'))(0);
+      const fragment = (await this.explainRows(model, row, 1, 'single', requestId, t0))(0);
       return singleJson(requestId, model, fragment, false, t0);
     }
     const cache = this.cache;
@@ -134,18 +153,18 @@ export class PredictionService {
     } finally {
       model.inFlight--;
     }
-    this.counted(model, 1).single.inc();
+    this.counted(model, row, 1, fragment, 'single', requestId, t0).single.inc();
     this.shadowOrRelease(query, model, row, 1);
     return singleJson(requestId, model, fragment, cached, t0);
   }
 
   /** Many rows in input order (API.md batch response), through the cache row by row. */
-  async predictBatch(query: ModelQuery, body: unknown, explain: boolean): Promise<string> {
+  async predictBatch(query: ModelQuery, body: unknown, explain: boolean, requestId?: string): Promise<string> {
     const t0 = performance.now();
     const picked = this.router.pick(query);
     const model = picked instanceof LoadedModel ? picked : await picked;
     const { input, rows } = readBatch(body, model, this.maxBatchSize);
-    if (explain) return batchJson(model, rows, await this.explainRows(model, input, rows, 'batch'), t0);
+    if (explain) return batchJson(model, rows, await this.explainRows(model, input, rows, 'batch', requestId, t0), t0);
     let slice: BatchSlice | undefined;
     let fragments: string[] | undefined;
     model.inFlight++;
@@ -158,7 +177,7 @@ export class PredictionService {
     } finally {
       model.inFlight--;
     }
-    this.counted(model, rows).batch.inc(rows);
+    this.counted(model, input, rows, slice ?? fragments!, 'batch', requestId, t0).batch.inc(rows);
     this.shadowOrRelease(query, model, input, rows);
     const computed = slice;
     return batchJson(model, rows, computed === undefined ? (i) => fragments![i]! : (i) => rowJson(model, computed.outputs, computed.offset + i), t0);
@@ -168,7 +187,8 @@ export class PredictionService {
    * Rows read by another surface's input adapter (`/invocations`, KServe), run through the
    * micro-batcher without the cache (those surfaces answer in their own shapes).
    */
-  async run(query: ModelQuery, read: RowReader): Promise<RunResult> {
+  async run(query: ModelQuery, read: RowReader, requestId?: string, kind: ServedKind = 'invocations'): Promise<RunResult> {
+    const t0 = performance.now();
     const picked = this.router.pick(query);
     const model = picked instanceof LoadedModel ? picked : await picked;
     const { input, rows } = read(model);
@@ -182,13 +202,13 @@ export class PredictionService {
     } finally {
       model.inFlight--;
     }
-    this.counted(model, rows).batch.inc(rows);
+    this.counted(model, input, rows, slice, kind, requestId, t0).batch.inc(rows);
     return { model, rows, slice };
   }
 
   /** MLflow's scoring answer `{"predictions": [...]}`: one label (or value) per row. */
-  async predictLabels(query: ModelQuery, read: RowReader): Promise<string> {
-    const { model, rows, slice } = await this.run(query, read);
+  async predictLabels(query: ModelQuery, read: RowReader, requestId?: string): Promise<string> {
+    const { model, rows, slice } = await this.run(query, read, requestId);
     let text = '{"predictions":[';
     for (let i = 0; i < rows; i++) text += (i === 0 ? '' : ',') + labelOnlyJson(model, slice.outputs, slice.offset + i);
     return `${text}]}`;
@@ -199,8 +219,12 @@ export class PredictionService {
     return this.cache === undefined ? 0 : this.cache.clear();
   }
 
-  /** Counts `rows` predictions of `model`; returns its counters. */
-  private counted(model: LoadedModel, rows: number): ModelCounters {
+  /**
+   * Counts `rows` answered predictions of `model` and hands them to the prediction log: the one
+   * place every answered request of every surface passes through. Returns the model's counters.
+   */
+  private counted(model: LoadedModel, input: FloatRows, rows: number, answer: ServedAnswer, kind: ServedKind, requestId: string | undefined, t0: number): ModelCounters {
+    this.sink?.record(model, input, rows, answer, kind, requestId, t0);
     model.predictions += rows;
     this.usage.predictions += rows;
     let c = this.counters.get(model);
@@ -241,7 +265,7 @@ export class PredictionService {
    * prediction cache, no micro-batcher, no shadow copies); see explain.ts. Resolves with each
    * row's JSON fragment.
    */
-  private async explainRows(model: LoadedModel, input: FloatRows, rows: number, kind: 'single' | 'batch'): Promise<(row: number) => string> {
+  private async explainRows(model: LoadedModel, input: FloatRows, rows: number, kind: 'single' | 'batch', requestId: string | undefined, t0: number): Promise<(row: number) => string> {
     model.inFlight++;
     let result;
     try {
@@ -252,8 +276,8 @@ export class PredictionService {
     } finally {
       model.inFlight--;
     }
-    this.counted(model, rows)[kind].inc(rows);
     const { explainer, explanations } = result;
+    this.counted(model, input, rows, { outputs: explanations.outputs, offset: 0 }, 'explain', requestId, t0)[kind].inc(rows);
     return (row: number): string => `${rowJson(model, explanations.outputs, row)},${explainer.json(explanations, row)}`;
   }
 

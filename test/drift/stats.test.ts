@@ -44,6 +44,14 @@ describe('drift statistics against scipy', { timeout: 60_000 }, () => {
     }
   });
 
+  test('a budget on the exact recursion hands wide bands to the asymptotic law', () => {
+    const c = fx.ks_2samp.find((k) => k.name === 'unequal 1000 vs 2500 tiny p')!;
+    const a = sorted(c.a);
+    const b = sorted(c.b);
+    assert.deepEqual(ks2Samp(a, b, 'auto', 1000), ks2Samp(a, b, 'asymp'));
+    assert.deepEqual(ks2Samp(a, b, 'auto', 1e12), ks2Samp(a, b, 'exact'));
+  });
+
   test('one-sample KS survival function (kstwo.sf) across its regimes', () => {
     for (const c of fx.kstwo_sf) close(kolmogorovSmirnovSf(c.n, c.x), c.sf, 1e-9, `kstwo.sf(${c.x}, ${c.n})`);
   });
