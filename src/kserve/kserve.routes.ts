@@ -187,11 +187,11 @@ function v2Routes(app: App, deps: KServeDeps): void {
   app.get(
     '/v2',
     {
-      config: { role: 'public' },
+      config: { role: 'read' },
       schema: {
         summary: 'Open Inference Protocol: server metadata',
         tags: ['kserve'],
-        response: { 200: Type.Object({ name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) }) },
+        response: { 200: Type.Object({ name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) }), ...ERRORS },
       },
     },
     async () => ({ name: 'modelplane', version: VERSION, extensions: ['binary_tensor_data'] }),
