@@ -22,6 +22,7 @@ import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
 import { driftRoutes } from './drift/drift.routes.ts';
+import { kserveRoutes } from './kserve/kserve.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
 import { uiRoutes } from './platform/ui.routes.ts';
 import { whoamiRoutes } from './platform/whoami.routes.ts';
@@ -126,6 +127,12 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
   await driftRoutes(app, services.drift);
+  await kserveRoutes(app, {
+    service: services.serving.service,
+    predictions: services.serving.predictions,
+    status: services.status,
+    versions: async (name) => (await services.registry.models.listVersions(name)).map((v) => v.version),
+  });
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
   await algorithmRoutes(app);
   await whoamiRoutes(app);
