@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { createArtifactStore, s3Options, type ArtifactStore } from './artifacts/index.ts';
 import type { Config } from './config.ts';
 import { RedisHealth } from './platform/redis-health.ts';
-import { MemoryPredictionCache, RedisPredictionCache, type PredictionCache } from './serving/cache.ts';
+import { FallbackPredictionCache, MemoryPredictionCache, RedisPredictionCache, type PredictionCache } from './serving/cache.ts';
 import { isStoreUnavailable, openStore, type Store } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import type { JobCatalogue } from './training/handlers.ts';
@@ -208,7 +208,7 @@ function openPredictionCache(
   const ttl = given.ttlSeconds ?? config.predictionCache.ttlSeconds;
   const admit = given.admit ?? config.predictionCache.admit;
   if (redis === undefined) return new MemoryPredictionCache(entries, ttl ?? 0, (admit ?? 'repeat') === 'repeat');
-  return new RedisPredictionCache(
+  const shared = new RedisPredictionCache(
     redis,
     ttl ?? 3600,
     given.redisPrefix ?? 'modelplane:pred:',
@@ -218,4 +218,7 @@ function openPredictionCache(
     },
     admit === 'repeat',
   );
+  if (health === undefined) return shared;
+  // While Redis is away, a bounded cache in this process stands in (PREDICTION_CACHE_SIZE entries).
+  return new FallbackPredictionCache(shared, new MemoryPredictionCache(entries, ttl ?? 0, (admit ?? 'repeat') === 'repeat'), health);
 }

@@ -274,3 +274,58 @@ export class RedisPredictionCache implements PredictionCache {
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, '\\$&');
 }
+
+/** Whether the shared cache can be used now (see `RedisHealth.usable`). */
+export interface CacheAvailability {
+  readonly usable: boolean;
+}
+
+/**
+ * The Redis cache with an in-memory stand-in: while Redis is unavailable, look-ups and stores go
+ * to a bounded local cache of this process instead of missing every time, so a Redis outage does
+ * not also turn every repeated row into model work. Keys carry the model version's cache tag, so
+ * entries made during an outage can never answer for another version. Clearing clears both.
+ */
+export class FallbackPredictionCache implements PredictionCache {
+  readonly kind = 'redis' as const;
+
+  constructor(
+    private readonly shared: RedisPredictionCache,
+    private readonly local: MemoryPredictionCache,
+    private readonly availability: CacheAvailability,
+  ) {}
+
+  private get current(): PredictionCache {
+    return this.availability.usable ? this.shared : this.local;
+  }
+
+  admits(hash: number): boolean {
+    return this.current.admits(hash);
+  }
+
+  get(key: string): string | undefined | Promise<string | undefined> {
+    return this.current.get(key);
+  }
+
+  set(key: string, value: string): void {
+    this.current.set(key, value);
+  }
+
+  getMany(keys: readonly string[]): CachedFragments | Promise<CachedFragments> {
+    return this.current.getMany(keys);
+  }
+
+  setMany(keys: readonly string[], values: readonly string[]): void {
+    this.current.setMany(keys, values);
+  }
+
+  /** Clears the local stand-in, then Redis (503 while Redis is not reachable, as before). */
+  async clear(): Promise<number> {
+    const local = await this.local.clear();
+    return local + (await this.shared.clear());
+  }
+
+  size(): null {
+    return null;
+  }
+}

@@ -64,6 +64,11 @@ describe('Redis outage under a running API', { timeout: 240_000 }, () => {
     assert.equal(ready.json().checks.redis.ok, false);
     assert.equal(await gauge(), 1);
 
+    // The prediction cache runs on a local stand-in meanwhile.
+    const cache = t.backends.predictionCache!;
+    cache.set('outage-key', '[1]');
+    assert.equal(await cache.get('outage-key'), '[1]');
+
     const sub = await submit();
     assert.equal(sub.statusCode, 503, sub.body);
     assert.equal(sub.json().error, 'service_unavailable');
@@ -72,6 +77,8 @@ describe('Redis outage under a running API', { timeout: 240_000 }, () => {
     await redis.restart();
     await waitFor('/ready 200 after Redis returned', async () => ((await t.app.inject({ url: '/ready' })).statusCode === 200 ? true : undefined), 30_000, 200);
     await waitFor('redis_degraded back to 0', async () => ((await gauge()) === 0 ? true : undefined), 30_000, 200);
+    // Shared again: the restarted (empty) Redis answers, not the stand-in.
+    assert.equal(await cache.get('outage-key'), undefined);
     const again = await waitFor('a submission accepted again', async () => {
       const r = await submit();
       return r.statusCode === 202 ? r : undefined;
