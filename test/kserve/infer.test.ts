@@ -215,6 +215,31 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
     assert.equal(split.binary.length, 24);
   });
 
+  test('the prediction cache answers repeated rows with the same outputs, alone or mixed with new rows', async () => {
+    const ask = async (data: number[][]) => {
+      const r = await infer('/v2/models/clf/infer', { inputs: [{ name: 'input', shape: [data.length, 2], datatype: 'FP32', data }] });
+      assert.equal(r.status, 200, r.bytes.toString());
+      return r.json().outputs;
+    };
+    const hits = () => t.serving.service.defaultModel!.cacheHits;
+    const rows = [
+      [0.25, 0.5],
+      [0.75, 0.5],
+    ];
+    const first = await ask(rows);
+    const single = await ask([rows[0]!]);
+    const before = hits();
+    // Seen before: admitted and stored now; then answered from the cache.
+    await ask(rows);
+    await ask([rows[0]!]);
+    assert.deepEqual(await ask(rows), first);
+    assert.deepEqual(await ask([rows[0]!]), single);
+    const mixed = await ask([rows[1]!, [0.5, 0.125]]);
+    assert.ok(hits() > before, 'the cache answered');
+    assert.deepEqual(mixed[0]!.data![0], first[0]!.data![1]);
+    assert.deepEqual(mixed[1]!.data!.slice(0, 2), first[1]!.data!.slice(2, 4));
+  });
+
   test('gzip request bodies (tritonclient request_compression_algorithm)', async () => {
     const r = await call('POST', '/v2/models/clf/infer', gzipSync(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [3, 1] }] })), {
       'Content-Encoding': 'gzip',
