@@ -60,6 +60,7 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
         await r.register('clf', CLASSIFIER, {}, 'Production');
         await r.register('reg', REGRESSOR, {}, 'Production');
         await r.register('reg', linearRegressor(['x', 'y', 'z'], [0, 0, 0], 7), {}, 'Staging');
+        await r.register('words', linearClassifier(['a', 'b'], ['no', 'yes'], [[5, -5]]), {}, 'Production');
       },
     });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -238,6 +239,17 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
     assert.ok(hits() > before, 'the cache answered');
     assert.deepEqual(mixed[0]!.data![0], first[0]!.data![1]);
     assert.deepEqual(mixed[1]!.data!.slice(0, 2), first[1]!.data!.slice(2, 4));
+  });
+
+  test('string labels are BYTES: JSON strings, or 4-byte lengths and UTF-8 as binary', async () => {
+    const request = { inputs: [{ name: 'input', shape: [2, 2], datatype: 'FP32', data: [3, 1, 0, 2] }], outputs: [{ name: 'label', parameters: { binary_data: true } }] };
+    const r = await infer('/v2/models/words/infer', request);
+    assert.equal(r.status, 200, r.bytes.toString());
+    const { header, binary } = splitAnswer(r);
+    assert.deepEqual(header.outputs, [{ name: 'label', datatype: 'BYTES', shape: [2], parameters: { binary_data_size: 13 } }]);
+    assert.deepEqual([binary.readUInt32LE(0), binary.toString('utf8', 4, 7), binary.readUInt32LE(7), binary.toString('utf8', 11, 13)], [3, 'yes', 2, 'no']);
+    const json = await infer('/v2/models/words/infer', { inputs: request.inputs });
+    assert.deepEqual(json.json().outputs[0], { name: 'label', datatype: 'BYTES', shape: [2], data: ['yes', 'no'] });
   });
 
   test('gzip request bodies (tritonclient request_compression_algorithm)', async () => {
