@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { buildServingApp, linearClassifier, linearRegressor, type ServingTestApp } from '../serving/harness.ts';
 
 // Class 1 (label 20) when a > b; probabilities from a logistic of 5a - 5b.
@@ -258,6 +258,20 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
     });
     assert.equal(r.status, 200, r.bytes.toString());
     assert.deepEqual(r.json().outputs[0]!.data, [20]);
+    // response_compression_algorithm: the answer is compressed; the header length counts the JSON before it.
+    const request = { inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [3, 1] }], parameters: { binary_data_output: true } };
+    for (const [encoding, inflate] of [
+      ['gzip', gunzipSync],
+      ['deflate', inflateSync],
+    ] as const) {
+      const res = await t.app.inject({ method: 'POST', url: '/v2/models/clf/infer', payload: JSON.stringify(request), headers: { ...t.headers('predict'), 'accept-encoding': encoding } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.headers['content-encoding'], encoding);
+      const bytes = inflate(res.rawPayload);
+      const n = Number(res.headers['inference-header-content-length']);
+      const header = JSON.parse(bytes.subarray(0, n).toString('utf8')) as Body;
+      assert.equal(bytes.length - n, header.outputs.reduce((a, o) => a + o.parameters!.binary_data_size, 0));
+    }
   });
 
   test('version omitted follows the serving route; versions and stages as on /predict', async () => {
