@@ -217,8 +217,23 @@ function fillRows(t: InputTensor, model: LoadedModel, out: FloatRows): void {
     }
     return;
   }
+  if (e.kind === 'json' && !model.hasCategorical && (t.datatype === 'FP32' || t.datatype === 'FP64') && fillNumbers(e.values, model, out)) return;
   const read = elementReader(t);
   for (let i = 0; i < t.count; i++) put(model, i % f, read(i), out, i, t, i);
+}
+
+/**
+ * JSON numbers straight into `out` (the common single-row body); false at the first element that
+ * is not a finite number the model takes, leaving the general loop to name it.
+ */
+function fillNumbers(values: readonly unknown[], model: LoadedModel, out: FloatRows): boolean {
+  const max = model.double ? Number.MAX_VALUE : FLOAT32_MAX;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' || !(v <= max && v >= -max)) return false;
+    out[i] = v;
+  }
+  return true;
 }
 
 /** One feature's column from its `[N]` input. */

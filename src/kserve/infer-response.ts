@@ -30,8 +30,40 @@ function labelDatatype(model: LoadedModel): OutputSpec['datatype'] {
   return t === 'string' ? 'BYTES' : t === 'float' ? 'FP64' : 'INT64';
 }
 
+/** What every answer of one loaded model repeats, built once per model. */
+interface ModelAnswerParts {
+  readonly outputs: readonly OutputSpec[];
+  /** Every output, as JSON and as binary data. */
+  readonly all: readonly ChosenOutput[];
+  readonly allBinary: readonly ChosenOutput[];
+  /** `{"model_name":...,"model_version":...` */
+  readonly head: string;
+}
+
+const parts = new WeakMap<LoadedModel, ModelAnswerParts>();
+
+function partsOf(model: LoadedModel): ModelAnswerParts {
+  let p = parts.get(model);
+  if (p === undefined) {
+    const outputs = buildOutputs(model);
+    const id = model.identity;
+    p = {
+      outputs,
+      all: outputs.map((spec) => ({ spec, binary: false })),
+      allBinary: outputs.map((spec) => ({ spec, binary: true })),
+      head: `{"model_name":${JSON.stringify(id.name)},"model_version":${JSON.stringify(id.version)}`,
+    };
+    parts.set(model, p);
+  }
+  return p;
+}
+
 /** The output tensors of a model, in the order answers list them. */
-export function modelOutputs(model: LoadedModel): OutputSpec[] {
+export function modelOutputs(model: LoadedModel): readonly OutputSpec[] {
+  return partsOf(model).outputs;
+}
+
+function buildOutputs(model: LoadedModel): OutputSpec[] {
   const sig = model.signature;
   const float = model.double ? 'FP64' : 'FP32';
   if (!model.isClassifier) return [{ name: sig.outputs.value ?? 'variable', kind: 'values', datatype: float }];
@@ -50,9 +82,10 @@ export interface ChosenOutput {
  * The outputs an answer carries: those requested, in request order, or every output.
  * @throws AppError 400 for an output the model does not have
  */
-export function chooseOutputs(model: LoadedModel, requested: readonly RequestedOutput[] | undefined, binaryByDefault: boolean): ChosenOutput[] {
-  const all = modelOutputs(model);
-  if (requested === undefined || requested.length === 0) return all.map((spec) => ({ spec, binary: binaryByDefault }));
+export function chooseOutputs(model: LoadedModel, requested: readonly RequestedOutput[] | undefined, binaryByDefault: boolean): readonly ChosenOutput[] {
+  const p = partsOf(model);
+  if (requested === undefined || requested.length === 0) return binaryByDefault ? p.allBinary : p.all;
+  const all = p.outputs;
   return requested.map((r) => {
     const spec = all.find((o) => o.name === r.name);
     if (spec === undefined) throw badInfer(`unknown output '${r.name}' of model '${model.identity.name}'; its outputs are ${all.map((o) => o.name).join(', ')}`);
@@ -73,8 +106,7 @@ export type InferAnswer = { readonly json: string } | { readonly header: string;
  * @param id the request's `id`, echoed when given
  */
 export function inferAnswer(model: LoadedModel, outputs: RawOutputs, offset: number, rows: number, chosen: readonly ChosenOutput[], id: string | undefined): InferAnswer {
-  const identity = model.identity;
-  let text = `{"model_name":${JSON.stringify(identity.name)},"model_version":${JSON.stringify(identity.version)}`;
+  let text = partsOf(model).head;
   if (id !== undefined) text += `,"id":${JSON.stringify(id)}`;
   text += ',"outputs":[';
   const buffers: Buffer[] = [];

@@ -8,7 +8,7 @@
  * Errors are `{"error": "<message>"}` with Triton's statuses: 400 for a bad request, 404 for an
  * unknown model or version, 503 while a model cannot serve.
  */
-import { gunzip, inflate } from 'node:zlib';
+import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -135,6 +135,30 @@ function splitBody(request: FastifyRequest, bytes: Buffer): InferBody {
     throw badInfer(`the inference request header is not valid JSON: ${(err as Error).message}`);
   }
   return { header, binary };
+}
+
+/**
+ * The compression an infer answer gets (tritonclient's `response_compression_algorithm` sends
+ * `Accept-Encoding: gzip` or `deflate`, as Triton honours): gzip or deflate when the client
+ * accepts it (not with `q=0`), gzip first; `undefined` for none.
+ */
+function responseEncoding(request: FastifyRequest): 'gzip' | 'deflate' | undefined {
+  const accept = request.headers['accept-encoding'];
+  if (accept === undefined || accept === '') return undefined;
+  const accepted = new Set<string>();
+  for (const part of accept.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q !== undefined && Number(q.slice(2)) === 0) continue;
+    if (coding !== undefined) accepted.add(coding.trim());
+  }
+  return accepted.has('gzip') ? 'gzip' : accepted.has('deflate') ? 'deflate' : undefined;
+}
+
+function compress(encoding: 'gzip' | 'deflate', bytes: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    (encoding === 'gzip' ? gzip : deflate)(bytes, (err, out) => (err === null ? resolve(out) : reject(err)));
+  });
 }
 
 /** The serving query of `/v2/models/{name}[/versions/{v}]`: the version, or the model's serving route. */
@@ -265,8 +289,14 @@ function v2Routes(app: App, deps: KServeDeps): void {
     const { model, rows, outputs, offset } = await predictions.predictOutputs(query, (m) => readInferRows(request, m, predictions.maxBatchSize), reply.request.id);
     const chosen = chooseOutputs(model, request.outputs, request.binaryOutput);
     const answer = inferAnswer(model, outputs, offset, rows, chosen, request.id);
-    if ('json' in answer) return reply.type('application/json').send(answer.json);
-    return reply.header('Inference-Header-Content-Length', Buffer.byteLength(answer.header)).type('application/octet-stream').send(answer.body);
+    const encoding = responseEncoding(reply.request);
+    if ('json' in answer) {
+      void reply.type('application/json');
+      return encoding === undefined ? reply.send(answer.json) : reply.header('content-encoding', encoding).send(await compress(encoding, Buffer.from(answer.json)));
+    }
+    // The header length counts the JSON before compression: clients inflate first, then split.
+    void reply.header('Inference-Header-Content-Length', Buffer.byteLength(answer.header)).type('application/octet-stream');
+    return encoding === undefined ? reply.send(answer.body) : reply.header('content-encoding', encoding).send(await compress(encoding, answer.body));
   };
   const inferSchema = <P extends TSchema>(summary: string, params: P, endpoint: string) => ({
     config: { role: 'predict' as const, answered: predictions.answered(endpoint) },

@@ -234,6 +234,13 @@ export class PredictionService {
         const slice = await runRows(model, input, rows);
         outputs = slice.outputs;
         offset = slice.offset;
+      } else if (rows === 1) {
+        const hit = await this.cachedRow(this.cache, model, input);
+        if (typeof hit === 'string') outputs = mergeCachedOutputs(model, 1, { fragments: [hit], computed: new Int32Array(1).fill(-1), slice: undefined });
+        else {
+          outputs = hit.outputs;
+          offset = hit.offset;
+        }
       } else {
         const cached = await this.cachedRows(this.cache, model, input, rows);
         if (cached.slice !== undefined && cached.computed === undefined) {
@@ -341,6 +348,28 @@ export class PredictionService {
       if (fragments[i] === undefined) fragments[i] = rowJson(model, slice.outputs, slice.offset + (computed === undefined ? i : computed[i]!));
     }
     return fragments as string[];
+  }
+
+  /**
+   * One row through the cache, as `predictSingle` does it (one key, no arrays): its cached
+   * fragment, or the slice of the run that computed it (stored when the cache admits the row).
+   */
+  private async cachedRow(cache: PredictionCache, model: LoadedModel, row: FloatRows): Promise<string | BatchSlice> {
+    let key: string | undefined;
+    if (cache.admits(rowHash(model.cacheSeed, row, 0, model.nFeatures))) {
+      key = cacheKey(model.identity.cacheTag, row);
+      const got = cache.get(key);
+      const hit = typeof got === 'object' ? await got : got;
+      if (hit !== undefined) {
+        model.cacheHits++;
+        this.metrics.cacheHits.inc();
+        return hit;
+      }
+    }
+    this.metrics.cacheMisses.inc();
+    const slice = await runRows(model, row, 1);
+    if (key !== undefined) cache.set(key, rowJson(model, slice.outputs, slice.offset));
+    return slice;
   }
 
   /**

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync, inflateSync } from 'node:zlib';
 import { buildServingApp, linearClassifier, linearRegressor, type ServingTestApp } from '../serving/harness.ts';
 
 // Class 1 (label 20) when a > b; probabilities from a logistic of 5a - 5b.
@@ -60,6 +60,7 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
         await r.register('clf', CLASSIFIER, {}, 'Production');
         await r.register('reg', REGRESSOR, {}, 'Production');
         await r.register('reg', linearRegressor(['x', 'y', 'z'], [0, 0, 0], 7), {}, 'Staging');
+        await r.register('words', linearClassifier(['a', 'b'], ['no', 'yes'], [[5, -5]]), {}, 'Production');
       },
     });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -215,12 +216,62 @@ void describe('Open Inference Protocol (KServe V2 REST)', { timeout: 120_000 }, 
     assert.equal(split.binary.length, 24);
   });
 
+  test('the prediction cache answers repeated rows with the same outputs, alone or mixed with new rows', async () => {
+    const ask = async (data: number[][]) => {
+      const r = await infer('/v2/models/clf/infer', { inputs: [{ name: 'input', shape: [data.length, 2], datatype: 'FP32', data }] });
+      assert.equal(r.status, 200, r.bytes.toString());
+      return r.json().outputs;
+    };
+    const hits = () => t.serving.service.defaultModel!.cacheHits;
+    const rows = [
+      [0.25, 0.5],
+      [0.75, 0.5],
+    ];
+    const first = await ask(rows);
+    const single = await ask([rows[0]!]);
+    const before = hits();
+    // Seen before: admitted and stored now; then answered from the cache.
+    await ask(rows);
+    await ask([rows[0]!]);
+    assert.deepEqual(await ask(rows), first);
+    assert.deepEqual(await ask([rows[0]!]), single);
+    const mixed = await ask([rows[1]!, [0.5, 0.125]]);
+    assert.ok(hits() > before, 'the cache answered');
+    assert.deepEqual(mixed[0]!.data![0], first[0]!.data![1]);
+    assert.deepEqual(mixed[1]!.data!.slice(0, 2), first[1]!.data!.slice(2, 4));
+  });
+
+  test('string labels are BYTES: JSON strings, or 4-byte lengths and UTF-8 as binary', async () => {
+    const request = { inputs: [{ name: 'input', shape: [2, 2], datatype: 'FP32', data: [3, 1, 0, 2] }], outputs: [{ name: 'label', parameters: { binary_data: true } }] };
+    const r = await infer('/v2/models/words/infer', request);
+    assert.equal(r.status, 200, r.bytes.toString());
+    const { header, binary } = splitAnswer(r);
+    assert.deepEqual(header.outputs, [{ name: 'label', datatype: 'BYTES', shape: [2], parameters: { binary_data_size: 13 } }]);
+    assert.deepEqual([binary.readUInt32LE(0), binary.toString('utf8', 4, 7), binary.readUInt32LE(7), binary.toString('utf8', 11, 13)], [3, 'yes', 2, 'no']);
+    const json = await infer('/v2/models/words/infer', { inputs: request.inputs });
+    assert.deepEqual(json.json().outputs[0], { name: 'label', datatype: 'BYTES', shape: [2], data: ['yes', 'no'] });
+  });
+
   test('gzip request bodies (tritonclient request_compression_algorithm)', async () => {
     const r = await call('POST', '/v2/models/clf/infer', gzipSync(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [3, 1] }] })), {
       'Content-Encoding': 'gzip',
     });
     assert.equal(r.status, 200, r.bytes.toString());
     assert.deepEqual(r.json().outputs[0]!.data, [20]);
+    // response_compression_algorithm: the answer is compressed; the header length counts the JSON before it.
+    const request = { inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [3, 1] }], parameters: { binary_data_output: true } };
+    for (const [encoding, inflate] of [
+      ['gzip', gunzipSync],
+      ['deflate', inflateSync],
+    ] as const) {
+      const res = await t.app.inject({ method: 'POST', url: '/v2/models/clf/infer', payload: JSON.stringify(request), headers: { ...t.headers('predict'), 'accept-encoding': encoding } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.headers['content-encoding'], encoding);
+      const bytes = inflate(res.rawPayload);
+      const n = Number(res.headers['inference-header-content-length']);
+      const header = JSON.parse(bytes.subarray(0, n).toString('utf8')) as Body;
+      assert.equal(bytes.length - n, header.outputs.reduce((a, o) => a + o.parameters!.binary_data_size, 0));
+    }
   });
 
   test('version omitted follows the serving route; versions and stages as on /predict', async () => {
