@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service name, version and links */
+        /** Service name, version, links and the tracking URI for MLflow clients */
         get: {
             parameters: {
                 query?: never;
@@ -471,16 +471,16 @@ export interface paths {
                     content: {
                         "application/json": {
                             available: boolean;
-                            driverVersion?: string;
+                            driver_version?: string;
                             reason?: string;
                             gpus: {
                                 index: number;
                                 name: string;
-                                utilizationPercent: number | null;
-                                memoryUsedBytes: number | null;
-                                memoryTotalBytes: number | null;
-                                temperatureCelsius: number | null;
-                                powerWatts: number | null;
+                                utilization_percent: number | null;
+                                memory_used_bytes: number | null;
+                                memory_total_bytes: number | null;
+                                temperature_celsius: number | null;
+                                power_watts: number | null;
                             }[];
                         };
                     };
@@ -896,7 +896,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -2706,7 +2708,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -3000,7 +3004,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                     /** @description which lifecycle stages to list (default active_only) */
                     view_type?: "active_only" | "deleted_only" | "all" | "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
@@ -3281,7 +3287,7 @@ export interface paths {
         post?: never;
         /**
          * Soft-delete an experiment and its runs (restorable)
-         * @description Requires role `train`.
+         * @description Requires role `admin`.
          */
         delete: {
             parameters: {
@@ -3620,7 +3626,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                     /** @description which lifecycle stages to list (default active_only) */
                     view_type?: "active_only" | "deleted_only" | "all" | "ACTIVE_ONLY" | "DELETED_ONLY" | "ALL";
@@ -3991,7 +3999,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -4286,7 +4296,7 @@ export interface paths {
         post?: never;
         /**
          * Soft-delete a run (restorable)
-         * @description Requires role `train`.
+         * @description Requires role `admin`.
          */
         delete: {
             parameters: {
@@ -4938,7 +4948,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -5215,7 +5227,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -6422,14 +6436,21 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The default model: name, version, stage, task, features, classes, metrics, run id, created_at
+         * The default model (or ?model= with version|stage|alias): name, version, stage, task, features, classes, metrics, run id, created_at
          * @description Requires role `read`.
          *
          *     Requires role `read`.
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description registered model name; default MODEL_NAME or MODEL_PATH */
+                    model?: string;
+                    /** @description version number (at most one of version, stage, alias) */
+                    version?: number;
+                    stage?: "None" | "Staging" | "Production" | "Archived";
+                    alias?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -6445,6 +6466,10 @@ export interface paths {
                         "application/json": {
                             name: string;
                             version: string;
+                            /** @description metrics.accuracy, top level as the seed service's /model/metadata had it */
+                            accuracy: number | null;
+                            /** @description metrics.f1_score, else f1_macro or f1 (seed name) */
+                            f1_score: number | null;
                             stage: string | null;
                             aliases: string[];
                             task: string;
@@ -7114,7 +7139,9 @@ export interface paths {
             parameters: {
                 query?: {
                     status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
@@ -7223,7 +7250,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a queued or running training job
-         * @description A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished.
+         * @description A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished. A train key cancels the jobs it submitted; other keys' jobs need admin (403).
          *
          *     Requires role `train`.
          */
@@ -7356,7 +7383,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 10000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
