@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import { fallbackRateLimitStore } from './platform/rate-limit-store.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { App } from './platform/app-type.ts';
@@ -13,12 +14,15 @@ import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
+import { mlflowRoutes } from './mlflow/index.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
 import { installResponseHeaders } from './platform/security-headers.ts';
 import { registryRoutes } from './registry/registry.routes.ts';
 import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
+import { driftRoutes } from './drift/drift.routes.ts';
+import { kserveRoutes } from './kserve/kserve.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
 import { uiRoutes } from './platform/ui.routes.ts';
 import { whoamiRoutes } from './platform/whoami.routes.ts';
@@ -97,7 +101,10 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       hook: 'preHandler',
       keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       allowList: (request) => request.routeOptions.config.role === 'public',
-      ...(backends.redis === undefined ? {} : { redis: backends.redis, nameSpace: 'modelplane:ratelimit:' }),
+      // Shared through Redis, counted in this process while Redis is unavailable (rate-limit-store.ts).
+      ...(backends.redis === undefined || backends.redisHealth === undefined
+        ? {}
+        : { store: fallbackRateLimitStore(backends.redis, backends.redisHealth, 'modelplane:ratelimit:') }),
       errorResponseBuilder: (_request, context) =>
         new AppError(429, 'rate_limited', `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`, undefined, {
           'retry-after': String(Math.ceil(context.ttl / 1000)),
@@ -117,8 +124,16 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     lineage: { run: (id) => services.tracking.runs.getRun(id), dataset: (name, version) => services.datasets.resolveVersion(name, version) },
   });
   await trackingRoutes(app, services.tracking);
+  await mlflowRoutes(app, { tracking: services.tracking, registry: services.registry, artifacts: backends.artifacts });
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
+  await driftRoutes(app, services.drift);
+  await kserveRoutes(app, {
+    service: services.serving.service,
+    predictions: services.serving.predictions,
+    status: services.status,
+    versions: async (name) => (await services.registry.models.listVersions(name)).map((v) => v.version),
+  });
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
   await algorithmRoutes(app);
   await whoamiRoutes(app);

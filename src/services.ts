@@ -5,10 +5,12 @@
  * the training queue) and `close()` stops it, both called by the entry points (server.ts, the
  * worker, tests), never while routes register.
  */
+import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Backends } from './backends.ts';
 import type { Config } from './config.ts';
 import { DatasetService } from './datasets/dataset.service.ts';
+import { createDrift, type DriftService } from './drift/index.ts';
 import { onnxRuntime, type OnnxRuntime } from './onnx/runtime.ts';
 import { KeyService } from './platform/auth.ts';
 import { Metrics } from './platform/metrics.ts';
@@ -35,9 +37,11 @@ export interface Services extends DataServices {
   readonly loop: EventLoopMonitor;
   readonly gpu: GpuProbe;
   readonly serving: Serving;
+  /** Drift monitoring and the prediction log serving writes to. */
+  readonly drift: DriftService;
   /** Training jobs; `undefined` where no queue was opened. */
   readonly jobs: JobsService | undefined;
-  /** Starts background work: key refresh, event-loop monitor, model loading, the training queue. */
+  /** Starts background work: key refresh, event-loop monitor, model loading, the prediction log and drift checks, the training queue. */
   start(): Promise<void>;
   /** Stops background work and releases model sessions (not the backends). */
   close(): Promise<void>;
@@ -73,6 +77,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
   const status = new StatusBoard();
   const loop = new EventLoopMonitor();
   const keys = new KeyService(backends.store, config.apiKey, log, options.keyRefreshMs);
+  const drift = createDrift({ store: backends.store, registry: data.registry, datasets: data.datasets, metrics, log, config });
   const serving = createServing({
     config,
     log,
@@ -82,6 +87,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     metrics,
     status,
     registry: options.servingRegistry === null ? undefined : (options.servingRegistry ?? data.registry.reader),
+    sink: drift.log,
     ...(options.serving === undefined ? {} : { options: options.serving }),
   });
   const queue = backends.queue;
@@ -93,10 +99,23 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     return { ok: true };
   });
   const redis = backends.redis;
-  if (redis !== undefined) {
+  const redisHealth = backends.redisHealth;
+  if (redis !== undefined && redisHealth !== undefined) {
+    // Not ready while Redis is away (answered at once, without a command); serving goes on with
+    // local fallbacks meanwhile, and `redis_degraded` says so to Prometheus.
     status.addReadinessCheck('redis', async () => {
+      if (!redisHealth.usable) return { ok: false, detail: `redis connection ${redis.status}; cache and rate limits are local, job submissions refused` };
       await redis.ping();
       return { ok: true };
+    });
+    new Gauge({
+      name: 'redis_degraded',
+      help: '1 while Redis is unavailable and the prediction cache and rate limits run locally, else 0',
+      registers: [metrics.registry],
+      aggregator: 'max',
+      collect() {
+        this.set(redisHealth.degraded ? 1 : 0);
+      },
     });
   }
 
@@ -109,6 +128,7 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     loop,
     gpu,
     serving,
+    drift,
     jobs,
     async start() {
       if (started) return;
@@ -120,10 +140,12 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
       await data.datasets.sweepAbandonedUploads(Date.now() - uploadBoundMs);
       await keys.start();
       await serving.start();
+      drift.start();
       await queue?.start();
     },
     async close() {
       await queue?.close();
+      await drift.close();
       await serving.close();
       keys.stop();
       loop.stop();

@@ -24,6 +24,8 @@ export const PROMISED = [
   'training_jobs', 'training_job_duration_seconds', 'prediction_cache_hits_total', 'prediction_cache_misses_total',
   'drift_score', 'drift_detected', 'dataset_drift_share',
 ];
+/** modelplane's own metrics beyond API.md's list (drift monitoring), checked against the server by test/drift/monitoring.test.ts. */
+export const OWN = ['prediction_log_dropped_total', 'prediction_log_written_total', 'dataset_drift_detected'];
 /** Names that are not modelplane's own but may appear in queries. */
 const FOREIGN = ['up', 'redis_up', 'pg_up'];
 const FOREIGN_PREFIXES = ['process_', 'nodejs_'];
@@ -61,7 +63,7 @@ function base(name: string): string {
 }
 
 function known(name: string): boolean {
-  return PROMISED.includes(name) || PROMISED.includes(base(name)) || FOREIGN.includes(name) || FOREIGN_PREFIXES.some((p) => name.startsWith(p));
+  return PROMISED.includes(name) || PROMISED.includes(base(name)) || OWN.includes(name) || FOREIGN.includes(name) || FOREIGN_PREFIXES.some((p) => name.startsWith(p));
 }
 
 const problems: string[] = [];

@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
-import { AppError, type FieldError } from './errors.ts';
+import { ArtifactStoreUnavailableError } from '../artifacts/errors.ts';
+import { isStoreUnavailable } from '../store/database.ts';
+import { AppError, unavailable, type FieldError } from './errors.ts';
+
+/** Seconds a client is asked to wait before retrying when a backing service is down. */
+const BACKEND_RETRY_AFTER_SECONDS = 5;
 
 /** A rendered error: what goes on the wire for one protocol (native, MLflow, KServe). */
 export type ErrorRenderer = (error: AppError, request: FastifyRequest) => unknown;
@@ -114,6 +119,11 @@ export function toAppError(err: unknown): AppError | undefined {
     const retry = (e as { headers?: Record<string, unknown> }).headers?.['retry-after'];
     if (typeof retry === 'string' || typeof retry === 'number') headers['retry-after'] = String(retry);
     return new AppError(e.statusCode, STATUS_CODES[e.statusCode] ?? 'bad_request', cleanMessage(e.message), undefined, headers);
+  }
+  // A backing service that is down is the server's temporary state, not a bug: 503 with Retry-After.
+  if (err instanceof ArtifactStoreUnavailableError) return unavailable(`${err.message}; try again later`, BACKEND_RETRY_AFTER_SECONDS);
+  if (isStoreUnavailable(err)) {
+    return unavailable('the metadata store (database) is unavailable; try again later', BACKEND_RETRY_AFTER_SECONDS);
   }
   return undefined;
 }

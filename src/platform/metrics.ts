@@ -22,6 +22,18 @@ export class Metrics {
   readonly apiDuration: FastHistogram<'method' | 'endpoint'>;
   readonly errors: Counter<'type' | 'endpoint'>;
   readonly modelLoaded: Gauge;
+  /** Prediction-log rows dropped (oldest first) because the store could not keep up. */
+  readonly predictionLogDropped: Counter;
+  /** Prediction-log rows written to the store. */
+  readonly predictionLogWritten: Counter;
+  /** Per feature: the drift test's statistic (p-value for KS / chi-square / Z, distance otherwise). */
+  readonly driftScore: Gauge<'model' | 'feature' | 'method'>;
+  /** Per feature: 1 when the last drift check found the feature drifted. */
+  readonly driftDetected: Gauge<'model' | 'feature'>;
+  /** Share of drifted features at the last drift check. */
+  readonly datasetDriftShare: Gauge<'model'>;
+  /** 1 when the last drift check found dataset drift (share at or above DRIFT_SHARE_THRESHOLD). */
+  readonly datasetDriftDetected: Gauge<'model'>;
   private readonly startedAt = Date.now();
   private readonly requestChildren = new Map<string, RequestChild>();
 
@@ -61,6 +73,44 @@ export class Metrics {
       help: '1 when the default model is loaded and servable, else 0',
       registers: [this.registry],
       aggregator: 'min',
+    });
+    this.predictionLogDropped = new Counter({
+      name: 'prediction_log_dropped_total',
+      help: 'Prediction-log rows dropped (oldest first) because the store was slow or down',
+      registers: [this.registry],
+    });
+    this.predictionLogWritten = new Counter({
+      name: 'prediction_log_written_total',
+      help: 'Prediction-log rows written to the store',
+      registers: [this.registry],
+    });
+    this.driftScore = new Gauge({
+      name: 'drift_score',
+      help: 'Drift test statistic per feature at the last check: p-value (ks, chisquare, z) or distance (wasserstein, jensenshannon, psi)',
+      labelNames: ['model', 'feature', 'method'],
+      registers: [this.registry],
+      aggregator: 'max',
+    });
+    this.driftDetected = new Gauge({
+      name: 'drift_detected',
+      help: '1 when the last drift check found the feature drifted, else 0',
+      labelNames: ['model', 'feature'],
+      registers: [this.registry],
+      aggregator: 'max',
+    });
+    this.datasetDriftShare = new Gauge({
+      name: 'dataset_drift_share',
+      help: 'Share of drifted features at the last drift check',
+      labelNames: ['model'],
+      registers: [this.registry],
+      aggregator: 'max',
+    });
+    this.datasetDriftDetected = new Gauge({
+      name: 'dataset_drift_detected',
+      help: '1 when the last drift check found dataset drift (share of drifted features at or above DRIFT_SHARE_THRESHOLD)',
+      labelNames: ['model'],
+      registers: [this.registry],
+      aggregator: 'max',
     });
     if (gpu !== undefined) {
       new Gauge({

@@ -14,7 +14,7 @@ import type { RegistryReader } from '../registry/registry.types.ts';
 import type { PredictionCache } from './cache.ts';
 import { ServingMetrics } from './metrics.ts';
 import { modelFileSource } from './model-source.ts';
-import { PredictionService } from './prediction.service.ts';
+import { PredictionService, type PredictionSink } from './prediction.service.ts';
 import { servingRoutes } from './serving.routes.ts';
 import { ServingService, type ServingOptions } from './serving.service.ts';
 
@@ -24,7 +24,7 @@ export { LoadedModel, type ModelIdentity } from './loaded-model.ts';
 export { createRuntime, type ModelRuntime, type RawOutputs, type RuntimeOptions } from './runtime.ts';
 export { MAX_BATCH_SIZE_TAG, MAX_QUEUE_DELAY_TAG, tunablesFromTags, type IgnoredTag, type ModelTunables } from './model-tunables.ts';
 export { ServingService, type BatchingSettings, type ModelQuery, type ServingOptions } from './serving.service.ts';
-export { PredictionService, type RowReader, type RunResult } from './prediction.service.ts';
+export { PredictionService, type PredictionSink, type RowReader, type RunResult, type ServedAnswer, type ServedKind } from './prediction.service.ts';
 
 /** What {@link createServing} builds serving from. */
 export interface ServingDeps {
@@ -42,6 +42,8 @@ export interface ServingDeps {
   readonly registry: RegistryReader | undefined;
   /** Tunables; unset fields come from the configuration. */
   readonly options?: ServingOptions;
+  /** The prediction log every answered request is handed to; `undefined` logs nothing. */
+  readonly sink?: PredictionSink;
 }
 
 /** Serving of one process: the models (router, sessions, file mode), predictions and serving's metrics. */
@@ -89,7 +91,7 @@ export function createServing(deps: ServingDeps): Serving {
     { ...servingOptionsFromConfig(config), ...deps.options },
   );
 
-  const predictions = new PredictionService({ router: service, cache, metrics, maxBatchSize: config.maxBatchSize });
+  const predictions = new PredictionService({ router: service, cache, metrics, maxBatchSize: config.maxBatchSize, ...(deps.sink === undefined ? {} : { sink: deps.sink }) });
 
   status.modelLoaded = () => service.defaultModel !== undefined;
   deps.metrics.modelLoaded.set(0);

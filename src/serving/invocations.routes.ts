@@ -111,7 +111,7 @@ export async function invocationRoutes(app: App, predictions: PredictionService)
       },
       async (request, reply) => {
         const body: unknown = request.body;
-        const text = await predictions.predictLabels(request.query, (model) => readInvocationRows(body, model, predictions.maxBatchSize));
+        const text = await predictions.predictLabels(request.query, (model) => readInvocationRows(body, model, predictions.maxBatchSize), request.id);
         return reply.type('application/json; charset=utf-8').send(text as never);
       },
     );

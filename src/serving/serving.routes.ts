@@ -110,7 +110,7 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
             response: { 200: BatchPredictionSchema, ...errorResponses(400, 404, 413, 415, ...AUTH_ERRORS, 503) },
           },
         },
-        (request, reply) => sendJson(reply, predictions.predictBatch(request.query as ModelQuery, request.body, wantsExplanation(request))),
+        (request, reply) => sendJson(reply, predictions.predictBatch(request.query as ModelQuery, request.body, wantsExplanation(request), request.id)),
       );
     }
   });

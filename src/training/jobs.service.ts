@@ -70,6 +70,22 @@ function toJob(row: JobRow): Job {
   };
 }
 
+/** How long a metrics scrape waits for fresh job counts before it shows the last ones. */
+const COUNTS_SCRAPE_WAIT_MS = 1000;
+
+/** Waits for `work` at most `ms`; its failure or lateness is ignored (it goes on in the background). */
+async function boundedQuietly(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What {@link JobsService} works with. */
 export interface JobsServiceDeps {
   readonly store: Store;
@@ -96,7 +112,9 @@ export class JobsService {
       registers: [deps.metrics.registry],
     });
     deps.queue.onFinished((status, seconds) => duration.labels(status).observe(seconds));
-    const refresh = (): Promise<void> => this.refreshCounts(0);
+    // A scrape never fails or stalls on the database: while it is unreachable (or slow) the
+    // gauge shows the last counts read, and Prometheus keeps every other series.
+    const refresh = (): Promise<void> => boundedQuietly(this.refreshCounts(0), COUNTS_SCRAPE_WAIT_MS);
     const current = (status: string): number => this.counts[status] ?? 0;
     // Derived from the table rather than counted in-process: jobs finish in other processes
     // (`modelplane worker`) and the history outlives restarts. A gauge (counts go down as jobs

@@ -4,6 +4,7 @@ import * as registry from './002-registry.ts';
 import * as tracking from './003-tracking.ts';
 import * as jobs from './004-jobs.ts';
 import * as datasets from './005-datasets.ts';
+import * as drift from './006-drift.ts';
 
 /**
  * Every migration in order. Names sort lexically; never rename or edit a landed migration, add a
@@ -15,4 +16,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '003-tracking': tracking,
   '004-jobs': jobs,
   '005-datasets': datasets,
+  '006-drift': drift,
 };

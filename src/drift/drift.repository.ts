@@ -1,0 +1,131 @@
+/**
+ * SQL of the drift feature: the prediction log and the stored drift reports. Every function
+ * takes a Kysely instance (or a transaction); rows are mapped to domain objects by the services.
+ */
+import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
+import type { Database } from '../store/schema.ts';
+
+declare module '../store/schema.ts' {
+  interface Database {
+    prediction_log: PredictionLogTable;
+    drift_reports: DriftReportTable;
+  }
+}
+
+export interface PredictionLogTable {
+  id: Generated<number>;
+  at: number;
+  model: string;
+  version: string;
+  request_id: string | null;
+  kind: string;
+  latency_ms: number;
+  /** JSON object: feature name -> value. */
+  inputs: string;
+  /** JSON object: the answer's fields for this row. */
+  output: string;
+}
+
+export interface DriftReportTable {
+  id: Generated<number>;
+  model: string;
+  version: string;
+  at: number;
+  share_drifted: number;
+  dataset_drift: number;
+  report: string;
+}
+
+export type PredictionLogRow = Selectable<PredictionLogTable>;
+export type NewPredictionLogRow = Insertable<PredictionLogTable>;
+type Db = Kysely<Database>;
+
+/** Rows per INSERT statement: 9 parameters a row stays far below SQLite's and PostgreSQL's limits. */
+const INSERT_CHUNK = 1000;
+
+/** Appends rows in multi-row INSERTs. */
+export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    await db.insertInto('prediction_log').values(rows.slice(i, i + INSERT_CHUNK)).execute();
+  }
+}
+
+export interface PredictionFilter {
+  readonly model?: string;
+  readonly version?: string;
+  /** Inclusive lower bound, ms. */
+  readonly since?: number;
+  /** Exclusive upper bound, ms. */
+  readonly until?: number;
+  /** Rows after this id (page token). */
+  readonly afterId?: number;
+}
+
+/** Logged rows in id (time) order, at most `limit`. */
+export async function listPredictions(db: Db, filter: PredictionFilter, limit: number): Promise<PredictionLogRow[]> {
+  let q = db.selectFrom('prediction_log').selectAll();
+  if (filter.model !== undefined) q = q.where('model', '=', filter.model);
+  if (filter.version !== undefined) q = q.where('version', '=', filter.version);
+  if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
+  if (filter.until !== undefined) q = q.where('at', '<', filter.until);
+  if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
+  return q.orderBy('id', 'asc').limit(limit).execute();
+}
+
+/** The version of a model's most recently logged row, if any. */
+export async function latestLoggedVersion(db: Db, model: string): Promise<string | undefined> {
+  const row = await db.selectFrom('prediction_log').select('version').where('model', '=', model).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  return row?.version;
+}
+
+/** Models with logged rows since `since` (ms), with the version of their latest row. */
+export async function recentlyLoggedModels(db: Db, since: number): Promise<{ model: string; version: string }[]> {
+  const rows = await db
+    .selectFrom('prediction_log')
+    .select(['model', (eb) => eb.fn.max('id').as('last')])
+    .where('at', '>=', since)
+    .groupBy('model')
+    .execute();
+  const out: { model: string; version: string }[] = [];
+  for (const r of rows) {
+    const v = await db.selectFrom('prediction_log').select('version').where('id', '=', Number(r.last)).executeTakeFirst();
+    if (v !== undefined) out.push({ model: r.model, version: v.version });
+  }
+  return out;
+}
+
+/**
+ * The inputs of a model version's logged rows, newest first: the latest `limit` rows, or (with
+ * `since`) every row from then on up to `limit`.
+ */
+export async function windowInputs(db: Db, model: string, version: string, limit: number, since?: number): Promise<string[]> {
+  let q = db.selectFrom('prediction_log').select('inputs').where('model', '=', model).where('version', '=', version);
+  if (since !== undefined) q = q.where('at', '>=', since);
+  const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+  return rows.map((r) => r.inputs);
+}
+
+/** Deletes rows older than `before` (ms); resolves with how many. */
+export async function deleteOlderThan(db: Db, before: number): Promise<number> {
+  const r = await db.deleteFrom('prediction_log').where('at', '<', before).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** Deletes all but the newest `keep` rows; resolves with how many were deleted. */
+export async function keepNewest(db: Db, keep: number): Promise<number> {
+  const edge = await db.selectFrom('prediction_log').select('id').orderBy('id', 'desc').limit(1).offset(keep).executeTakeFirst();
+  if (edge === undefined) return 0;
+  const r = await db.deleteFrom('prediction_log').where('id', '<=', edge.id).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+export async function insertReport(db: Db, row: Insertable<DriftReportTable>): Promise<void> {
+  await db.insertInto('drift_reports').values(row).execute();
+}
+
+/** A model's stored reports, newest first, before id `beforeId` when given. */
+export async function listReports(db: Db, model: string, limit: number, beforeId?: number): Promise<Selectable<DriftReportTable>[]> {
+  let q = db.selectFrom('drift_reports').selectAll().where('model', '=', model);
+  if (beforeId !== undefined) q = q.where('id', '<', beforeId);
+  return q.orderBy('id', 'desc').limit(limit).execute();
+}

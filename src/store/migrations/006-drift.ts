@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import { autoIncrementPk, autoIncrementType } from './dialect.ts';
+
+/**
+ * Drift monitoring: the prediction log (one row per predicted row, appended in batches by the
+ * prediction log's flusher, deleted from the old end by retention) and the stored drift reports
+ * of the periodic check. Ids grow with time, so "the latest N rows of a model" and retention by
+ * row count read the `(model, version, id)` index and the primary key; time windows and retention by age
+ * read `(at)` / `(model, at)`. Portable DDL: ms timestamps as bigint, JSON as text.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('prediction_log')
+    .addColumn('id', autoIncrementType(db), autoIncrementPk(db))
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .addColumn('model', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('request_id', 'text')
+    // single | batch | invocations | kserve | explain
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('latency_ms', 'double precision', (c) => c.notNull())
+    // JSON object: feature name -> value as received (numbers, category labels).
+    .addColumn('inputs', 'text', (c) => c.notNull())
+    // JSON object: the answer's fields for this row (prediction, probability, confidence).
+    .addColumn('output', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('prediction_log_model_idx').on('prediction_log').columns(['model', 'version', 'id']).execute();
+  await db.schema.createIndex('prediction_log_model_at_idx').on('prediction_log').columns(['model', 'at']).execute();
+  await db.schema.createIndex('prediction_log_at_idx').on('prediction_log').column('at').execute();
+
+  await db.schema
+    .createTable('drift_reports')
+    .addColumn('id', autoIncrementType(db), autoIncrementPk(db))
+    .addColumn('model', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .addColumn('share_drifted', 'double precision', (c) => c.notNull())
+    .addColumn('dataset_drift', 'integer', (c) => c.notNull())
+    // The whole report as GET /drift/{model} answered it.
+    .addColumn('report', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('drift_reports_model_idx').on('drift_reports').columns(['model', 'id']).execute();
+}

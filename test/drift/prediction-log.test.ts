@@ -1,0 +1,99 @@
+/**
+ * The prediction log's buffer on its own: rows reach the store in batches with category labels
+ * decoded, sampling, the bound (oldest dropped and counted while the store refuses writes, never
+ * an error to the caller), and retention by age and row count. SQLite and PostgreSQL.
+ */
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import pino from 'pino';
+import { after, before, describe, test } from 'node:test';
+import { PredictionLog } from '../../src/drift/prediction-log.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
+import type { LoadedModel } from '../../src/serving/loaded-model.ts';
+import { openStore, type Store } from '../../src/store/database.ts';
+import { migrateToLatest } from '../../src/store/migrate.ts';
+import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../helper.ts';
+
+/** Just what the log reads of a loaded model: identity, feature names, category codes. */
+const MODEL = {
+  identity: { name: 'm', version: '3' },
+  nFeatures: 2,
+  featureNames: ['size', 'color'],
+  categoryCodes: [null, new Map([['red', 0], ['blue', 1]])],
+} as unknown as LoadedModel;
+
+const quiet = pino({ level: 'silent' });
+
+async function counter(metrics: Metrics, name: string): Promise<number> {
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return Number(m?.values[0]?.value ?? 0);
+}
+
+const rowsOf = (store: Store) => store.db.selectFrom('prediction_log').selectAll().orderBy('id').execute();
+
+for (const backend of await storeBackends()) {
+  describe(`prediction log (${backend})`, { timeout: 60_000 }, () => {
+    let store: Store;
+    let schema: string | undefined;
+    before(async () => {
+      schema = backend === 'postgres' ? uniqueSchema('plog') : undefined;
+      store = await openStore({ dataDir: os.tmpdir(), ...(backend === 'postgres' ? { databaseUrl: TEST_DATABASE_URL, schema } : { sqlitePath: ':memory:' }) });
+      await migrateToLatest(store);
+    });
+    after(async () => {
+      await store.close();
+      if (schema !== undefined) await dropSchema(schema);
+    });
+
+    test('writes one row per predicted row, with labels decoded and the answer kept', async () => {
+      const metrics = new Metrics();
+      const log = new PredictionLog({ store, metrics, log: quiet }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      log.record(MODEL, Float32Array.of(1.5, 1, 2.5, 0, 9, 9), 2, ['"prediction":1', '"prediction":0'], 'batch', 'req-1', performance.now());
+      log.record(MODEL, Float32Array.of(7, 0), 1, '"prediction":1,"probability":[0.25,0.75],"confidence":0.75', 'single', 'req-2', performance.now());
+      assert.equal(log.bufferedRows, 3);
+      await log.flush();
+      assert.equal(log.bufferedRows, 0);
+      const rows = await rowsOf(store);
+      assert.equal(rows.length, 3);
+      assert.deepEqual(JSON.parse(rows[0]!.inputs), { size: 1.5, color: 'blue' });
+      assert.deepEqual(JSON.parse(rows[1]!.inputs), { size: 2.5, color: 'red' });
+      assert.deepEqual(JSON.parse(rows[2]!.output), { prediction: 1, probability: [0.25, 0.75], confidence: 0.75 });
+      assert.deepEqual([rows[0]!.kind, rows[0]!.request_id, rows[0]!.model, rows[0]!.version], ['batch', 'req-1', 'm', '3']);
+      assert.equal(await counter(metrics, 'prediction_log_written_total'), 3);
+      await store.db.deleteFrom('prediction_log').execute();
+    });
+
+    test('sampling at 0 logs nothing', async () => {
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 0, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      for (let i = 0; i < 50; i++) log.record(MODEL, Float32Array.of(1, 0), 1, '"prediction":1', 'single', undefined, performance.now());
+      assert.equal(log.bufferedRows, 0);
+    });
+
+    test('a store that refuses writes: the buffer keeps the newest rows and counts the dropped ones', async () => {
+      const metrics = new Metrics();
+      const broken = { ...store, db: { insertInto: () => ({ values: () => ({ execute: () => Promise.reject(new Error('store down')) }) }) } } as unknown as Store;
+      const log = new PredictionLog({ store: broken, metrics, log: quiet }, { sampleRate: 1, bufferRows: 10, retentionDays: 0, maxRows: 0 });
+      for (let i = 0; i < 8; i++) log.record(MODEL, Float32Array.of(i, 0), 1, '"prediction":1', 'single', `r${i}`, performance.now());
+      await log.flush();
+      assert.equal(log.bufferedRows, 8);
+      for (let i = 8; i < 15; i++) log.record(MODEL, Float32Array.of(i, 0), 1, '"prediction":1', 'single', `r${i}`, performance.now());
+      assert.equal(log.bufferedRows, 10);
+      assert.equal(await counter(metrics, 'prediction_log_dropped_total'), 5);
+      await log.flush();
+      assert.equal(log.bufferedRows, 10);
+    });
+
+    test('retention deletes rows past the age and keeps the newest rows', async () => {
+      const now = Date.now();
+      const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: `{"i":${i}}`, output: '{}' });
+      await store.db
+        .insertInto('prediction_log')
+        .values([...Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)), ...Array.from({ length: 10 }, (_, i) => row(now, 5 + i))])
+        .execute();
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 10, retentionDays: 30, maxRows: 6 });
+      await log.enforceRetention();
+      const left = await rowsOf(store);
+      assert.deepEqual(left.map((r) => JSON.parse(r.inputs).i), [9, 10, 11, 12, 13, 14]);
+    });
+  });
+}
