@@ -10424,7 +10424,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;
