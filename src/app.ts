@@ -69,7 +69,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     // (`compileSchemas()` does the rest once the server listens; see schema-compilers.ts).
     schemaController: { compilersFactory: compilers.factory },
     // MLflow allows 255-character aliases and long model names in paths.
-    routerOptions: { maxParamLength: 1024 },
+    // ignoreTrailingSlash: `/health/` as the seed service's clients call it answers like `/health`.
+    routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -113,7 +114,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   // Shared schemas referenced by every route's error responses.
   app.addSchema(ErrorBody);
-  if (config.docsEnabled) await installOpenApi(app);
+  if (config.docsEnabled) await installOpenApi(app, { title: config.apiTitle, ...(config.apiVersion === undefined ? {} : { version: config.apiVersion }) });
 
   await healthRoutes(app, ctx);
   await keysRoutes(app, services.keys);

@@ -98,6 +98,8 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
   SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),
   TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
+  API_TITLE: text('title of the OpenAPI document (the seed service read it)', { minLength: 1, fallback: 'modelplane' }),
+  API_VERSION: text('version in the OpenAPI document (the seed service read it); default the server version', { minLength: 1 }),
   MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
   MODELPLANE_API_KEY: text('the key CLI commands send to a server (--api-key wins; else API_KEY)', { secret: true }),
 });
@@ -172,6 +174,9 @@ export const ConfigSchema = Type.Object({
   shutdownDrainSeconds: Type.Number({ minimum: 0 }),
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
   mlflowTrackingUri: Type.Optional(Type.String()),
+  /** OpenAPI `info.title` and `info.version` (`apiVersion` absent: the server's version). */
+  apiTitle: Type.String({ minLength: 1 }),
+  apiVersion: Type.Optional(Type.String({ minLength: 1 })),
   /** The key CLI commands send to a server when `--api-key` is not given. */
   cliApiKey: Type.Optional(Type.String()),
 });
@@ -368,6 +373,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
     trainingWorkers: e.TRAINING_WORKERS,
     ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
+    apiTitle: e.API_TITLE,
+    ...optional('apiVersion', e.API_VERSION),
     ...optional('cliApiKey', e.MODELPLANE_API_KEY ?? e.API_KEY),
   };
   return deepFreeze(config);

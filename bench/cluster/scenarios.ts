@@ -216,13 +216,13 @@ const jobsAcrossApis: Scenario = {
     check(result, 'tracking run finished', 'run FINISHED', runs.map((r) => r.status).join(', ') || 'no run', runs.length > 0 && runs.every((r) => r.status === 'FINISHED'));
     // What Prometheus sees of training: only the APIs serve /metrics (workers have no listener).
     const metrics = (await Promise.all(ctx.cluster.apiUrls.map((u) => request(`${u}/metrics`, { timeoutMs: 5000 })))).map((r) => r.body).join('\n');
-    const succeeded = Number(/^training_jobs_total\{status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    const succeeded = Number(/^training_jobs\{status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
     const observed = [...metrics.matchAll(/^training_job_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
     check(
       result,
       'training metrics reach Prometheus',
-      'training_jobs_total{status="succeeded"} >= 1 and training_job_duration_seconds_count >= 1 on the APIs\' /metrics',
-      `training_jobs_total{status="succeeded"} ${succeeded}, training_job_duration_seconds_count ${observed}`,
+      'training_jobs{status="succeeded"} >= 1 and training_job_duration_seconds_count >= 1 on the APIs\' /metrics',
+      `training_jobs{status="succeeded"} ${succeeded}, training_job_duration_seconds_count ${observed}`,
       succeeded >= 1 && observed >= 1,
     );
     return result;

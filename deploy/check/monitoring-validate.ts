@@ -21,7 +21,7 @@ export const PROMISED = [
   'prediction_requests_total', 'prediction_requests_successful', 'prediction_requests_failed', 'prediction_latency_seconds',
   'model_loaded', 'api_uptime_seconds', 'api_requests_total', 'api_request_duration_seconds', 'predictions_total',
   'prediction_duration_seconds', 'model_status', 'errors_total', 'gpu_utilization_percent', 'gpu_memory_used_bytes',
-  'training_jobs_total', 'training_job_duration_seconds', 'prediction_cache_hits_total', 'prediction_cache_misses_total',
+  'training_jobs', 'training_job_duration_seconds', 'prediction_cache_hits_total', 'prediction_cache_misses_total',
   'drift_score', 'drift_detected', 'dataset_drift_share',
 ];
 /** modelplane's own metrics beyond API.md's list (drift monitoring), checked against the server by test/drift/monitoring.test.ts. */

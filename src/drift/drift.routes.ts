@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { App } from '../platform/app-type.ts';
 import { invalidField } from '../platform/errors.ts';
-import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
+import { AUTH_ERRORS, errorResponses, pageProperties } from '../platform/schemas.ts';
 import { MAX_WINDOW, parseSince, type DriftService, type LoggedPrediction, type ReportQuery } from './drift.service.ts';
 
 const TAGS = ['drift'];
@@ -95,10 +95,7 @@ const ReferenceReply = Type.Object({
   dataset: Type.Union([Type.Object({ name: Type.String(), version: Type.Integer() }), Type.Null()]),
 });
 
-const HistoryQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  page_token: Type.Optional(Type.String({ maxLength: 512 })),
-});
+const HistoryQuery = Type.Object(pageProperties());
 
 const PredictionsQuery = Type.Object({
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),

@@ -13,13 +13,13 @@ const require = createRequire(import.meta.url);
  * `/redoc`. Both UIs are served from installed packages so the server works offline.
  * Must be registered before any route so every route is collected.
  */
-export async function installOpenApi(app: App): Promise<void> {
+export async function installOpenApi(app: App, info: { title: string; version?: string }): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
-        title: 'modelplane',
-        version: VERSION,
+        title: info.title,
+        version: info.version ?? VERSION,
         description:
           'MLOps control plane and model server: datasets, training, tracking, registry, serving and drift over HTTP. ' +
           'Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`.',

@@ -3,6 +3,7 @@ import type { App } from './app-type.ts';
 import { ArtifactStoreUnavailableError } from '../artifacts/errors.ts';
 import { isStoreUnavailable } from '../store/database.ts';
 import { AppError, unavailable, type FieldError } from './errors.ts';
+import { closeAfterAnswer } from './limits.ts';
 
 /** Seconds a client is asked to wait before retrying when a backing service is down. */
 const BACKEND_RETRY_AFTER_SECONDS = 5;
@@ -175,7 +176,7 @@ export function installErrorHandling(app: App, options: { debug?: boolean } = {}
     if (error.headers !== undefined) void reply.headers(error.headers);
     // Refused before its body was read to the end (a limit, a bad form): close the connection
     // after the answer, so the rest of the body is not read (Node would drain it first).
-    if (request.raw.complete === false) void reply.header('connection', 'close');
+    if (request.raw.complete === false) closeAfterAnswer(request, reply);
     return reply.code(error.status).type('application/json; charset=utf-8').send(pick(request.url)(error, request));
   };
 

@@ -4,7 +4,7 @@ import { VERSION } from '../version.ts';
 import type { AppContext } from '../context.ts';
 import { renderMetrics } from './metrics.ts';
 import { AUTH_ERRORS, errorResponses } from './schemas.ts';
-import { systemReport } from './system.ts';
+import { systemReport, type GpuReport } from './system.ts';
 
 const CheckResultSchema = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) });
 const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Record(Type.String(), CheckResultSchema) });
@@ -12,20 +12,38 @@ const AnyObject = Type.Object({}, { additionalProperties: true });
 
 const GpuReportSchema = Type.Object({
   available: Type.Boolean(),
-  driverVersion: Type.Optional(Type.String()),
+  driver_version: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
   gpus: Type.Array(
     Type.Object({
       index: Type.Integer(),
       name: Type.String(),
-      utilizationPercent: Type.Union([Type.Number(), Type.Null()]),
-      memoryUsedBytes: Type.Union([Type.Number(), Type.Null()]),
-      memoryTotalBytes: Type.Union([Type.Number(), Type.Null()]),
-      temperatureCelsius: Type.Union([Type.Number(), Type.Null()]),
-      powerWatts: Type.Union([Type.Number(), Type.Null()]),
+      utilization_percent: Type.Union([Type.Number(), Type.Null()]),
+      memory_used_bytes: Type.Union([Type.Number(), Type.Null()]),
+      memory_total_bytes: Type.Union([Type.Number(), Type.Null()]),
+      temperature_celsius: Type.Union([Type.Number(), Type.Null()]),
+      power_watts: Type.Union([Type.Number(), Type.Null()]),
     }),
   ),
 });
+
+/** The probe's report with the API's snake_case names. */
+function gpuView(report: GpuReport) {
+  return {
+    available: report.available,
+    ...(report.driverVersion === undefined ? {} : { driver_version: report.driverVersion }),
+    ...(report.reason === undefined ? {} : { reason: report.reason }),
+    gpus: report.gpus.map((g) => ({
+      index: g.index,
+      name: g.name,
+      utilization_percent: g.utilizationPercent,
+      memory_used_bytes: g.memoryUsedBytes,
+      memory_total_bytes: g.memoryTotalBytes,
+      temperature_celsius: g.temperatureCelsius,
+      power_watts: g.powerWatts,
+    })),
+  };
+}
 
 /** Health, readiness, version, info and Prometheus endpoints (API.md "Health, info, monitoring"). */
 export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
@@ -168,7 +186,7 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
         timestamp: new Date().toISOString(),
         ...checks,
         system,
-        gpu: gpuReport,
+        gpu: gpuView(gpuReport),
         ...status.renderSections(),
       };
     },
@@ -193,7 +211,7 @@ export async function healthRoutes(app: App, ctx: AppContext): Promise<void> {
         response: { 200: GpuReportSchema, ...errorResponses(...AUTH_ERRORS) },
       },
     },
-    async () => gpu.read(),
+    async () => gpuView(await gpu.read()),
   );
 
   if (config.prometheus.enabled) {

@@ -30,9 +30,35 @@ function expectsBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined || (declaredLength(request) ?? 0) > 0;
 }
 
+/** How long a refused client's further body bytes are read and dropped before the socket closes. */
+const LINGER_MS = 2000;
+
+/**
+ * Makes the answer to a request whose body was not read the connection's last: `Connection:
+ * close`, and a lingering close. Closing a socket with the client's bytes still unread makes the
+ * kernel reset the connection, which can destroy the answer before the client reads it; so after
+ * the answer the socket is half-closed and whatever still arrives is dropped for up to
+ * `LINGER_MS`, then it closes (what nginx's lingering_close does). The body is never read to its
+ * end as Node would otherwise do.
+ */
+export function closeAfterAnswer(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('connection', 'close');
+  const socket = request.raw.socket as (typeof request.raw.socket & { destroySoon?: () => void }) | null;
+  if (socket === null || socket.destroySoon === undefined) return;
+  // Node's HTTP server calls destroySoon() after the last answer: end, then linger.
+  socket.destroySoon = () => {
+    socket.end();
+    // Dropped as it arrives: the parser hands it to the request stream, flowing into nothing.
+    request.raw.unpipe();
+    request.raw.resume();
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
+
 /** Answers with `error` and then closes the connection, leaving the rest of the body unread. */
 function refuseAndClose(reply: FastifyReply, error: AppError): void {
-  void reply.header('connection', 'close');
+  closeAfterAnswer(reply.request, reply);
   reply.raw.once('finish', () => reply.request.raw.socket?.destroySoon());
   void reply.send(error);
 }

@@ -58,4 +58,9 @@ export interface RegistryReader {
    * Optional: serving explains predictions (`?explain=true`) only through readers that have it.
    */
   getReference?(name: string, version: number): Promise<unknown>;
+  /**
+   * Whether a registered model of that name exists (with or without versions). Optional:
+   * serving uses it to tell "no such model" from "a model with no version yet".
+   */
+  modelExists?(name: string): Promise<boolean>;
 }

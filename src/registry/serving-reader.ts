@@ -53,6 +53,11 @@ export class RegistryServingReader implements RegistryReader {
     return this.ctx.events.on(listener);
   }
 
+  /** {@inheritDoc RegistryReader.modelExists} */
+  async modelExists(name: string): Promise<boolean> {
+    return (await repo.findModel(this.db, name)) !== undefined;
+  }
+
   /** {@inheritDoc RegistryReader.getReference} */
   getReference(name: string, version: number): Promise<unknown> {
     return this.models.getReference(name, version);

@@ -221,9 +221,12 @@ function rowsFromNumeric(body: NumericBody, model: LoadedModel, usable: boolean)
   return out;
 }
 
+/** Members that hold one row, in the order they are looked for. */
+const ROW_MEMBERS = ['features', 'wine_features'] as const;
+
 /**
- * One row: `{"features": [...]}` (model order), `{"features": {name: value}}`, or the named
- * features at the top level.
+ * One row: `{"features": [...]}` (model order), `{"features": {name: value}}` (or the seed
+ * service's `{"wine_features": {...}}`), or the named features at the top level.
  * @throws AppError 400 naming every offending field
  */
 export function readSingleRow(body: unknown, model: LoadedModel): FloatRows {
@@ -237,8 +240,9 @@ export function readSingleRow(body: unknown, model: LoadedModel): FloatRows {
   if (!isObject(body)) throw new AppError(400, 'validation_error', 'body must be a JSON object', [{ path: '', message: 'must be a JSON object' }]);
   const out = model.allocRows(1);
   const problems = new Problems();
-  const features = body['features'];
-  if (features !== undefined && !model.featureIndex.has('features')) readRow(features, model, out, 0, '/features', problems);
+  // `wine_features` is the seed service's name for the same member (its clients keep working).
+  const member = ROW_MEMBERS.find((m) => body[m] !== undefined && !model.featureIndex.has(m));
+  if (member !== undefined) readRow(body[member], model, out, 0, `/${member}`, problems);
   else readNamed(body, model, out, 0, '', problems);
   problems.throwIfAny(summary(problems));
   return out;

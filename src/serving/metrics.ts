@@ -7,14 +7,28 @@ import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramCh
 
 /** Counters of one prediction endpoint (route template). */
 export interface EndpointCounters {
-  readonly total: FastCounterChild;
+  /** `prediction_requests_total` of one HTTP status (children cached per status). */
+  total(status: number): FastCounterChild;
   readonly ok: FastCounterChild;
   readonly failed: FastCounterChild;
   readonly latency: FastHistogramChild;
 }
 
+/** One cached child per HTTP status. */
+function byStatus(make: (status: number) => FastCounterChild): (status: number) => FastCounterChild {
+  const children = new Map<number, FastCounterChild>();
+  return (status) => {
+    let c = children.get(status);
+    if (c === undefined) {
+      c = make(status);
+      children.set(status, c);
+    }
+    return c;
+  };
+}
+
 export class ServingMetrics {
-  readonly requests: FastCounter<'endpoint'>;
+  readonly requests: FastCounter<'endpoint' | 'route' | 'status'>;
   readonly successful: FastCounter<'endpoint'>;
   readonly failed: FastCounter<'endpoint'>;
   readonly latency: FastHistogram<'endpoint'>;
@@ -28,7 +42,15 @@ export class ServingMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.requests = new FastCounter({ name: 'prediction_requests_total', help: 'Prediction requests received, by route template', labelNames: ['endpoint'], registers });
+    // Labelled for the seed service's PromQL as well as modelplane's own (README "Metrics"):
+    // `endpoint` is the route template without its leading slash (`predict`), `route` the
+    // template as the other prediction metrics write it (`/predict`), `status` the HTTP status.
+    this.requests = new FastCounter({
+      name: 'prediction_requests_total',
+      help: 'Prediction requests received, by endpoint (route template without the leading slash), route template and HTTP status',
+      labelNames: ['endpoint', 'route', 'status'],
+      registers,
+    });
     this.successful = new FastCounter({ name: 'prediction_requests_successful', help: 'Prediction requests answered with 2xx', labelNames: ['endpoint'], registers });
     this.failed = new FastCounter({ name: 'prediction_requests_failed', help: 'Prediction requests answered with an error', labelNames: ['endpoint'], registers });
     this.latency = new FastHistogram({
@@ -73,7 +95,7 @@ export class ServingMetrics {
     let c = this.endpoints.get(endpoint);
     if (c === undefined) {
       c = {
-        total: this.requests.labels(endpoint),
+        total: byStatus((status) => this.requests.labels(endpoint.replace(/^\//, ''), endpoint, String(status))),
         ok: this.successful.labels(endpoint),
         failed: this.failed.labels(endpoint),
         latency: this.latency.labels(endpoint),

@@ -106,7 +106,7 @@ export class PredictionService {
     const c = this.metrics.endpoint(endpoint);
     const usage = this.usage;
     return (seconds, status) => {
-      c.total.inc();
+      c.total(status).inc();
       usage.requests++;
       usage.latency_ms_total += seconds * 1000;
       if (status < 400) c.ok.inc();

@@ -234,7 +234,12 @@ export class ModelRouter {
       default: {
         const { stage, fallbackStage } = this.deps.config.model;
         const where = `stage ${stage}${fallbackStage === undefined ? '' : ` or ${fallbackStage}`}`;
-        if (exists === undefined && spec.kind === 'named') return notFound(`no registered model '${spec.name}'`);
+        if (exists === undefined && spec.kind === 'named') {
+          if ((await registry.modelExists?.(spec.name)) === true) {
+            return notFound(`registered model '${spec.name}' has no version yet; upload one (POST /models/${spec.name}/versions) or train one (POST /train)`);
+          }
+          return notFound(`no registered model '${spec.name}'`);
+        }
         return unavailable(`model '${spec.name}' has no version in ${where}`, 5);
       }
     }

@@ -14,7 +14,7 @@ import type { LoadedModel } from './loaded-model.ts';
 import { NumericJsonReader } from './numeric-json.ts';
 import type { PredictionService } from './prediction.service.ts';
 import { useJsonParser } from './request-body.ts';
-import { BatchBody, BatchPredictionSchema, ExplainFlag, Label, PREDICT_ROUTE, PredictQuerySchema, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
+import { BatchBody, BatchPredictionSchema, ExplainFlag, Label, ModelQuerySchema, PREDICT_ROUTE, PredictQuerySchema, SingleBody, SinglePredictionSchema } from './serving.schemas.ts';
 import type { ModelQuery, ServingService } from './serving.service.ts';
 
 /** What the routes need besides the app. */
@@ -143,12 +143,15 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
     {
       config: { role: 'read' },
       schema: {
-        summary: 'The default model: name, version, stage, task, features, classes, metrics, run id, created_at',
+        summary: 'The default model (or ?model= with version|stage|alias): name, version, stage, task, features, classes, metrics, run id, created_at',
         tags: ['predictions'],
+        querystring: ModelQuerySchema,
         response: {
           200: Type.Object({
             name: Type.String(),
             version: Type.String(),
+            accuracy: Type.Union([Type.Number(), Type.Null()], { description: "metrics.accuracy, top level as the seed service's /model/metadata had it" }),
+            f1_score: Type.Union([Type.Number(), Type.Null()], { description: 'metrics.f1_score, else f1_macro or f1 (seed name)' }),
             stage: Type.Union([Type.String(), Type.Null()]),
             aliases: Type.Array(Type.String()),
             task: Type.String(),
@@ -167,10 +170,13 @@ async function predictionRoutes(app: App, deps: ServingRouteDeps): Promise<void>
         },
       },
     },
-    async () => {
-      const m = requireDefault();
+    async (request) => {
+      // ?model= (with version|stage|alias) describes that model as /predict would serve it.
+      const q = request.query;
+      const m = q.model === undefined && q.version === undefined && q.stage === undefined && q.alias === undefined ? requireDefault() : await service.pick(q);
       const s = m.summary();
-      return { ...s, feature_types: [...m.signature.featureTypes] } as never;
+      const metric = (...keys: string[]): number | null => keys.map((k) => (s.metrics as Record<string, unknown>)[k]).find((v) => typeof v === 'number') ?? null;
+      return { ...s, accuracy: metric('accuracy'), f1_score: metric('f1_score', 'f1_macro', 'f1'), feature_types: [...m.signature.featureTypes] } as never;
     },
   );
 

@@ -90,7 +90,7 @@ async function boundedQuietly(work: Promise<void>, ms: number): Promise<void> {
 export interface JobsServiceDeps {
   readonly store: Store;
   readonly queue: JobQueue;
-  /** The process's metrics registry (`training_jobs_total`, `training_job_duration_seconds`). */
+  /** The process's metrics registry (`training_jobs`, `training_job_duration_seconds`). */
   readonly metrics: Metrics;
   /** Dataset versions and schemas, for the checks of a submitted job. */
   readonly datasets: DatasetService;
@@ -117,9 +117,10 @@ export class JobsService {
     const refresh = (): Promise<void> => boundedQuietly(this.refreshCounts(0), COUNTS_SCRAPE_WAIT_MS);
     const current = (status: string): number => this.counts[status] ?? 0;
     // Derived from the table rather than counted in-process: jobs finish in other processes
-    // (`modelplane worker`) and the history outlives restarts.
+    // (`modelplane worker`) and the history outlives restarts. A gauge (counts go down as jobs
+    // leave `queued`), so no `_total` suffix, which Prometheus reserves for counters.
     new Gauge({
-      name: 'training_jobs_total',
+      name: 'training_jobs',
       help: 'Training jobs recorded, by status',
       labelNames: ['status'],
       registers: [deps.metrics.registry],

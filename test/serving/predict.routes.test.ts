@@ -284,7 +284,7 @@ void describe('prediction routes', () => {
   test('metrics named in API.md are exported', async () => {
     const text = (await t.app.inject({ url: '/metrics' })).body;
     for (const name of [
-      'prediction_requests_total{endpoint="/predict"}',
+      'prediction_requests_total{endpoint="predict",route="/predict",status="200"}',
       'prediction_requests_successful{endpoint="/predict"}',
       'prediction_requests_failed{endpoint="/predict"}',
       'prediction_latency_seconds_bucket{le="0.0001",endpoint="/predict"}',

@@ -111,7 +111,7 @@ describe('training routes', () => {
     assert.ok(Date.parse(p1.jobs[0].created_at) >= Date.parse(page2.json().jobs[0].created_at));
 
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
-    assert.match(metrics.body, /training_jobs_total\{status="cancelled"\} 1/);
+    assert.match(metrics.body, /training_jobs\{status="cancelled"\} 1/);
     assert.match(metrics.body, /training_job_duration_seconds_count\{status="succeeded"\} 1/);
 
     const info = await t.app.inject({ method: 'GET', url: '/info', headers: t.headers('read') });

@@ -471,16 +471,16 @@ export interface paths {
                     content: {
                         "application/json": {
                             available: boolean;
-                            driverVersion?: string;
+                            driver_version?: string;
                             reason?: string;
                             gpus: {
                                 index: number;
                                 name: string;
-                                utilizationPercent: number | null;
-                                memoryUsedBytes: number | null;
-                                memoryTotalBytes: number | null;
-                                temperatureCelsius: number | null;
-                                powerWatts: number | null;
+                                utilization_percent: number | null;
+                                memory_used_bytes: number | null;
+                                memory_total_bytes: number | null;
+                                temperature_celsius: number | null;
+                                power_watts: number | null;
                             }[];
                         };
                     };
@@ -9536,14 +9536,21 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The default model: name, version, stage, task, features, classes, metrics, run id, created_at
+         * The default model (or ?model= with version|stage|alias): name, version, stage, task, features, classes, metrics, run id, created_at
          * @description Requires role `read`.
          *
          *     Requires role `read`.
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description registered model name; default MODEL_NAME or MODEL_PATH */
+                    model?: string;
+                    /** @description version number (at most one of version, stage, alias) */
+                    version?: number;
+                    stage?: "None" | "Staging" | "Production" | "Archived";
+                    alias?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -9559,6 +9566,10 @@ export interface paths {
                         "application/json": {
                             name: string;
                             version: string;
+                            /** @description metrics.accuracy, top level as the seed service's /model/metadata had it */
+                            accuracy: number | null;
+                            /** @description metrics.f1_score, else f1_macro or f1 (seed name) */
+                            f1_score: number | null;
                             stage: string | null;
                             aliases: string[];
                             task: string;
@@ -10413,7 +10424,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description page size, 1 to 1000 */
                     limit?: number;
+                    /** @description next_page_token of the previous page */
                     page_token?: string;
                 };
                 header?: never;

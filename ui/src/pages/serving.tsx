@@ -101,9 +101,9 @@ function LiveMetrics() {
     }
     const models = [...new Set([...totalRows.keys(), ...live.keys()])].sort();
 
-    const reqRate = older === undefined ? new Map<string, number>() : rateBy(older, latest, 'prediction_requests_total', 'endpoint');
+    const reqRate = older === undefined ? new Map<string, number>() : rateBy(older, latest, 'prediction_requests_total', 'route');
     const failRate = older === undefined ? new Map<string, number>() : rateBy(older, latest, 'prediction_requests_failed', 'endpoint');
-    const reqTotal = sumBy(latest, 'prediction_requests_total', 'endpoint');
+    const reqTotal = sumBy(latest, 'prediction_requests_total', 'route');
     const failTotal = sumBy(latest, 'prediction_requests_failed', 'endpoint');
     const latency = percentiles(older, latest, 'prediction_latency_seconds', 'endpoint');
     const endpoints = [...reqTotal.keys()].sort();
@@ -143,7 +143,7 @@ function LiveMetrics() {
       const a = scrapes[i - 1]!;
       const b = scrapes[i]!;
       const x = b.at / 1000;
-      points.push({ x, y: [...rateBy(a, b, 'prediction_requests_total', 'endpoint').values()].reduce((s, v) => s + v, 0) });
+      points.push({ x, y: [...rateBy(a, b, 'prediction_requests_total', 'route').values()].reduce((s, v) => s + v, 0) });
       for (const [m, v] of rateBy(a, b, 'predictions_total', 'model')) rows.set(m, [...(rows.get(m) ?? []), { x, y: v }]);
     }
     return [{ label: 'requests/s (all prediction routes)', points }, ...[...rows.entries()].map(([m, p]) => ({ label: `rows/s ${m}`, points: p }))];
