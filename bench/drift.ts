@@ -7,7 +7,7 @@
  *    seeds each: how many features are flagged (target: calm <= 3 of 30 (10%); shifted >= 4 of the
  *    5 with <= 3 false alarms).
  * 2. Speed of a drift check over 10,000 logged rows x 30 features: the steps of GET /drift/{model}
- *    (read the window from the store's prediction log, parse it, test every feature) on SQLite,
+ *    (read the window and its schema from the store's prediction log, decode it, test every feature) on SQLite,
  *    median of 7 runs (target < 100 ms).
  * 3. Cost of prediction logging: two servers with the same 30-feature model (MODEL_PATH), one with
  *    PREDICTION_LOG_SAMPLE_RATE=1 and one with 0, single-row POST /predict under wrk, alternated
@@ -23,8 +23,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { insertPredictions, windowInputs } from '../src/drift/drift.repository.ts';
-import { liveColumns } from '../src/drift/drift.service.ts';
+import { findSchema, insertPredictions, upsertSchema, windowInputs } from '../src/drift/drift.repository.ts';
+import { liveFromLog } from '../src/drift/drift.service.ts';
+import { encodeRow, parseSchema } from '../src/drift/log-codec.ts';
 import { compareFeatures, type DriftReference } from '../src/drift/report.ts';
 import { openStore } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
@@ -97,6 +98,10 @@ async function speed(): Promise<void> {
   try {
     await migrateToLatest(store);
     const cols = columns(10_000, 7, SHIFTED, 1.5);
+    // Rows as the prediction log stores them: the model's float32 input row.
+    const input = new Float32Array(10_000 * F);
+    for (let i = 0; i < 10_000; i++) for (let j = 0; j < F; j++) input[i * F + j] = cols[j]![i]!;
+    await upsertSchema(store.db, { model: 'bench', version: '1', element_type: 'float32', features: JSON.stringify(cols.map((_, j) => `f${j}`)), categories: JSON.stringify(cols.map(() => null)) });
     const rows = Array.from({ length: 10_000 }, (_, i) => ({
       at: Date.now(),
       model: 'bench',
@@ -104,7 +109,7 @@ async function speed(): Promise<void> {
       request_id: null,
       kind: 'single',
       latency_ms: 0.1,
-      inputs: JSON.stringify(Object.fromEntries(cols.map((c, j) => [`f${j}`, c[i]]))),
+      inputs: encodeRow(input, i, F),
       output: '{"prediction":1}',
     }));
     await insertPredictions(store.db, rows);
@@ -115,8 +120,8 @@ async function speed(): Promise<void> {
       for (let run = 0; run < 7; run++) {
         const t0 = performance.now();
         const texts = await windowInputs(store.db, 'bench', '1', 10_000);
-        const parsed = texts.map((t) => JSON.parse(t) as Record<string, unknown>);
-        const report = compareFeatures(reference, liveColumns(reference, parsed), parsed.length, { shareThreshold: 0.5 });
+        const schema = parseSchema((await findSchema(store.db, 'bench', '1'))!);
+        const report = compareFeatures(reference, liveFromLog(reference, schema, texts), texts.length, { shareThreshold: 0.5 });
         times.push(performance.now() - t0);
         drifted = report.drifted_features;
       }
@@ -180,7 +185,8 @@ async function loggingCost(): Promise<void> {
     const base = `http://127.0.0.1:${setupPort}`;
     await waitFor(`${base}/health`);
     const cols = columns(2000, 3);
-    const trainRows = Array.from({ length: 2000 }, (_, i) => ({ ...Object.fromEntries(cols.map((c, j) => [`f${j}`, c[i]])), y: cols[0]![i]! + cols[1]![i]! > 1 ? 1 : 0 }));
+    // Named as wrk.ts's single-row script names them.
+    const trainRows = Array.from({ length: 2000 }, (_, i) => ({ ...Object.fromEntries(cols.map((c, j) => [`feature_${j + 1}`, c[i]])), y: cols[0]![i]! + cols[1]![i]! > 1 ? 1 : 0 }));
     await call(base, 'POST', '/datasets/bench', { rows: trainRows });
     const job = await call(base, 'POST', '/train', { dataset: { name: 'bench' }, target: 'y', algorithm: 'logistic_regression', register_as: 'bench' });
     for (;;) {

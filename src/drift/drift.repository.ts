@@ -8,6 +8,7 @@ import type { Database } from '../store/schema.ts';
 declare module '../store/schema.ts' {
   interface Database {
     prediction_log: PredictionLogTable;
+    prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
   }
 }
@@ -20,10 +21,21 @@ export interface PredictionLogTable {
   request_id: string | null;
   kind: string;
   latency_ms: number;
-  /** JSON object: feature name -> value. */
+  /** base64 of the input row's little-endian values (see {@link PredictionLogSchemaTable}). */
   inputs: string;
   /** JSON object: the answer's fields for this row. */
   output: string;
+}
+
+/** What gives a model version's logged input rows meaning. */
+export interface PredictionLogSchemaTable {
+  model: string;
+  version: string;
+  element_type: 'float32' | 'float64';
+  /** JSON array of feature names in input order. */
+  features: string;
+  /** JSON array: per feature `null` (numeric) or its category labels (index = code). */
+  categories: string;
 }
 
 export interface DriftReportTable {
@@ -48,6 +60,19 @@ export async function insertPredictions(db: Db, rows: readonly NewPredictionLogR
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     await db.insertInto('prediction_log').values(rows.slice(i, i + INSERT_CHUNK)).execute();
   }
+}
+
+/** Records (or replaces) the schema of a model version's logged rows. */
+export async function upsertSchema(db: Db, row: PredictionLogSchemaTable): Promise<void> {
+  await db
+    .insertInto('prediction_log_schemas')
+    .values(row)
+    .onConflict((oc) => oc.columns(['model', 'version']).doUpdateSet({ element_type: row.element_type, features: row.features, categories: row.categories }))
+    .execute();
+}
+
+export async function findSchema(db: Db, model: string, version: string): Promise<PredictionLogSchemaTable | undefined> {
+  return db.selectFrom('prediction_log_schemas').selectAll().where('model', '=', model).where('version', '=', version).executeTakeFirst();
 }
 
 export interface PredictionFilter {
