@@ -112,7 +112,7 @@ async function speed(): Promise<void> {
       inputs: encodeRow(input, i, F),
       output: '{"prediction":1}',
     }));
-    await insertPredictions(store.db, rows);
+    await insertPredictions(store.db, rows, store.dialect);
     for (const refRows of [800, 5000]) {
       const reference = referenceOf(refRows, 1);
       const times: number[] = [];

@@ -123,7 +123,7 @@ export class PredictionLog implements PredictionSink {
   private async write(entries: Entry[], rows: number): Promise<void> {
     try {
       await this.describe(entries);
-      await insertPredictions(this.store.db, this.toRows(entries));
+      await insertPredictions(this.store.db, this.toRows(entries), this.store.dialect);
       this.metrics.predictionLogWritten.inc(rows);
       if (this.failing) this.log.info('prediction log: writing again');
       this.failing = false;
