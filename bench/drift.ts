@@ -19,7 +19,7 @@
  * Needs wrk on PATH for part 3. Servers run from src/ through tsx on free ports, fresh data dirs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,6 +146,12 @@ async function freePort(): Promise<number> {
 
 const API_KEY = 'drift-bench-admin-key-0123456789';
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux; clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function serve(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
@@ -201,8 +207,10 @@ async function loggingCost(): Promise<void> {
 
     const ports = [await freePort(), await freePort()];
     const rates = ['1', '0'];
+    const servers: ChildProcess[] = [];
     for (let k = 0; k < 2; k++) {
-      children.push(serve({ API_PORT: String(ports[k]), DATA_DIR: path.join(tmp, `s${k}`), MODEL_PATH: onnxFile, PREDICTION_LOG_SAMPLE_RATE: rates[k]!, DRIFT_CHECK_INTERVAL: '0' }));
+      servers[k] = serve({ API_PORT: String(ports[k]), DATA_DIR: path.join(tmp, `s${k}`), MODEL_PATH: onnxFile, PREDICTION_LOG_SAMPLE_RATE: rates[k]!, DRIFT_CHECK_INTERVAL: '0' });
+      children.push(servers[k]!);
     }
     await Promise.all(ports.map((p) => waitFor(`http://127.0.0.1:${p}/ready`)));
     const script = path.join(tmp, 'single.lua');
@@ -213,12 +221,22 @@ async function loggingCost(): Promise<void> {
     const order = [0, 1, 1, 0, 0, 1, 1, 0];
     const rps: number[][] = [[], []];
     const p99: number[][] = [[], []];
+    // CPU time per request of each server: unlike requests/s, barely moved by other load on the machine.
+    const cpu = [0, 0];
+    const requests = [0, 0];
     for (const k of order) {
+      const before = cpuSeconds(servers[k]!.pid!);
       const r = await runWrk(`http://127.0.0.1:${ports[k]}`, script, connections, seconds);
+      // The logging server's last writes of the run are part of its cost.
+      await new Promise((done) => setTimeout(done, 500));
+      cpu[k]! += cpuSeconds(servers[k]!.pid!) - before;
+      requests[k]! += r.requests;
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`wrk saw ${r.non2xx} non-2xx and ${r.errors} socket errors`);
       rps[k]!.push(r.rps);
       p99[k]!.push(r.p99);
     }
+    const usOn = (cpu[0]! / requests[0]!) * 1e6;
+    const usOff = (cpu[1]! / requests[1]!) * 1e6;
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
     const logged = `http://127.0.0.1:${ports[0]}`;
@@ -228,6 +246,7 @@ async function loggingCost(): Promise<void> {
     print(`logging on : rps per run ${rps[0]!.map((x) => x.toFixed(0)).join(' ')}  (median ${median(rps[0]!).toFixed(0)}, p99 median ${median(p99[0]!).toFixed(2)} ms)`);
     print(`logging off: rps per run ${rps[1]!.map((x) => x.toFixed(0)).join(' ')}  (median ${median(rps[1]!).toFixed(0)}, p99 median ${median(p99[1]!).toFixed(2)} ms)`);
     print(`cost of logging: ${((1 - sum(rps[0]!) / sum(rps[1]!)) * 100).toFixed(1)}% of throughput (total requests), ${((1 - median(rps[0]!) / median(rps[1]!)) * 100).toFixed(1)}% by medians (target < 5%)`);
+    print(`server CPU per request: logging on ${usOn.toFixed(1)} us, off ${usOff.toFixed(1)} us: logging costs ${((usOn / usOff - 1) * 100).toFixed(1)}% more CPU per prediction (target < 5%)`);
     print(`rows written by the logging server: ${written}, dropped: ${dropped}`);
   } finally {
     for (const c of children) c.kill('SIGTERM');
