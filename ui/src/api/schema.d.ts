@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service name, version and links */
+        /** Service name, version, links and the tracking URI for MLflow clients */
         get: {
             parameters: {
                 query?: never;
@@ -6839,6 +6839,689 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/drift/{model}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift report over the latest window of logged predictions
+         * @description Per feature: test method, statistic, p-value where the test has one, threshold, decision, null rate and unseen-category rate; with the share of drifted features and dataset drift. Fewer rows than DRIFT_MIN_WINDOW give status not_enough_data.
+         *
+         *     Requires role `read`.
+         *
+         *     Requires role `read`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description latest logged rows (default DRIFT_WINDOW) */
+                    window?: number;
+                    /** @description rows logged in the last duration (30m, 1h, 7d) or since an ISO-8601 time; wins over window */
+                    since?: string;
+                    /** @description model version; default: the version of the latest logged row */
+                    version?: number;
+                    /** @description psi: population stability index on the reference bins instead of the default tests */
+                    method?: "psi";
+                };
+                header?: never;
+                path: {
+                    model: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            version: string;
+                            /** Format: date-time */
+                            computed_at: string;
+                            status: "ok" | "not_enough_data";
+                            message?: string;
+                            window: {
+                                rows?: number;
+                                since?: string;
+                                source: string;
+                            };
+                            current_rows: number;
+                            reference_rows: number;
+                            min_window: number;
+                            share_threshold: number;
+                            share_drifted: number | null;
+                            drifted_features: number | null;
+                            n_features: number;
+                            dataset_drift: boolean | null;
+                            features: ({
+                                feature: string;
+                                type: string;
+                                /** @description ks, chisquare, z, wasserstein, jensenshannon or psi; null when there was nothing to test */
+                                method: string | null;
+                                statistic: number | null;
+                                p_value?: number | null;
+                                threshold: number;
+                                drifted: boolean;
+                                null_rate: number;
+                                reference_null_rate: number;
+                                unseen_rate: number | null;
+                                current_count: number;
+                                note?: string;
+                                distribution: {
+                                    labels: string[];
+                                    reference: number[];
+                                    current: number[];
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            reference: {
+                                source: string;
+                                rows: number;
+                                dataset: {
+                                    name: string;
+                                    version: number;
+                                } | null;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Missing or unknown API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The key lacks the role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unknown resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/drift/{model}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Drift report for rows given in the body (not logged)
+         * @description Requires role `predict`.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description model version; default: the newest with a reference */
+                    version?: number;
+                    method?: "psi";
+                };
+                header?: never;
+                path: {
+                    model: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description rows: objects by feature name, or arrays in the model feature order */
+                        records: ({
+                            [key: string]: unknown;
+                        } | unknown[])[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            version: string;
+                            /** Format: date-time */
+                            computed_at: string;
+                            status: "ok" | "not_enough_data";
+                            message?: string;
+                            window: {
+                                rows?: number;
+                                since?: string;
+                                source: string;
+                            };
+                            current_rows: number;
+                            reference_rows: number;
+                            min_window: number;
+                            share_threshold: number;
+                            share_drifted: number | null;
+                            drifted_features: number | null;
+                            n_features: number;
+                            dataset_drift: boolean | null;
+                            features: ({
+                                feature: string;
+                                type: string;
+                                /** @description ks, chisquare, z, wasserstein, jensenshannon or psi; null when there was nothing to test */
+                                method: string | null;
+                                statistic: number | null;
+                                p_value?: number | null;
+                                threshold: number;
+                                drifted: boolean;
+                                null_rate: number;
+                                reference_null_rate: number;
+                                unseen_rate: number | null;
+                                current_count: number;
+                                note?: string;
+                                distribution: {
+                                    labels: string[];
+                                    reference: number[];
+                                    current: number[];
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            reference: {
+                                source: string;
+                                rows: number;
+                                dataset: {
+                                    name: string;
+                                    version: number;
+                                } | null;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Missing or unknown API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The key lacks the role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unknown resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/drift/{model}/reference": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a model version's drift reference from a dataset version
+         * @description The model's features are summarised from the dataset's columns of the same names (quantile bins with overflow bins, a bounded sorted sample, mean, std, null rate; category frequencies). Trained models get their reference from the training split.
+         *
+         *     Requires role `train`.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    model: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description dataset name */
+                        dataset: string;
+                        /** @description default: latest */
+                        dataset_version?: number;
+                        /** @description model version; default: newest */
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            version: string;
+                            source: string;
+                            rows: number;
+                            features: number;
+                            dataset: {
+                                name: string;
+                                version: number;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Missing or unknown API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The key lacks the role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Unknown resource */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/drift/{model}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reports stored by the periodic drift check, newest first
+         * @description Requires role `read`.
+         *
+         *     Requires role `read`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    page_token?: string;
+                };
+                header?: never;
+                path: {
+                    model: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            reports: ({
+                                model: string;
+                                version: string;
+                                /** Format: date-time */
+                                computed_at: string;
+                                status: "ok" | "not_enough_data";
+                                message?: string;
+                                window: {
+                                    rows?: number;
+                                    since?: string;
+                                    source: string;
+                                };
+                                current_rows: number;
+                                reference_rows: number;
+                                min_window: number;
+                                share_threshold: number;
+                                share_drifted: number | null;
+                                drifted_features: number | null;
+                                n_features: number;
+                                dataset_drift: boolean | null;
+                                features: ({
+                                    feature: string;
+                                    type: string;
+                                    /** @description ks, chisquare, z, wasserstein, jensenshannon or psi; null when there was nothing to test */
+                                    method: string | null;
+                                    statistic: number | null;
+                                    p_value?: number | null;
+                                    threshold: number;
+                                    drifted: boolean;
+                                    null_rate: number;
+                                    reference_null_rate: number;
+                                    unseen_rate: number | null;
+                                    current_count: number;
+                                    note?: string;
+                                    distribution: {
+                                        labels: string[];
+                                        reference: number[];
+                                        current: number[];
+                                    };
+                                } & {
+                                    [key: string]: unknown;
+                                })[];
+                                reference: {
+                                    source: string;
+                                    rows: number;
+                                    dataset: {
+                                        name: string;
+                                        version: number;
+                                    } | null;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                            next_page_token?: string;
+                        };
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Missing or unknown API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The key lacks the role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The prediction log, oldest first; Accept text/csv or application/x-ndjson exports a range
+         * @description Requires role `read`.
+         *
+         *     Requires role `read`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    model?: string;
+                    version?: string;
+                    /** @description ISO-8601 time or a duration before now (1h, 7d) */
+                    since?: string;
+                    /** @description ISO-8601 time or a duration before now (exclusive) */
+                    until?: string;
+                    /** @description JSON: rows per page (default 100, at most 1000); exports: most rows (default every row of the range) */
+                    limit?: number;
+                    page_token?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description JSON page, or with Accept text/csv / application/x-ndjson every row of the range */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            predictions: {
+                                id: number;
+                                /** Format: date-time */
+                                timestamp: string;
+                                model: string;
+                                version: string;
+                                request_id: string | null;
+                                /** @description single, batch, invocations or explain */
+                                kind: string;
+                                latency_ms: number;
+                                inputs: {
+                                    [key: string]: unknown;
+                                };
+                                output: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            next_page_token?: string;
+                        };
+                        "text/csv": string;
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description Invalid input */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Missing or unknown API key */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The key lacks the role */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Rate limited */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
