@@ -49,8 +49,11 @@ export function ensureCompiledBuild(log: (line: string) => void = (line) => proc
  */
 const BACKEND_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'MODEL_PATH', 'MODEL_KEY', 'S3_BUCKET_NAME', 'MODEL_NAME', 'MODEL_STAGE'];
 
-/** Node flags of the container image's ENTRYPOINT (see the Dockerfile), so the benchmarks run what it runs. */
-export const SERVE_NODE_FLAGS = ['--max-semi-space-size=8'];
+/**
+ * Node flags of the container image's ENTRYPOINT (see the Dockerfile), so the benchmarks run what it
+ * runs; `BENCH_NODE_FLAGS` (space-separated) replaces them to compare settings.
+ */
+export const SERVE_NODE_FLAGS = process.env['BENCH_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? ['--max-semi-space-size=8'];
 
 /**
  * Starts `node --max-semi-space-size=8 dist/main.js serve` (building first when needed) with `env`

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
+import { fallbackRateLimitStore } from './platform/rate-limit-store.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type { App } from './platform/app-type.ts';
@@ -8,10 +9,12 @@ import { installAuth } from './platform/auth.ts';
 import type { AppContext } from './context.ts';
 import { installDocsUi, installOpenApi } from './platform/docs.ts';
 import { installErrorHandling } from './platform/error-handler.ts';
+import { installRequestLimits } from './platform/limits.ts';
 import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
+import { mlflowRoutes } from './mlflow/index.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
 import { installResponseHeaders } from './platform/security-headers.ts';
 import { registryRoutes } from './registry/registry.routes.ts';
@@ -19,6 +22,7 @@ import { trackingRoutes } from './tracking/tracking.routes.ts';
 import { trainingRoutes } from './training/training.routes.ts';
 import { datasetRoutes } from './datasets/dataset.routes.ts';
 import { driftRoutes } from './drift/drift.routes.ts';
+import { kserveRoutes } from './kserve/kserve.routes.ts';
 import { ErrorBody } from './platform/schemas.ts';
 import { uiRoutes } from './platform/ui.routes.ts';
 import { whoamiRoutes } from './platform/whoami.routes.ts';
@@ -44,7 +48,9 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
-    requestTimeout: config.requestTimeoutSeconds * 1000,
+    // Node checks its header and request timeouts at this interval (30 s by default), so a
+    // stalled client is answered within REQUEST_TIMEOUT rather than up to 30 s later (limits.ts).
+    http: { connectionsCheckingInterval: 500 },
     // Not `requestIdHeader`: Fastify would then take the header as it is. genReqId reads it and
     // keeps a caller's id only when it is well formed; otherwise it makes one.
     requestIdHeader: false,
@@ -74,6 +80,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   installResponseHeaders(app);
 
   installErrorHandling(app, { debug: config.debug });
+  installRequestLimits(app, { bodyLimitBytes: config.bodyLimitBytes, requestTimeoutSeconds: config.requestTimeoutSeconds });
   installRequestMetrics(app, services.metrics);
   installAuth(app, services.keys, PUBLIC_PREFIXES, config.prometheus.requireAuth ? 'read' : 'public');
 
@@ -93,7 +100,10 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       hook: 'preHandler',
       keyGenerator: (request) => request.principal?.keyId ?? request.ip,
       allowList: (request) => request.routeOptions.config.role === 'public',
-      ...(backends.redis === undefined ? {} : { redis: backends.redis, nameSpace: 'modelplane:ratelimit:' }),
+      // Shared through Redis, counted in this process while Redis is unavailable (rate-limit-store.ts).
+      ...(backends.redis === undefined || backends.redisHealth === undefined
+        ? {}
+        : { store: fallbackRateLimitStore(backends.redis, backends.redisHealth, 'modelplane:ratelimit:') }),
       errorResponseBuilder: (_request, context) =>
         new AppError(429, 'rate_limited', `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`, undefined, {
           'retry-after': String(Math.ceil(context.ttl / 1000)),
@@ -107,11 +117,22 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   await healthRoutes(app, ctx);
   await keysRoutes(app, services.keys);
-  await registryRoutes(app, services.registry, { maxModelBytes: config.bodyLimitBytes });
+  await registryRoutes(app, services.registry, {
+    maxModelBytes: config.bodyLimitBytes,
+    // An upload's run_id and reference_dataset must name a run and a dataset version that exist.
+    lineage: { run: (id) => services.tracking.runs.getRun(id), dataset: (name, version) => services.datasets.resolveVersion(name, version) },
+  });
   await trackingRoutes(app, services.tracking);
+  await mlflowRoutes(app, { tracking: services.tracking, registry: services.registry, artifacts: backends.artifacts });
   await datasetRoutes(app, services.datasets, { maxBytes: config.datasetMaxBytes });
   await services.serving.routes(app);
   await driftRoutes(app, services.drift);
+  await kserveRoutes(app, {
+    service: services.serving.service,
+    predictions: services.serving.predictions,
+    status: services.status,
+    versions: async (name) => (await services.registry.models.listVersions(name)).map((v) => v.version),
+  });
   if (services.jobs !== undefined) await trainingRoutes(app, services.jobs);
   await algorithmRoutes(app);
   await whoamiRoutes(app);

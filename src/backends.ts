@@ -9,8 +9,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createArtifactStore, s3Options, type ArtifactStore } from './artifacts/index.ts';
 import type { Config } from './config.ts';
+import { RedisHealth } from './platform/redis-health.ts';
 import { MemoryPredictionCache, RedisPredictionCache, type PredictionCache } from './serving/cache.ts';
-import { openStore, type Store } from './store/database.ts';
+import { isStoreUnavailable, openStore, type Store } from './store/database.ts';
 import { migrateToLatest } from './store/migrate.ts';
 import type { JobCatalogue } from './training/handlers.ts';
 import { createJobQueue, type JobQueue, type QueueOptions } from './training/queue.ts';
@@ -22,6 +23,8 @@ export interface Backends {
   readonly artifacts: ArtifactStore;
   /** The shared Redis connection when `REDIS_URL`/`REDIS_HOST` is set. */
   readonly redis: Redis | undefined;
+  /** Whether that connection works now (features fall back while it does not); with `redis`. */
+  readonly redisHealth: RedisHealth | undefined;
   /** The prediction cache; `undefined` when `PREDICTION_CACHE_SIZE=0` (or not opened). */
   readonly predictionCache: PredictionCache | undefined;
   /** The training queue, not started; `undefined` where not opened (training threads, CLI). */
@@ -51,6 +54,11 @@ export interface BackendOptions {
   readonly migrate?: boolean;
   /** PostgreSQL schema override (tests give each app its own). */
   readonly pgSchema?: string;
+  /**
+   * Wait (retrying with backoff) while the store's server cannot be reached, instead of failing:
+   * long-running processes (API, worker) started before their database. Default false.
+   */
+  readonly waitForStore?: boolean;
   /** The kinds of job the queue runs. Default: the training catalogue. */
   readonly catalogue?: JobCatalogue;
   /** Queue tunables (tests shorten timers and use unique queue names). */
@@ -59,18 +67,52 @@ export interface BackendOptions {
 }
 
 /** Opens the store only (migrated unless told otherwise): for CLI commands that need nothing else. */
-export async function openConfiguredStore(config: Config, options: Pick<BackendOptions, 'migrate' | 'pgSchema'> = {}): Promise<Store> {
-  const store = await openStore({
-    dataDir: config.dataDir,
-    ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }),
-    ...(options.pgSchema === undefined ? {} : { schema: options.pgSchema }),
-  });
-  try {
-    if (options.migrate !== false) await migrateToLatest(store);
-    return store;
-  } catch (err) {
-    await store.close();
-    throw err;
+export async function openConfiguredStore(
+  config: Config,
+  options: Pick<BackendOptions, 'migrate' | 'pgSchema' | 'waitForStore'> & { readonly log?: Logger } = {},
+): Promise<Store> {
+  const open = async (): Promise<Store> => {
+    const store = await openStore({
+      dataDir: config.dataDir,
+      ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }),
+      ...(options.pgSchema === undefined ? {} : { schema: options.pgSchema }),
+      onConnectionError: (err) => options.log?.warn({ err: { message: err.message } }, 'metadata store connection lost; reconnecting on the next query'),
+    });
+    try {
+      if (options.migrate !== false) await migrateToLatest(store);
+      // Connects now, so that a store that cannot be reached is found here and not by the first request.
+      else await store.ping();
+      return store;
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+  };
+  if (options.waitForStore !== true) return open();
+  return retryWhileUnavailable(open, options.log, 'metadata store');
+}
+
+/** First and longest pause between tries of a backend that cannot be reached at start-up. */
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 10_000;
+
+/**
+ * Runs `attempt` until it succeeds or fails for another reason than an unreachable store, waiting
+ * 0.5 s, 1 s, 2 s... (at most 10 s) between tries: a process started before its database (a
+ * cluster booting, a failover) waits for it instead of exiting into a crash loop. Each failed try
+ * is logged with the next delay.
+ */
+export async function retryWhileUnavailable<T>(attempt: () => Promise<T>, log: Logger | undefined, what: string): Promise<T> {
+  let delay = RETRY_FIRST_MS;
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isStoreUnavailable(err)) throw err;
+      log?.warn({ err: { message: err instanceof Error ? err.message : String(err) }, tries, retry_in_ms: delay }, `${what} unreachable; waiting for it`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
   }
 }
 
@@ -91,33 +133,76 @@ export async function openBackends(config: Config, log: Logger, options: Backend
     closers.length = 0;
   };
   try {
-    const store = await openConfiguredStore(config, options);
+    const store = await openConfiguredStore(config, { ...options, log });
     closers.push(() => store.close());
     const artifacts = await createArtifactStore(config.artifactRoot, config.dataDir, s3Options(config));
     closers.push(() => artifacts.close());
-    if (options.parts === 'data') return { store, artifacts, redis: undefined, predictionCache: undefined, queue: undefined, close };
+    if (options.parts === 'data') return { store, artifacts, redis: undefined, redisHealth: undefined, predictionCache: undefined, queue: undefined, close };
 
     const redis = config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, log);
     if (redis !== undefined) closers.push(() => redis.quit().then(() => undefined, () => redis.disconnect()));
-    const predictionCache = openPredictionCache(config, redis, log, options.predictionCache);
+    const redisHealth = redis === undefined ? undefined : new RedisHealth(redis, log);
+    const predictionCache = openPredictionCache(config, redis, redisHealth, log, options.predictionCache);
     const queue = await createJobQueue({ config, store, log, catalogue: options.catalogue ?? trainingCatalogue() }, options.queue);
-    return { store, artifacts, redis, predictionCache, queue, close };
+    return { store, artifacts, redis, redisHealth, predictionCache, queue, close };
   } catch (err) {
     await close();
     throw err;
   }
 }
 
-/** The shared Redis connection. ioredis (about 17 MB resident) is loaded only when Redis is configured. */
+/**
+ * Longest wait of one command on the shared connection (cache look-up, rate-limit count, `/ready`'s
+ * ping): the most a slow or vanished Redis adds to a request before the feature falls back.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 500;
+/** How long start-up waits for Redis before it goes on without it (features degrade until it comes). */
+const REDIS_STARTUP_WAIT_MS = 5000;
+
+/**
+ * The shared Redis connection. Commands never queue while it is down and never wait longer than
+ * {@link REDIS_COMMAND_TIMEOUT_MS}: every user of this connection has a local fallback, so failing
+ * fast is what keeps requests answering during an outage. ioredis reconnects by itself. ioredis
+ * (about 17 MB resident) is loaded only when Redis is configured.
+ */
 async function openRedis(url: string, log: Logger): Promise<Redis> {
   const { Redis: RedisClient } = await import('ioredis');
-  const redis = new RedisClient(url, { maxRetriesPerRequest: 3, enableOfflineQueue: true, lazyConnect: false });
+  const redis = new RedisClient(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: REDIS_STARTUP_WAIT_MS,
+    lazyConnect: false,
+  });
   redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
+  const ready = await waitForEvent(redis, 'ready', REDIS_STARTUP_WAIT_MS);
+  if (!ready) log.warn({ wait_ms: REDIS_STARTUP_WAIT_MS }, 'redis not reachable at start-up; starting without it (it is used once it connects)');
   return redis;
 }
 
+/** Resolves true at `event`, false after `ms` (or at once when the connection is already ready). */
+function waitForEvent(redis: Redis, event: 'ready', ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      redis.off(event, onEvent);
+      resolve(ok);
+    };
+    const onEvent = (): void => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    redis.once(event, onEvent);
+  });
+}
+
 /** The prediction cache the configuration asks for: Redis when configured, else in memory; none for 0 entries. */
-function openPredictionCache(config: Config, redis: Redis | undefined, log: Logger, given: PredictionCacheOptions = {}): PredictionCache | undefined {
+function openPredictionCache(
+  config: Config,
+  redis: Redis | undefined,
+  health: RedisHealth | undefined,
+  log: Logger,
+  given: PredictionCacheOptions = {},
+): PredictionCache | undefined {
   const entries = given.entries ?? config.predictionCache.size;
   if (entries <= 0) return undefined;
   const ttl = given.ttlSeconds ?? config.predictionCache.ttlSeconds;
@@ -127,7 +212,10 @@ function openPredictionCache(config: Config, redis: Redis | undefined, log: Logg
     redis,
     ttl ?? 3600,
     given.redisPrefix ?? 'modelplane:pred:',
-    (err) => log.warn({ err }, 'prediction cache (redis) error; treating as a miss'),
+    (err) => {
+      health?.failed(err);
+      log.debug({ err }, 'prediction cache (redis) error; treating as a miss');
+    },
     admit === 'repeat',
   );
 }

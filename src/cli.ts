@@ -165,6 +165,21 @@ program
     process.once('SIGINT', stop);
   });
 
+// Piped into `head` (or any reader that stops early): the closed pipe ends the output, quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+// `serve` is the default command, so commander reads an unknown word as an argument to it
+// ("too many arguments for 'serve'"); say what it is instead.
+const first = process.argv[2];
+const known = new Set(['help', ...program.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
+if (first !== undefined && !first.startsWith('-') && !known.has(first)) {
+  process.stderr.write(`modelplane: unknown command '${first}' (commands: ${[...known].filter((c) => c !== 'help').join(', ')}; see modelplane --help)\n`);
+  process.exit(1);
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`modelplane: ${err.message}\n`);

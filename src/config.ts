@@ -84,7 +84,9 @@ export const EnvSchema = Type.Object({
   METRICS_REQUIRE_AUTH: bool(false, '/metrics needs a key (role read)'),
   DOCS_ENABLED: bool(true, '/docs, /redoc, /openapi.json'),
   CORS_ORIGINS: text('comma-separated allowed origins (* for any)'),
-  RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 100_000, 'requests per minute per API key; 0 disables'),
+  // Off unless set: one server answers tens of thousands of predictions a second, and any fixed
+  // per-key default throttled legitimate high-throughput clients (#12). Set it per deployment.
+  RATE_LIMIT_PER_MINUTE: int(0, 2 ** 31, 0, 'requests per minute per API key; 0 (default) disables'),
   PREDICTION_LOG_SAMPLE_RATE: num(0, 1, 1, 'share of served predictions written to the prediction log'),
   PREDICTION_LOG_RETENTION_DAYS: num(0, 36_500, 30, 'days logged predictions are kept; 0 keeps them regardless of age'),
   PREDICTION_LOG_MAX_ROWS: int(0, 2 ** 31, 1_000_000, 'most rows kept in the prediction log (oldest deleted first); 0 = no limit'),
@@ -94,6 +96,7 @@ export const EnvSchema = Type.Object({
   DRIFT_MIN_WINDOW: int(1, 1_000_000, 100, 'fewest rows a drift report needs; below it the report says not enough data'),
   DRIFT_SHARE_THRESHOLD: num(0, 1, 0.5, 'share of drifted features at which the dataset counts as drifted'),
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
+  SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),
   TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
   MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
   MODELPLANE_API_KEY: text('the key CLI commands send to a server (--api-key wins; else API_KEY)', { secret: true }),
@@ -166,6 +169,7 @@ export const ConfigSchema = Type.Object({
     shareThreshold: Type.Number({ minimum: 0, maximum: 1 }),
   }),
   shutdownTimeoutSeconds: Type.Number({ minimum: 0 }),
+  shutdownDrainSeconds: Type.Number({ minimum: 0 }),
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
   mlflowTrackingUri: Type.Optional(Type.String()),
   /** The key CLI commands send to a server when `--api-key` is not given. */
@@ -361,6 +365,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       shareThreshold: e.DRIFT_SHARE_THRESHOLD,
     },
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
+    shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
     trainingWorkers: e.TRAINING_WORKERS,
     ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
     ...optional('cliApiKey', e.MODELPLANE_API_KEY ?? e.API_KEY),

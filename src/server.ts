@@ -36,7 +36,8 @@ export async function serve(config: Config, options: ServeOptions): Promise<Runn
 }
 
 async function prepareStore(config: Config, log: ReturnType<typeof createLogger>): Promise<void> {
-  const store = await openConfiguredStore(config);
+  // Waits for a database that is not up yet (retrying with backoff) instead of exiting.
+  const store = await openConfiguredStore(config, { waitForStore: true, log });
   try {
     const created = await ensureBootstrapKey(store, config.apiKey, config.dataDir);
     if (created !== undefined) announceBootstrapKey(created.key, config.dataDir, log);
@@ -86,7 +87,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
   const t0 = performance.now();
   const log = createLogger(config);
   if (!isWorker) await prepareStore(config, log);
-  const ctx = await openContext(config, log, { backends: { migrate: false } });
+  const ctx = await openContext(config, log, { backends: { migrate: false, waitForStore: true } });
   const { services } = ctx;
   let metricsServer: Server | undefined;
   try {
@@ -113,6 +114,12 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
     app.compileSchemas().catch((err: unknown) => log.error({ err }, 'compiling route schemas failed'));
 
     let closing: Promise<void> | undefined;
+    let draining = false;
+    // While draining, every answer tells its client to close the connection, so no kept-alive
+    // socket is left for the listener's close to cut under a request the client is sending.
+    app.server.on('request', (_req, res) => {
+      if (draining && !res.headersSent) res.setHeader('connection', 'close');
+    });
     const close = (): Promise<void> => {
       closing ??= (async () => {
         const deadline = setTimeout(() => {
@@ -120,7 +127,12 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
           process.exit(1);
         }, config.shutdownTimeoutSeconds * 1000);
         deadline.unref();
-        // Stops accepting, answers new requests on kept-alive sockets with 503, waits for in-flight ones.
+        // Readiness first: balancers stop sending while requests are still answered (drain).
+        services.status.markShuttingDown();
+        draining = true;
+        const drainMs = Math.min(config.shutdownDrainSeconds * 1000, (config.shutdownTimeoutSeconds * 1000) / 2);
+        if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+        // Stops accepting, closes idle kept-alive sockets, waits for in-flight requests.
         await app.close();
         metricsServer?.close();
         await closeContext(ctx);

@@ -5,6 +5,7 @@
  * the training queue) and `close()` stops it, both called by the entry points (server.ts, the
  * worker, tests), never while routes register.
  */
+import { Gauge } from 'prom-client';
 import type { Logger } from 'pino';
 import type { Backends } from './backends.ts';
 import type { Config } from './config.ts';
@@ -98,10 +99,23 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
     return { ok: true };
   });
   const redis = backends.redis;
-  if (redis !== undefined) {
+  const redisHealth = backends.redisHealth;
+  if (redis !== undefined && redisHealth !== undefined) {
+    // Not ready while Redis is away (answered at once, without a command); serving goes on with
+    // local fallbacks meanwhile, and `redis_degraded` says so to Prometheus.
     status.addReadinessCheck('redis', async () => {
+      if (!redisHealth.usable) return { ok: false, detail: `redis connection ${redis.status}; cache and rate limits are local, job submissions refused` };
       await redis.ping();
       return { ok: true };
+    });
+    new Gauge({
+      name: 'redis_degraded',
+      help: '1 while Redis is unavailable and the prediction cache and rate limits run locally, else 0',
+      registers: [metrics.registry],
+      aggregator: 'max',
+      collect() {
+        this.set(redisHealth.degraded ? 1 : 0);
+      },
     });
   }
 
@@ -120,6 +134,10 @@ export function createServices(backends: Backends, config: Config, log: Logger, 
       if (started) return;
       started = true;
       loop.start();
+      // An upload cannot outlast REQUEST_TIMEOUT (Node ends the request), so older leftovers
+      // are a dead process's; without a timeout, an hour is the bound.
+      const uploadBoundMs = config.requestTimeoutSeconds > 0 ? config.requestTimeoutSeconds * 1000 + 60_000 : 3_600_000;
+      await data.datasets.sweepAbandonedUploads(Date.now() - uploadBoundMs);
       await keys.start();
       await serving.start();
       drift.start();

@@ -36,6 +36,13 @@ export interface ArtifactStore {
   delete(key: string): Promise<void>;
   /** Deletes every object under a prefix; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Removes the temporary files of writes that never finished (a process killed mid-upload)
+   * under `prefix`, last modified before `before` (ms since the epoch); returns how many.
+   * Stores whose unfinished writes leave nothing visible (S3: an aborted multipart upload is the
+   * bucket's lifecycle rule's to expire) do not implement it.
+   */
+  sweepTemporary?(prefix: string, before: number): Promise<number>;
   /** Releases clients and handles. */
   close(): Promise<void>;
 }

@@ -29,3 +29,18 @@ export class InvalidArtifactKeyError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * The artifact store's server could not be reached or failed (connection refused or reset, a
+ * timeout, a 5xx after the client's own retries): the request may succeed later, so the HTTP layer
+ * answers 503, never 500.
+ */
+export class ArtifactStoreUnavailableError extends Error {
+  readonly code = 'artifact_store_unavailable';
+
+  constructor(description: string, options?: ErrorOptions) {
+    // The cause (addresses, SDK details) goes to the log through `cause`, not into the message.
+    super(`the artifact store (${description}) is unavailable`, options);
+    this.name = 'ArtifactStoreUnavailableError';
+  }
+}

@@ -7,7 +7,7 @@ import { LocalArtifactStore } from './local.ts';
 import type { S3ArtifactStoreOptions } from './s3.ts';
 
 export type { ArtifactInfo, ArtifactStore } from './artifact-store.ts';
-export { ArtifactNotFoundError, InvalidArtifactKeyError } from './errors.ts';
+export { ArtifactNotFoundError, ArtifactStoreUnavailableError, InvalidArtifactKeyError } from './errors.ts';
 export { compareKeys, validateKey, validatePrefix } from './keys.ts';
 export { LocalArtifactStore } from './local.ts';
 export type { S3ArtifactStoreOptions } from './s3.ts';

@@ -66,6 +66,9 @@ export class LocalArtifactStore implements ArtifactStore {
     } catch (err) {
       if (handle) await handle.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
+      // A failed write (a refused upload) leaves no empty folders behind; a concurrent put
+      // into the same folder retries when it finds the folder gone (#createTemp).
+      await this.#pruneEmptyFolders([dir]).catch(() => undefined);
       if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
       throw err;
     }
@@ -162,6 +165,38 @@ export class LocalArtifactStore implements ArtifactStore {
     }
     await this.#pruneEmptyFolders([...dirs]);
     return deleted;
+  }
+
+  async sweepTemporary(prefix: string, before: number): Promise<number> {
+    validatePrefix(prefix);
+    const realRoot = await this.#ensureRoot();
+    const start = path.join(realRoot, ...prefix.split('/').filter(Boolean));
+    const dirs: string[] = [];
+    let removed = 0;
+    const walkTemp = async (dir: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return;
+        throw err;
+      }
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) {
+          dirs.push(full);
+          await walkTemp(full);
+        } else if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+          const st = await stat(full).catch(() => undefined);
+          if (st === undefined || st.mtimeMs >= before) continue;
+          await unlink(full).catch(() => undefined);
+          removed++;
+        }
+      }
+    };
+    await walkTemp(start);
+    await this.#pruneEmptyFolders(dirs);
+    return removed;
   }
 
   async close(): Promise<void> {

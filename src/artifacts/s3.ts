@@ -12,7 +12,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline, Readable, Transform } from 'node:stream';
 
 import type { ArtifactInfo, ArtifactStore } from './artifact-store.ts';
-import { ArtifactNotFoundError, InvalidArtifactKeyError } from './errors.ts';
+import { ArtifactNotFoundError, ArtifactStoreUnavailableError, InvalidArtifactKeyError } from './errors.ts';
 import { compareKeys, validateKey, validatePrefix } from './keys.ts';
 
 /** Most keys one DeleteObjects request may carry (S3 limit). */
@@ -103,7 +103,47 @@ export class S3ArtifactStore implements ArtifactStore {
     this.client = new S3Client(config);
   }
 
-  async put(key: string, body: Buffer | Uint8Array | Readable): Promise<ArtifactInfo> {
+  put(key: string, body: Buffer | Uint8Array | Readable): Promise<ArtifactInfo> {
+    return this.#guard(() => this.#put(key, body));
+  }
+
+  getBuffer(key: string): Promise<Buffer> {
+    return this.#guard(() => this.#getBuffer(key));
+  }
+
+  getStream(key: string): Promise<Readable> {
+    return this.#guard(() => this.#getStream(key));
+  }
+
+  stat(key: string): Promise<ArtifactInfo | undefined> {
+    return this.#guard(() => this.#stat(key));
+  }
+
+  list(prefix: string): Promise<ArtifactInfo[]> {
+    return this.#guard(() => this.#list(prefix));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#guard(() => this.#delete(key));
+  }
+
+  deletePrefix(prefix: string): Promise<number> {
+    return this.#guard(() => this.#deletePrefix(prefix));
+  }
+
+  /**
+   * Runs one operation, turning a server that cannot be reached or fails (after the SDK's own
+   * retries) into `ArtifactStoreUnavailableError`, which the HTTP layer answers with 503.
+   */
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      throw isUnavailable(err) ? new ArtifactStoreUnavailableError(this.description, { cause: err }) : err;
+    }
+  }
+
+  async #put(key: string, body: Buffer | Uint8Array | Readable): Promise<ArtifactInfo> {
     let Key: string;
     try {
       Key = this.#fullKey(key);
@@ -154,24 +194,24 @@ export class S3ArtifactStore implements ArtifactStore {
     const tag = unquote(etag);
     // PutObject does not return LastModified; take it from the stored object, unless another
     // writer replaced it meanwhile, in which case report what this call wrote.
-    const head = await this.stat(key);
+    const head = await this.#stat(key);
     if (head && (tag === undefined || head.etag === tag)) return head;
     return { key, size, etag: tag ?? '', lastModified: new Date() };
   }
 
-  async getBuffer(key: string): Promise<Buffer> {
+  async #getBuffer(key: string): Promise<Buffer> {
     const body = await this.#getBody(key);
     return Buffer.from(await body.transformToByteArray());
   }
 
-  async getStream(key: string): Promise<Readable> {
+  async #getStream(key: string): Promise<Readable> {
     const body = await this.#getBody(key);
     // In Node the SDK body is an http.IncomingMessage, i.e. already a Readable.
     if (body instanceof Readable) return body;
     return Readable.fromWeb(body.transformToWebStream() as Parameters<typeof Readable.fromWeb>[0]);
   }
 
-  async stat(key: string): Promise<ArtifactInfo | undefined> {
+  async #stat(key: string): Promise<ArtifactInfo | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#fullKey(key) }));
       return {
@@ -186,7 +226,7 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  async list(prefix: string): Promise<ArtifactInfo[]> {
+  async #list(prefix: string): Promise<ArtifactInfo[]> {
     const out: ArtifactInfo[] = [];
     for await (const page of this.#pages(prefix)) {
       for (const object of page) {
@@ -203,12 +243,12 @@ export class S3ArtifactStore implements ArtifactStore {
     return out;
   }
 
-  async delete(key: string): Promise<void> {
+  async #delete(key: string): Promise<void> {
     // S3 answers 204 whether or not the key existed.
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.#fullKey(key) }));
   }
 
-  async deletePrefix(prefix: string): Promise<number> {
+  async #deletePrefix(prefix: string): Promise<number> {
     // Deleting within the paging loop would shift the pages under the continuation token;
     // collect first, then delete in batches.
     const keys: string[] = [];
@@ -278,6 +318,20 @@ function isNotFound(err: unknown): boolean {
   // A missing bucket is a configuration problem, not a missing artifact.
   if (e.name === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** Socket errors of an S3 server that is down or unreachable. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+
+/** True for an S3 failure that may pass by itself: no connection, a timeout, or a 5xx answer. */
+function isUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { name?: unknown; code?: unknown; errors?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+  if (e.name === 'TimeoutError' || e.name === 'RequestTimeout') return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number') return status >= 500;
+  return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((inner) => isUnavailable(inner));
 }
 
 function unquote(etag: string | undefined): string | undefined {

@@ -77,6 +77,11 @@ export async function markReady(
   return Number(result.numUpdatedRows);
 }
 
+/** `uploading` rows created before `before`: uploads whose process died (startup sweep). */
+export async function staleUploads(db: Db, before: number): Promise<DatasetVersionRow[]> {
+  return db.selectFrom('dataset_versions').selectAll().where('status', '=', 'uploading').where('created_at', '<', before).execute();
+}
+
 /** Deletes one row whatever its status (used to undo a failed upload). */
 export async function deleteVersion(db: Db, name: string, version: number): Promise<void> {
   await db.deleteFrom('dataset_versions').where('name', '=', name).where('version', '=', version).execute();

@@ -1,3 +1,4 @@
+import { multipartError, multipartParts } from '../platform/multipart.ts';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@sinclair/typebox';
@@ -222,7 +223,7 @@ export async function datasetRoutes(app: App, datasets: DatasetService, options:
           }
         } catch (err) {
           closeIfUnread(request, reply);
-          throw err;
+          throw multipartError(err);
         }
         return reply.code(201).send(versionReply(created));
       },
@@ -236,7 +237,7 @@ export async function datasetRoutes(app: App, datasets: DatasetService, options:
     ): Promise<DatasetVersion> {
       let created: DatasetVersion | undefined;
       let delimiter = options.delimiter;
-      for await (const part of request.parts({ limits: { fileSize: limit + 1, files: 1 } })) {
+      for await (const part of multipartParts(request, { limits: { fileSize: limit + 1, files: 1 } })) {
         if (part.type === 'file') {
           if (part.fieldname !== 'file' || created !== undefined) {
             part.file.resume();

@@ -309,6 +309,25 @@ export class DatasetService {
     }
   }
 
+  /**
+   * Removes what uploads cut off by a crash (kill -9, power loss) left: their `uploading` rows,
+   * which hide the version yet hold its number, whatever of their file was stored, and the
+   * artifact store's temporary files. Only what is older than `before` (ms since the epoch), so
+   * an upload another live process is receiving is left alone. Called at start-up.
+   */
+  async sweepAbandonedUploads(before: number): Promise<{ rows: number; tempFiles: number }> {
+    const stale = await repo.staleUploads(this.db, before);
+    for (const row of stale) {
+      await this.artifacts.delete(row.artifact_key).catch(() => undefined);
+      await repo.deleteVersion(this.db, row.name, row.version);
+    }
+    const tempFiles = (await this.artifacts.sweepTemporary?.('datasets/', before)) ?? 0;
+    if (stale.length > 0 || tempFiles > 0) {
+      this.log.warn({ rows: stale.map((r) => `${r.name}:${r.version}`), tempFiles }, 'removed dataset uploads abandoned by a crash');
+    }
+    return { rows: stale.length, tempFiles };
+  }
+
   private pendingRow(name: string, version: number, source: DatasetSource, actor: string): repo.DatasetVersionRow {
     return {
       name,

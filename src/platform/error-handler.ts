@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
-import { AppError, type FieldError } from './errors.ts';
+import { ArtifactStoreUnavailableError } from '../artifacts/errors.ts';
+import { isStoreUnavailable } from '../store/database.ts';
+import { AppError, unavailable, type FieldError } from './errors.ts';
+
+/** Seconds a client is asked to wait before retrying when a backing service is down. */
+const BACKEND_RETRY_AFTER_SECONDS = 5;
 
 /** A rendered error: what goes on the wire for one protocol (native, MLflow, KServe). */
 export type ErrorRenderer = (error: AppError, request: FastifyRequest) => unknown;
@@ -52,15 +57,50 @@ function fieldPath(context: string | undefined, v: { instancePath?: string; para
   return context === undefined || context === 'body' ? p : `/${context}${p}`;
 }
 
+interface AjvProblem extends FieldError {
+  readonly keyword: string | undefined;
+  readonly params: Record<string, unknown> | undefined;
+}
+
+/**
+ * A value outside a set of literals (a TypeBox union of literals, or an enum) makes Ajv report
+ * "must be equal to constant" once per literal plus "must match a schema in anyOf". Those become
+ * one error per field that lists the allowed values; other errors are kept as they are.
+ */
+function collapseChoices(problems: readonly AjvProblem[]): FieldError[] {
+  const allowed = new Map<string, unknown[]>();
+  for (const p of problems) {
+    if (p.keyword === 'const') allowed.set(p.path, [...(allowed.get(p.path) ?? []), p.params?.['allowedValue']]);
+    if (p.keyword === 'enum' && Array.isArray(p.params?.['allowedValues'])) allowed.set(p.path, [...(allowed.get(p.path) ?? []), ...(p.params['allowedValues'] as unknown[])]);
+  }
+  const out: FieldError[] = [];
+  const done = new Set<string>();
+  for (const p of problems) {
+    const values = allowed.get(p.path);
+    if (values === undefined || !(p.keyword === 'const' || p.keyword === 'enum' || p.keyword === 'anyOf')) {
+      out.push({ path: p.path, message: p.message });
+      continue;
+    }
+    if (done.has(p.path)) continue;
+    done.add(p.path);
+    out.push({ path: p.path, message: `must be one of ${[...new Set(values)].map((v) => JSON.stringify(v)).join(', ')}` });
+  }
+  return out;
+}
+
 /** Normalises anything thrown in a request into an `AppError`; returns `undefined` for unexpected errors. */
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   const e = err as Partial<FastifyError> & { validationContext?: string; statusCode?: number };
   if (e !== null && typeof e === 'object' && Array.isArray(e.validation)) {
-    const errors: FieldError[] = e.validation.map((v) => ({
-      path: fieldPath(e.validationContext, v as never),
-      message: v.message ?? 'is invalid',
-    }));
+    const errors = collapseChoices(
+      e.validation.map((v) => ({
+        path: fieldPath(e.validationContext, v as never),
+        message: v.message ?? 'is invalid',
+        keyword: (v as { keyword?: string }).keyword,
+        params: (v as { params?: Record<string, unknown> }).params,
+      })),
+    );
     const first = errors[0];
     const where = e.validationContext === undefined ? 'request' : e.validationContext;
     return new AppError(
@@ -80,6 +120,11 @@ export function toAppError(err: unknown): AppError | undefined {
     if (typeof retry === 'string' || typeof retry === 'number') headers['retry-after'] = String(retry);
     return new AppError(e.statusCode, STATUS_CODES[e.statusCode] ?? 'bad_request', cleanMessage(e.message), undefined, headers);
   }
+  // A backing service that is down is the server's temporary state, not a bug: 503 with Retry-After.
+  if (err instanceof ArtifactStoreUnavailableError) return unavailable(`${err.message}; try again later`, BACKEND_RETRY_AFTER_SECONDS);
+  if (isStoreUnavailable(err)) {
+    return unavailable('the metadata store (database) is unavailable; try again later', BACKEND_RETRY_AFTER_SECONDS);
+  }
   return undefined;
 }
 
@@ -87,6 +132,18 @@ function cleanMessage(message: string | undefined): string {
   if (message === undefined || message === '') return 'invalid request';
   // Fastify prefixes some messages with its internal code; users need the sentence.
   return message.replace(/^FST_[A-Z_]+:\s*/, '');
+}
+
+/**
+ * Fastify's 415 says only which type it did not take; the reply also names what the route
+ * accepts: its body schema's content types, else JSON (the one parser every route has).
+ */
+function withAcceptedTypes(appError: AppError | undefined, err: unknown, request: FastifyRequest): AppError | undefined {
+  if (appError === undefined || (err as { code?: unknown }).code !== 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return appError;
+  const body = (request.routeOptions.schema as { body?: { content?: Record<string, unknown> } } | undefined)?.body;
+  const accepted = body?.content === undefined ? ['application/json'] : Object.keys(body.content);
+  const given = request.headers['content-type'] ?? 'no content type';
+  return new AppError(415, appError.code, `unsupported content type ${given}; ${request.method} ${request.routeOptions.url ?? request.url} accepts ${accepted.join(', ')}`);
 }
 
 export interface ErrorFormat {
@@ -116,11 +173,14 @@ export function installErrorHandling(app: App, options: { debug?: boolean } = {}
   const send = (reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply => {
     app.metricsHooks?.onError(request, error.code);
     if (error.headers !== undefined) void reply.headers(error.headers);
+    // Refused before its body was read to the end (a limit, a bad form): close the connection
+    // after the answer, so the rest of the body is not read (Node would drain it first).
+    if (request.raw.complete === false) void reply.header('connection', 'close');
     return reply.code(error.status).type('application/json; charset=utf-8').send(pick(request.url)(error, request));
   };
 
   app.setErrorHandler((err, request, reply) => {
-    const appError = toAppError(err);
+    const appError = withAcceptedTypes(toAppError(err), err, request);
     if (appError !== undefined) {
       if (appError.status >= 500) request.log.error({ err }, appError.message);
       // API_DEBUG: every refused request in the log with its cause and stack (never in the reply).

@@ -9,6 +9,12 @@
  *   background once the server listens, a slice at a time between requests.
  * Compiled functions are pure, so sharing one between routes, or compiling it later, changes
  * nothing but the time it is done.
+ *
+ * Type coercion is per part of the request: query strings, path parameters and headers are text
+ * on the wire, so `"5"` becomes `5` there; JSON bodies carry their own types and are never
+ * coerced (`{"version": true}` is refused, not read as version 1). Ajv turns a query value such
+ * as `1e309` into `Infinity` and then skips `minimum`/`maximum`, so a coerced part also refuses
+ * non-finite numbers, naming the field.
  */
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
@@ -20,6 +26,31 @@ type BuildSerializer = NonNullable<CompilersFactory['buildSerializer']>;
 
 /** An Ajv validator: `errors` is read by Fastify after a failed call. */
 type Validator = ((data: unknown) => unknown) & { errors?: unknown };
+
+/** The parts of a request that arrive as text and so are coerced to their schema's types. */
+const COERCED_PARTS = new Set(['querystring', 'params', 'headers']);
+
+interface AjvOptions {
+  customOptions?: Record<string, unknown>;
+}
+
+/**
+ * Wraps a coerced part's validator: a number that is not finite can only come from coercing a
+ * string such as `1e309` or `Infinity`, which Ajv lets past every numeric bound.
+ */
+function refuseNonFinite(validate: Validator): Validator {
+  const fn: Validator = (data) => {
+    const ok = validate(data);
+    fn.errors = validate.errors;
+    if (ok !== true || data === null || typeof data !== 'object') return ok;
+    const bad = Object.entries(data).filter(([, v]) => typeof v === 'number' && !Number.isFinite(v));
+    if (bad.length === 0) return ok;
+    fn.errors = bad.map(([k]) => ({ instancePath: `/${k}`, keyword: 'type', params: {}, message: 'must be a finite number' }));
+    return false;
+  };
+  fn.errors = null;
+  return fn;
+}
 type Serializer = (data: unknown) => string;
 
 export interface SchemaCompilers {
@@ -69,8 +100,14 @@ export function schemaCompilers(): SchemaCompilers {
 
   const ajv = AjvCompiler();
   const serializers = SerializerSelector();
-  const buildValidator: BuildValidator = (externalSchemas, options) =>
-    memoise(ajv(externalSchemas, options as never) as (def: { schema?: unknown; httpPart?: string }) => Validator, (def) => def.httpPart ?? '', lazyValidator) as never;
+  type Compile = (def: { schema?: unknown; httpPart?: string }) => Validator;
+  const buildValidator: BuildValidator = (externalSchemas, options) => {
+    const given = (options ?? {}) as AjvOptions;
+    const coercing = ajv(externalSchemas, given) as Compile;
+    const strict = ajv(externalSchemas, { ...given, customOptions: { ...given.customOptions, coerceTypes: false } }) as Compile;
+    const compile: Compile = (def) => (COERCED_PARTS.has(def.httpPart ?? '') ? refuseNonFinite(coercing(def)) : strict(def));
+    return memoise(compile, (def) => def.httpPart ?? '', lazyValidator) as never;
+  };
   const buildSerializer: BuildSerializer = (externalSchemas, options) =>
     memoise(serializers(externalSchemas, options) as (def: { schema?: unknown }) => Serializer, () => '', lazySerializer) as never;
 

@@ -35,11 +35,21 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
 /** Errors every key-protected route can answer. */
 export const AUTH_ERRORS = [401, 403, 429] as const;
 
+/**
+ * The properties of `?limit=&page_token=` (API.md's pagination), for every list route: a
+ * finite integer page size within bounds (the schema compiler refuses `1e309` and `Infinity`)
+ * and a bounded opaque token. Routes with other query parameters spread these in.
+ */
+export function pageProperties(options: { max?: number; default?: number } = {}) {
+  const max = options.max ?? 1000;
+  return {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: max, default: options.default ?? 100, description: `page size, 1 to ${max}` })),
+    page_token: Type.Optional(Type.String({ maxLength: 512, description: 'next_page_token of the previous page' })),
+  };
+}
+
 /** `?limit=&page_token=` of API.md's pagination. */
-export const PageQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  page_token: Type.Optional(Type.String({ maxLength: 512 })),
-});
+export const PageQuery = Type.Object(pageProperties());
 
 /** Opaque page tokens: base64url of a JSON offset cursor. */
 export function encodePageToken(offset: number): string {

@@ -16,6 +16,12 @@ export class StatusBoard {
   private readonly sections = new Map<string, () => unknown>();
   /** Whether the default model is loaded; serving replaces this. */
   modelLoaded: () => boolean = () => false;
+  private shuttingDown = false;
+
+  /** From now on `/ready` fails (the process is stopping; balancers should stop sending). */
+  markShuttingDown(): void {
+    this.shuttingDown = true;
+  }
 
   /** A check that must pass for `/ready` to answer 200. */
   addReadinessCheck(name: string, check: () => Promise<CheckResult> | CheckResult): void {
@@ -32,6 +38,7 @@ export class StatusBoard {
    * dropped connection, a server that stopped) fails its check instead of holding `/ready` up.
    */
   async runChecks(timeoutMs = CHECK_TIMEOUT_MS): Promise<{ ready: boolean; checks: Record<string, CheckResult> }> {
+    if (this.shuttingDown) return { ready: false, checks: { shutdown: { ok: false, detail: 'the process is shutting down' } } };
     const entries = [...this.checks];
     const results = await Promise.all(entries.map(([, check]) => runBounded(check, timeoutMs)));
     const checks: Record<string, CheckResult> = {};

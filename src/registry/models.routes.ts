@@ -3,12 +3,15 @@
  * update and delete models; upload versions (multipart, raw bytes or a run's file), show, update,
  * delete them and download their ONNX bytes.
  */
+import { multipartError, multipartParts } from '../platform/multipart.ts';
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
-import { invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { AppError, forbidden, invalidField, payloadTooLarge, unsupportedMediaType } from '../platform/errors.ts';
+import { roleAllows } from '../platform/auth.ts';
+import { TUNABLE_PREFIX } from '../serving/model-tunables.ts';
 import { AUTH_ERRORS, PageQuery, decodePageToken, encodePageToken, errorResponses } from '../platform/schemas.ts';
 import { Stage as StageSchema } from '../config.ts';
 import { parseTags, parseUploadFields, type UploadFields } from './registry.hints.ts';
@@ -55,8 +58,52 @@ const UploadFormDoc = Type.Unsafe({
 });
 
 
+/**
+ * Lookups of what an upload's lineage points at, owned by other features (tracking, datasets).
+ * Each resolves when the run or dataset version exists and rejects with a 404 `AppError`
+ * otherwise.
+ */
+export interface LineageChecks {
+  run(runId: string): Promise<unknown>;
+  dataset(name: string, version: number | undefined): Promise<unknown>;
+}
+
+/**
+ * Refuses an upload whose `run_id` or `reference_dataset` names nothing: a version's lineage
+ * must point at a run and a dataset that exist. 400 naming the field and what was missing.
+ */
+async function checkLineage(checks: LineageChecks | undefined, fields: UploadFields, where: '/querystring' | '/body'): Promise<void> {
+  if (checks === undefined) return;
+  const refuse = (field: string) => (err: unknown) => {
+    if (err instanceof AppError && err.status === 404) throw invalidField(`${where}/${field}`, err.message);
+    throw err;
+  };
+  if (fields.runId !== undefined) await checks.run(fields.runId).catch(refuse('run_id'));
+  if (fields.dataset !== undefined) await checks.dataset(fields.dataset.name, fields.dataset.version ?? undefined).catch(refuse('reference_dataset'));
+}
+
+/**
+ * Serving tunables (`modelplane.*` tags: batch size, queue delay) change how every prediction
+ * of a model is served. On a model that serves Production, an alias or a traffic split they are
+ * an admin's to set, like the stage itself: a train key could otherwise slow every request.
+ * @throws AppError 403
+ */
+async function checkTunablesRole(models: ModelsService, request: FastifyRequest): Promise<void> {
+  const principal = request.principal;
+  const tags = (request.body as { tags?: Record<string, unknown> } | undefined)?.tags;
+  if (principal === undefined || roleAllows(principal.role, 'admin') || tags === undefined) return;
+  const tunables = Object.keys(tags).filter((k) => k.startsWith(TUNABLE_PREFIX));
+  if (tunables.length === 0) return;
+  const { name } = request.params as { name: string };
+  const model = await models.getModel(name);
+  const serves = model.latestVersions.some((l) => l.stage === 'Production') || Object.keys(model.aliases).length > 0 || model.traffic !== null;
+  if (serves) {
+    throw forbidden(`tags ${tunables.join(', ')} tune how '${name}' serves Production or an alias; setting them needs role 'admin' (the key has role '${principal.role}')`);
+  }
+}
+
 /** Model and version routes, with the upload parsers (multipart and raw bytes up to `maxModelBytes`). */
-export async function modelRoutes(app: App, models: ModelsService, options: { maxModelBytes: number }): Promise<void> {
+export async function modelRoutes(app: App, models: ModelsService, options: { maxModelBytes: number; lineage?: LineageChecks }): Promise<void> {
   const limit = options.maxModelBytes;
 
   // Other features may accept the same content types; the first to ask installs the parser.
@@ -142,6 +189,7 @@ export async function modelRoutes(app: App, models: ModelsService, options: { ma
       },
     },
     async (request) => {
+      await checkTunablesRole(models, request);
       const model = await models.updateModel(request.params.name, patchOf(request.body));
       return modelSummaryReply(model);
     },
@@ -217,19 +265,24 @@ export async function modelRoutes(app: App, models: ModelsService, options: { ma
       checkModelName(name);
       const actor = actorOf(request).keyId;
       const fromQuery = parseUploadFields(request.query, '/querystring');
+      await checkLineage(options.lineage, fromQuery, '/querystring');
       const type = mediaType(request);
       let created;
       if (request.isMultipart()) {
         const { file, fields } = await readMultipart(request, limit);
-        const options = mergeFields(fromQuery, parseUploadFields(fields, '/body'));
-        created = await models.registerVersion(name, file, options.hints, extrasOf(options, actor, 'upload'));
+        const fromBody = parseUploadFields(fields, '/body');
+        await checkLineage(options.lineage, fromBody, '/body');
+        const merged = mergeFields(fromQuery, fromBody);
+        created = await models.registerVersion(name, file, merged.hints, extrasOf(merged, actor, 'upload'));
       } else if (type === 'application/octet-stream') {
         const bytes = await bodyBytes(request.body, limit);
         created = await models.registerVersion(name, bytes, fromQuery.hints, extrasOf(fromQuery, actor, 'upload'));
       } else if (type === 'application/json') {
         const { source, ...rest } = request.body as { source: string } & Record<string, unknown>;
-        const options = mergeFields(fromQuery, parseUploadFields(rest, '/body'));
-        created = await models.registerFromRun(name, source, options.hints, extrasOf(options, actor, source));
+        const fromBody = parseUploadFields(rest, '/body');
+        await checkLineage(options.lineage, fromBody, '/body');
+        const merged = mergeFields(fromQuery, fromBody);
+        created = await models.registerFromRun(name, source, merged.hints, extrasOf(merged, actor, source));
       } else {
         throw unsupportedMediaType(`send the model as multipart/form-data, application/octet-stream or JSON {source}; got ${type || 'no content type'}`);
       }
@@ -348,9 +401,9 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   const fields: Record<string, string> = {};
   let file: Buffer | undefined;
   let misplaced: string | undefined;
-  for await (const part of request.parts({ limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
+  for await (const part of multipartParts(request, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } })) {
     if (part.type === 'file') {
-      if (part.fieldname === 'file') file = await part.toBuffer();
+      if (part.fieldname === 'file') file = await readPart(part, limit);
       else {
         misplaced = part.fieldname;
         part.file.resume();
@@ -362,6 +415,27 @@ async function readMultipart(request: FastifyRequest, limit: number): Promise<{ 
   if (misplaced !== undefined) throw invalidField(`/body/${misplaced}`, "send the model file in the multipart field 'file'");
   if (file === undefined) throw invalidField('/body/file', "the multipart form has no file field 'file'");
   return { file, fields };
+}
+
+/**
+ * A file part's bytes, up to `limit`. The parser truncates a larger file but keeps reading the
+ * request to the part's end, so the first byte over the limit is refused here at once (and the
+ * route closes the connection); a form cut off inside the file is the client's 400.
+ */
+async function readPart(part: { file: Readable & { truncated?: boolean } }, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of part.file) {
+      if (part.file.truncated === true) {
+        part.file.destroy();
+        throw payloadTooLarge(`the model file is larger than the limit of ${limit} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    throw multipartError(err);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** The raw body as bytes, whether another feature's parser gave a buffer or a stream. */

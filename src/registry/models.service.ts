@@ -156,6 +156,45 @@ export class ModelsService {
   }
 
   /**
+   * Renames a model (MLflow's `rename_registered_model`): its versions, aliases, traffic split and
+   * history follow it, and its bundles are copied to the new name's folder before the rows move
+   * (no file I/O inside the transaction), the old folder removed after. Serving hears of both names.
+   * @throws AppError 409 when the new name is taken, 404, 400 for an invalid name
+   */
+  async renameModel(name: string, newName: string, actor: string): Promise<RegisteredModel> {
+    checkModelName(newName, '/body/new_name');
+    if ((await repo.findModel(this.db, name)) === undefined) throw modelNotFound(name);
+    if (newName === name) return this.getModelSummary(name);
+    if ((await repo.findModel(this.db, newName)) !== undefined) throw conflict(`registered model '${newName}' already exists`);
+    const fromPrefix = `models/${name}/`;
+    const toPrefix = `models/${newName}/`;
+    const copied: string[] = [];
+    try {
+      for (const f of await this.ctx.artifacts.list(fromPrefix)) {
+        const key = toPrefix + f.key.slice(fromPrefix.length);
+        await this.ctx.artifacts.put(key, await this.ctx.artifacts.getBuffer(f.key));
+        copied.push(key);
+      }
+      await this.db.transaction().execute(async (trx) => {
+        const now = this.ctx.now();
+        const row = await repo.lockModel(trx, name, now);
+        if (row === undefined) throw modelNotFound(name);
+        if (!(await repo.renameModel(trx, row, newName, now, fromPrefix, toPrefix))) throw conflict(`registered model '${newName}' already exists`);
+        await repo.addHistory(trx, [history(newName, now, actor, 'model.rename', { from: name, to: newName })]);
+        await repo.bumpGeneration(trx);
+      });
+    } catch (err) {
+      // Only the copies made here: the new name's folder may hold another model's files by now.
+      for (const key of copied) await this.ctx.artifacts.delete(key).catch((e: unknown) => this.ctx.log.warn({ err: e, key }, 'could not remove a copy after a failed rename'));
+      throw err;
+    }
+    await this.deleteBundle(fromPrefix);
+    this.ctx.events.emit(name);
+    this.ctx.events.emit(newName);
+    return this.getModelSummary(newName);
+  }
+
+  /**
    * Deletes a model with all its versions and bundles.
    * @throws AppError 409 while any version serves a stage, an alias or a traffic split
    */

@@ -86,7 +86,7 @@ export interface StoredTraffic extends TrafficSplit {
 }
 
 /**
- * One audit entry. `action` is one of `model.create`, `version.create`, `version.delete`,
+ * One audit entry. `action` is one of `model.create`, `model.rename` (from/to are the names), `version.create`, `version.delete`,
  * `stage` (from/to are stages), `alias` (from/to are version numbers, `null` = unset),
  * `traffic` (from/to are the split as JSON, `null` = none).
  */

@@ -152,6 +152,28 @@ export const registryRepository = {
     await db.deleteFrom('registered_models').where('name', '=', name).execute();
   },
 
+  /**
+   * Moves a model and everything that names it to `to`: a new parent row first, then the
+   * children, then the old parent (the foreign keys have no ON UPDATE CASCADE). Version files
+   * under `fromPrefix` are repointed to `toPrefix` (the caller copies them); the runs that
+   * produced its versions keep naming it. Returns false when `to` is taken.
+   */
+  async renameModel(db: Db, from: RegisteredModelRow, to: string, now: number, fromPrefix: string, toPrefix: string): Promise<boolean> {
+    if (!(await registryRepository.insertModelIfAbsent(db, { ...from, name: to, updated_at: now }))) return false;
+    for (const table of ['model_versions', 'model_aliases', 'model_history', 'model_traffic'] as const) {
+      await db.updateTable(table).set({ model: to }).where('model', '=', from.name).execute();
+    }
+    await db
+      .updateTable('model_versions')
+      .set({ artifact_key: sql<string>`${toPrefix} || substr(artifact_key, ${fromPrefix.length + 1})` })
+      .where('model', '=', to)
+      .where(sql<boolean>`substr(artifact_key, 1, ${fromPrefix.length}) = ${fromPrefix}`)
+      .execute();
+    await sql`update run_outputs set model_name = ${to} where model_name = ${from.name}`.execute(db);
+    await db.deleteFrom('registered_models').where('name', '=', from.name).execute();
+    return true;
+  },
+
   async insertVersion(db: Db, row: ModelVersionRow): Promise<void> {
     await db.insertInto('model_versions').values(row).execute();
   },

@@ -5,6 +5,8 @@
  * value that is not a valid number is reported and ignored, so a typo never stops serving.
  */
 
+/** Every serving tunable's tag starts with this (setting them on a serving model needs admin). */
+export const TUNABLE_PREFIX = 'modelplane.';
 /** Triton's max_queue_delay_microseconds for this model. */
 export const MAX_QUEUE_DELAY_TAG = 'modelplane.max_queue_delay_us';
 /** Most rows per onnxruntime run for this model. */

@@ -15,7 +15,7 @@ import { ExplainerCache } from './explain.ts';
 import { readBatch, readSingleRow, type ModelRows } from './input.ts';
 import { LoadedModel, labelOnlyJson, num, rowJson, runRows } from './loaded-model.ts';
 import type { ServingMetrics } from './metrics.ts';
-import type { FloatRows } from './runtime.ts';
+import type { FloatRows, RawOutputs } from './runtime.ts';
 import type { ModelQuery, ServingService } from './serving.service.ts';
 
 /** Reads a request's rows for the model that will answer it (one surface's input adapter). */
@@ -32,7 +32,7 @@ export interface RunResult {
 export type ServedAnswer = string | readonly string[] | BatchSlice;
 
 /** Which surface answered. */
-export type ServedKind = 'single' | 'batch' | 'invocations' | 'explain';
+export type ServedKind = 'single' | 'batch' | 'invocations' | 'explain' | 'kserve';
 
 /**
  * Where answered predictions go (the prediction log, src/drift/). Called on the request path with
@@ -41,6 +41,14 @@ export type ServedKind = 'single' | 'batch' | 'invocations' | 'explain';
  */
 export interface PredictionSink {
   record(model: LoadedModel, input: FloatRows, rows: number, answer: ServedAnswer, kind: ServedKind, requestId: string | undefined, t0: number): void;
+}
+
+/** What {@link PredictionService.predictOutputs} answers: rows `offset .. offset + rows` of `outputs`. */
+export interface PredictedOutputs {
+  readonly model: LoadedModel;
+  readonly rows: number;
+  readonly outputs: RawOutputs;
+  readonly offset: number;
 }
 
 /** The usage summary of `/info` (this process since start). */
@@ -206,6 +214,45 @@ export class PredictionService {
     return { model, rows, slice };
   }
 
+  /**
+   * Rows read by another surface's input adapter (KServe) that answers with the model's outputs
+   * rather than fragments: the same route (shadow copies included), prediction cache,
+   * micro-batcher and counters as `/predict`. Rows answered by the cache are decoded from their
+   * fragments into the outputs; rows computed now are read from the run's outputs as they are.
+   * The rows' buffer goes back to the model (`releaseRows`) once nothing reads it.
+   */
+  async predictOutputs(query: ModelQuery, read: RowReader, requestId?: string): Promise<PredictedOutputs> {
+    const t0 = performance.now();
+    const picked = this.router.pick(query);
+    const model = picked instanceof LoadedModel ? picked : await picked;
+    const { input, rows } = read(model);
+    let outputs: RawOutputs;
+    let offset = 0;
+    model.inFlight++;
+    try {
+      if (this.cache === undefined) {
+        const slice = await runRows(model, input, rows);
+        outputs = slice.outputs;
+        offset = slice.offset;
+      } else {
+        const cached = await this.cachedRows(this.cache, model, input, rows);
+        if (cached.slice !== undefined && cached.computed === undefined) {
+          outputs = cached.slice.outputs;
+          offset = cached.slice.offset;
+        } else outputs = mergeCachedOutputs(model, rows, cached);
+      }
+    } catch (err) {
+      model.failures++;
+      throw err;
+    } finally {
+      model.inFlight--;
+    }
+    const counters = this.counted(model, input, rows, { outputs, offset }, 'kserve', requestId, t0);
+    (rows === 1 ? counters.single : counters.batch).inc(rows);
+    this.shadowOrRelease(query, model, input, rows);
+    return { model, rows, outputs, offset };
+  }
+
   /** MLflow's scoring answer `{"predictions": [...]}`: one label (or value) per row. */
   async predictLabels(query: ModelQuery, read: RowReader, requestId?: string): Promise<string> {
     const { model, rows, slice } = await this.run(query, read, requestId);
@@ -288,6 +335,20 @@ export class PredictionService {
    * JSON fragment in input order.
    */
   private async throughCache(cache: PredictionCache, model: LoadedModel, input: FloatRows, rows: number): Promise<string[]> {
+    const { fragments, computed, slice } = await this.cachedRows(cache, model, input, rows);
+    if (slice === undefined) return fragments as string[];
+    for (let i = 0; i < rows; i++) {
+      if (fragments[i] === undefined) fragments[i] = rowJson(model, slice.outputs, slice.offset + (computed === undefined ? i : computed[i]!));
+    }
+    return fragments as string[];
+  }
+
+  /**
+   * The cache step of every surface: looks up the admitted rows, runs the rows that missed through
+   * the micro-batcher, stores the new answers of admitted rows. A row's answer is then either its
+   * fragment (a hit, or a miss whose fragment was made for the cache) or a row of `slice`.
+   */
+  private async cachedRows(cache: PredictionCache, model: LoadedModel, input: FloatRows, rows: number): Promise<CachedRows> {
     const f = model.nFeatures;
     const tag = model.identity.cacheTag;
     // Keys only for admitted rows; `undefined` marks a row the cache neither looks up nor stores.
@@ -313,27 +374,87 @@ export class PredictionService {
       model.cacheHits += hits;
       this.metrics.cacheHits.inc(hits);
     }
-    if (misses === 0) return fragments as string[];
+    if (misses === 0) return { fragments, computed: undefined, slice: undefined };
     this.metrics.cacheMisses.inc(misses);
     const packed = misses === rows ? input : gatherMissedRows(model, input, fragments, misses);
     const slice = await runRows(model, packed, misses);
     if (packed !== input) model.releaseRows(packed);
+    // Row -> its row in `slice` (-1: from the cache); not needed when every row missed.
+    const computed = misses === rows ? undefined : new Int32Array(rows).fill(-1);
     const storeKeys: string[] = [];
     const storeFragments: string[] = [];
     for (let i = 0, j = 0; j < misses; i++) {
       if (fragments[i] !== undefined) continue;
-      const fragment = rowJson(model, slice.outputs, slice.offset + j);
-      fragments[i] = fragment;
+      if (computed !== undefined) computed[i] = j;
       const key = keys[i];
       if (key !== undefined) {
+        const fragment = rowJson(model, slice.outputs, slice.offset + j);
+        fragments[i] = fragment;
         storeKeys.push(key);
         storeFragments.push(fragment);
       }
       j++;
     }
     if (storeKeys.length > 0) cache.setMany(storeKeys, storeFragments);
-    return fragments as string[];
+    return { fragments, computed, slice };
   }
+}
+
+/** Rows after the cache step: per row a JSON fragment, a row of `slice`, or both. */
+interface CachedRows {
+  /** The cached fragment of a hit, the new fragment of a stored miss, `undefined` otherwise. */
+  readonly fragments: (string | undefined)[];
+  /** Row -> its row in `slice` (-1 for hits); `undefined` when every row missed (row i is row i). */
+  readonly computed: Int32Array | undefined;
+  /** The model's outputs for the rows that missed, in input order; `undefined` when every row hit. */
+  readonly slice: BatchSlice | undefined;
+}
+
+/**
+ * One set of outputs for rows of which some came from the cache (as fragments written by
+ * `rowJson`) and some from a run: the run's rows are copied, the cached ones parsed back.
+ */
+function mergeCachedOutputs(model: LoadedModel, rows: number, cached: CachedRows): RawOutputs {
+  const { fragments, computed, slice } = cached;
+  const kind = slice === undefined ? undefined : slice.outputs.probabilities !== null ? 'probabilities' : slice.outputs.labels !== null ? 'labels' : 'values';
+  let width = slice?.outputs.width ?? 0;
+  const parsed = new Array<CachedAnswer | undefined>(rows);
+  for (let i = 0; i < rows; i++) {
+    if (computed !== undefined && computed[i]! >= 0) continue;
+    const answer = JSON.parse(`{${fragments[i]!}}`) as CachedAnswer;
+    parsed[i] = answer;
+    if (width === 0) width = answer.probability?.length ?? (Array.isArray(answer.prediction) ? answer.prediction.length : 1);
+  }
+  const form = kind ?? (parsed[0]!.probability !== undefined ? 'probabilities' : model.isClassifier && !Array.isArray(parsed[0]!.prediction) ? 'labels' : 'values');
+  if (form === 'labels') {
+    const labels = new Array<number | bigint | string>(rows);
+    for (let i = 0; i < rows; i++) {
+      const j = computed?.[i] ?? -1;
+      labels[i] = j >= 0 ? slice!.outputs.labels![slice!.offset + j]! : (parsed[i]!.prediction as number | string);
+    }
+    return { rows, probabilities: null, labels, values: null, width: 1 };
+  }
+  const values = new Float64Array(rows * width);
+  for (let i = 0; i < rows; i++) {
+    const j = computed?.[i] ?? -1;
+    if (j >= 0) {
+      const src = form === 'probabilities' ? slice!.outputs.probabilities! : slice!.outputs.values!;
+      const from = (slice!.offset + j) * width;
+      for (let k = 0; k < width; k++) values[i * width + k] = src[from + k]!;
+      continue;
+    }
+    const answer = parsed[i]!;
+    const row = form === 'probabilities' ? answer.probability! : Array.isArray(answer.prediction) ? answer.prediction : [answer.prediction as number];
+    // JSON has no NaN: `num` wrote it as null.
+    for (let k = 0; k < width; k++) values[i * width + k] = row[k] ?? Number.NaN;
+  }
+  return form === 'probabilities' ? { rows, probabilities: values, labels: null, values: null, width } : { rows, probabilities: null, labels: null, values, width };
+}
+
+/** A cached row's fragment, parsed. */
+interface CachedAnswer {
+  readonly prediction: number | string | (number | null)[];
+  readonly probability?: (number | null)[];
 }
 
 /** The rows of `input` whose fragment is still missing, packed in input order into a buffer from the model's spares. */

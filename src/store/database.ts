@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import type pg from 'pg';
 import type { Database } from './schema.ts';
 
@@ -26,6 +26,36 @@ export interface StoreOptions {
   readonly schema?: string;
   /** SQLite file path override (`:memory:` for throwaway stores). */
   readonly sqlitePath?: string;
+  /**
+   * Told about errors of idle PostgreSQL connections (the server restarted or went away). The pool
+   * drops such a connection and opens a new one on the next query; without a listener the error
+   * would be an unhandled 'error' event and end the process.
+   */
+  readonly onConnectionError?: (err: Error) => void;
+}
+
+/** How long opening a PostgreSQL connection may take before the query fails (an unreachable host). */
+const PG_CONNECT_TIMEOUT_MS = 3000;
+
+/** Node socket errors that mean the server cannot be reached (not that a query was wrong). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+/** PostgreSQL SQLSTATEs of a server that is shutting down, starting up or out of connections. */
+const PG_UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** Messages of node-postgres for connections that were cut or never opened. */
+const PG_CONNECTION_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout|connect ECONNREFUSED/i;
+
+/**
+ * True when `err` says the metadata store's server cannot be reached right now (refused, reset,
+ * shut down, starting up, out of connections), as opposed to a failed statement: requests answer
+ * 503 for these, start-up waits and retries, and nothing else treats them as the caller's fault.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown };
+  if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || PG_UNAVAILABLE_CODES.has(e.code) || /^08/.test(e.code))) return true;
+  if (typeof e.message === 'string' && PG_CONNECTION_MESSAGE.test(e.message)) return true;
+  // Node's happy-eyeballs connect reports every address's failure in an AggregateError.
+  return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((inner) => isStoreUnavailable(inner));
 }
 
 // int8 (bigint) columns hold millisecond timestamps and counters, all far below 2^53.
@@ -52,9 +82,19 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       connectionString: options.databaseUrl,
       max: 10,
       types: pgTypes(pgDriver.types),
+      connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
       ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
     });
-    if (schema !== undefined) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    const onConnectionError = options.onConnectionError ?? (() => undefined);
+    pool.on('error', onConnectionError);
+    if (schema !== undefined) {
+      try {
+        await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } catch (err) {
+        await pool.end().catch(() => undefined);
+        throw err;
+      }
+    }
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(options.databaseUrl);
     return {
@@ -69,11 +109,11 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   }
   const file = options.sqlitePath ?? path.join(options.dataDir, 'modelplane.db');
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = openSqlite(file);
+  const sqlite = cachingStatements(openSqlite(file));
   for (const pragma of ['journal_mode = WAL', 'foreign_keys = ON', 'busy_timeout = 5000', 'synchronous = NORMAL']) {
     sqlite.exec(`PRAGMA ${pragma}`);
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   return {
     db,
     dialect: 'sqlite',
@@ -83,6 +123,31 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     },
     close: () => db.destroy(),
   };
+}
+
+/**
+ * SQLite transactions that take the write lock when they begin (`BEGIN IMMEDIATE`). Kysely's
+ * driver says `BEGIN` (deferred): a transaction that reads and then writes holds a read
+ * snapshot, and when another connection (a training thread opens its own) has written since,
+ * SQLite cannot upgrade it and answers `database is locked` at once, without waiting the busy
+ * timeout. Taking the lock up front makes every writer wait its turn under `busy_timeout`.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
 }
 
 /** The part of `node:sqlite` used here (its types are not in @types/node for Node 20). */
@@ -124,6 +189,41 @@ function openSqlite(file: string): SqliteConnection {
         all: (parameters: ReadonlyArray<unknown>) => statement.all(...parameters),
         run: (parameters: ReadonlyArray<unknown>) => statement.run(...parameters),
         iterate: (parameters: ReadonlyArray<unknown>) => statement.iterate(...parameters),
+      };
+    },
+  };
+}
+
+/** Prepared statements kept per connection; texts beyond this are prepared again when reused. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Keeps prepared statements by SQL text (least recently used dropped first): Kysely's SQLite
+ * driver prepares every query it runs, and preparing cost as much CPU as running the small
+ * queries of run creation and logging. `iterate` (a streamed read holds its statement until it
+ * ends) gets a statement of its own, so a cached one is never busy.
+ */
+function cachingStatements(connection: SqliteConnection): SqliteConnection {
+  const cache = new Map<string, ReturnType<SqliteConnection['prepare']>>();
+  const prepare = connection.prepare.bind(connection);
+  return {
+    exec: (text: string) => connection.exec(text),
+    close: () => connection.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement !== undefined) {
+        cache.delete(text);
+      } else {
+        statement = prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, statement);
+      const cached = statement;
+      return {
+        reader: cached.reader,
+        all: (parameters: ReadonlyArray<unknown>) => cached.all(parameters),
+        run: (parameters: ReadonlyArray<unknown>) => cached.run(parameters),
+        iterate: (parameters: ReadonlyArray<unknown>) => prepare(text).iterate(parameters),
       };
     },
   };

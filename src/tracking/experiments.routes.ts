@@ -111,7 +111,7 @@ export async function experimentRoutes(app: App, tracking: Tracking): Promise<vo
   app.delete(
     '/experiments/:name',
     {
-      config: { role: 'train' },
+      config: { role: 'admin' },
       schema: {
         summary: 'Soft-delete an experiment and its runs (restorable)',
         tags: TAGS,

@@ -52,6 +52,19 @@ export class RunArtifactsService {
     }
   }
 
+  /** Deletes a file, or a folder and everything under it, of an active run (MLflow's `delete_artifacts`). */
+  async deleteArtifacts(runId: string, path: string): Promise<void> {
+    const folder = validateArtifactPath(path, true);
+    await activeRunRow(this.db, runId);
+    const prefix = runArtifactPrefix(runId);
+    try {
+      if (folder !== '') await this.artifacts.delete(prefix + folder);
+      await this.artifacts.deletePrefix(prefix + (folder === '' ? '' : `${folder}/`));
+    } catch (err) {
+      throw this.mapArtifactError(err, runId, path);
+    }
+  }
+
   /** Direct children of a folder of a run's artifacts (MLflow's `list_artifacts`), folders first-class. */
   async listArtifacts(runId: string, path = ''): Promise<FileInfo[]> {
     const folder = validateArtifactPath(path.endsWith('/') ? path.slice(0, -1) : path, true);

@@ -239,7 +239,7 @@ export async function runRoutes(app: App, tracking: Tracking): Promise<void> {
   app.delete(
     '/runs/:run_id',
     {
-      config: { role: 'train' },
+      config: { role: 'admin' },
       schema: { summary: 'Soft-delete a run (restorable)', tags: TAGS, params: RunIdParams, response: { 200: RunDetailView, ...errorResponses(404, ...AUTH_ERRORS) } },
     },
     async (request) => {

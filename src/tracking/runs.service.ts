@@ -130,7 +130,14 @@ export class RunsService {
       await runsRepo.insert(trx, row);
       await dataRepo.upsertTags(trx, tags.map((t) => ({ run_id: runId, key: t.key, value: t.value })));
     });
-    return this.getRun(runId);
+    // A new run holds only its tags: answered from what was written instead of five reads.
+    const stored = new Map(tags.map((t) => [t.key, t.value]));
+    return {
+      info: toRunInfo(row),
+      data: { metrics: [], params: [], tags: [...stored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => ({ key, value })) },
+      inputs: { datasetInputs: [] },
+      outputs: { modelVersions: [] },
+    };
   }
 
   /** A run with its params, latest metrics, tags, dataset input and produced model versions. */
@@ -279,7 +286,7 @@ export class RunsService {
         }
       }
       if (metricRows.length > 0) {
-        await dataRepo.insertMetrics(trx, metricRows);
+        await dataRepo.insertMetrics(trx, this.store.dialect, metricRows);
         await dataRepo.upsertLatest(trx, [...latest.values()]);
       }
       if (tagRows.size > 0) {

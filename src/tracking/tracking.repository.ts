@@ -5,7 +5,7 @@
  * the indexed tables, with every user value bound as a parameter: the only raw SQL spliced in is
  * chosen from closed sets (operators, column and table names) by this file.
  */
-import { sql, type Generated, type Kysely, type RawBuilder } from 'kysely';
+import { CompiledQuery, sql, type Generated, type Kysely, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 import type { Comparison, ComparisonOperator, OrderByClause } from './search-filter.ts';
@@ -301,23 +301,37 @@ export const runsRepository = {
       offset: number;
     },
   ): Promise<RunRow[]> {
-    let query = db
-      .selectFrom('runs')
-      .selectAll('runs')
-      .where('runs.experiment_id', 'in', q.experimentIds)
-      .where('runs.lifecycle_stage', 'in', q.stages);
-    for (const c of q.comparisons) query = query.where(runPredicate(dialect, c));
+    const driving = drivingMetric(q.comparisons, q.orderBy);
+    // Ordered by a metric the filter also bounds (`metrics.acc > 0.9`, ordered by it): every
+    // match has the metric and it is not NaN, so the search walks the (key, value) index of
+    // latest_metrics in order and stops at the page's end instead of visiting every run.
+    const from = (
+      driving === undefined
+        ? db.selectFrom('runs')
+        : db
+            .selectFrom('latest_metrics as o')
+            .innerJoin('runs', 'runs.run_id', 'o.run_id')
+            .where('o.key', '=', driving.comparison.identifier.key)
+            .where('o.is_nan', '=', 0)
+            .where(numericPredicate(sql.ref('o.value'), driving.comparison.operator, driving.comparison.value))
+    ) as unknown as SelectQueryBuilder<Database, 'runs', object>;
+    let chosen = from.selectAll('runs').where('runs.experiment_id', 'in', q.experimentIds).where('runs.lifecycle_stage', 'in', q.stages);
+    for (const c of q.comparisons) if (c !== driving?.comparison) chosen = chosen.where(runPredicate(dialect, c));
     let byStart = false;
     let byRunId = false;
     for (const o of q.orderBy) {
       if (o.identifier.type === 'attribute' && o.identifier.key === 'start_time') byStart = true;
       if (o.identifier.type === 'attribute' && o.identifier.key === 'run_id') byRunId = true;
+      if (o === driving?.order) {
+        chosen = chosen.orderBy(sql.ref('o.value'), o.ascending ? 'asc' : 'desc');
+        continue;
+      }
       const { rank, value } = runOrderExpressions(o);
-      query = query.orderBy(rank, 'asc').orderBy(value, o.ascending ? 'asc' : 'desc');
+      chosen = chosen.orderBy(rank, 'asc').orderBy(value, o.ascending ? 'asc' : 'desc');
     }
-    if (!byStart) query = query.orderBy('runs.start_time', 'desc');
-    if (!byRunId) query = query.orderBy('runs.run_id', 'asc');
-    return query.limit(q.limit).offset(q.offset).execute();
+    if (!byStart) chosen = chosen.orderBy('runs.start_time', 'desc');
+    if (!byRunId) chosen = chosen.orderBy('runs.run_id', 'asc');
+    return chosen.limit(q.limit).offset(q.offset).execute();
   },
 };
 
@@ -359,10 +373,22 @@ export const runDataRepository = {
     return db.selectFrom('tags').selectAll().where('run_id', 'in', runIds).orderBy('key').execute();
   },
 
-  /** Appends metric points; a point identical to a stored one is skipped (MLflow's identity). */
-  async insertMetrics(db: Db, rows: readonly MetricRow[]): Promise<void> {
+  /**
+   * Appends metric points; a point identical to a stored one is skipped (MLflow's identity).
+   * Metrics arrive a thousand at a time (MLflow's log-batch), so the statement text is written
+   * here with positional parameters instead of through the query builder, whose per-value node
+   * tree cost more than SQLite's insert itself.
+   */
+  async insertMetrics(db: Db, dialect: Dialect, rows: readonly MetricRow[]): Promise<void> {
     for (const chunk of chunks(rows)) {
-      await db.insertInto('metrics').values(chunk).onConflict((oc) => oc.doNothing()).execute();
+      const params: unknown[] = [];
+      const tuples: string[] = [];
+      for (const r of chunk) {
+        const n = params.push(r.run_id, r.key, r.value, r.is_nan, r.timestamp, r.step);
+        tuples.push(dialect === 'postgres' ? `($${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n})` : '(?, ?, ?, ?, ?, ?)');
+      }
+      const text = `insert into metrics (run_id, key, value, is_nan, timestamp, step) values ${tuples.join(', ')} on conflict do nothing`;
+      await db.executeQuery(CompiledQuery.raw(text, params));
     }
   },
 
@@ -549,6 +575,20 @@ function keyValuePredicate(dialect: Dialect, table: 'params' | 'tags' | 'experim
   if (c.operator === 'IS NOT NULL') return sql<boolean>`exists (${base})`;
   const pred = stringPredicate(dialect, sql.ref('kv.value'), c.operator, c.value, table !== 'experiment_tags');
   return sql<boolean>`exists (${base} and ${pred})`;
+}
+
+/**
+ * The first order_by clause when it is a metric that a comparison bounds with `= < <= > >=`
+ * (which only present, non-NaN values satisfy), with that comparison: the search can then be
+ * driven by the metric's (key, value) index.
+ */
+function drivingMetric(comparisons: readonly Comparison[], orderBy: readonly OrderByClause[]): { order: OrderByClause; comparison: Comparison } | undefined {
+  const order = orderBy[0];
+  if (order?.identifier.type !== 'metric') return undefined;
+  const comparison = comparisons.find(
+    (c) => c.identifier.type === 'metric' && c.identifier.key === order.identifier.key && c.value.kind === 'number' && ['=', '<', '<=', '>', '>='].includes(c.operator),
+  );
+  return comparison === undefined ? undefined : { order, comparison };
 }
 
 /**

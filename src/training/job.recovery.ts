@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import type { Store } from '../store/database.ts';
-import { appendLogs, settleRunning, type JobRow } from './jobs.repository.ts';
+import { appendLogs, failAttemptRun, settleRunning, type JobRow } from './jobs.repository.ts';
 import { nextStateAfterFailure, parseWorkerId } from './worker.runner.ts';
 
 /** Worker ids of runners alive in this process (several queues may share a process in tests). */
@@ -60,6 +60,10 @@ export async function settleOrphan(store: Store, row: JobRow, reason: string): P
   const next = nextStateAfterFailure(row, reason, false);
   const ok = await settleRunning(store.db, row.id, row.worker_id, Date.now(), next.settlement);
   if (!ok) return undefined;
+  // The dead attempt's tracking run ends with it (a no-op for a run that already ended).
+  if (row.run_id !== null && (await failAttemptRun(store.db, row.run_id, Date.now(), reason))) {
+    await appendLogs(store.db, row.id, [{ at: Date.now(), line: `tracking run ${row.run_id} of the dead attempt marked FAILED` }]);
+  }
   await appendLogs(store.db, row.id, [{ at: Date.now(), line: next.logLine }]);
   return next.end === 'retry' ? 'queued' : 'failed';
 }

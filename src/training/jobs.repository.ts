@@ -173,6 +173,45 @@ export async function heartbeat(
   return row === undefined ? undefined : { cancelRequested: row.cancel_requested !== 0 };
 }
 
+/**
+ * Records the tracking run of a running attempt (while `workerId` owns the job), so that whoever
+ * settles the attempt if it dies can end that run. Returns false when the job was no longer this
+ * worker's.
+ */
+export async function recordAttemptRun(db: Db, id: string, workerId: string, runId: string): Promise<boolean> {
+  const res = await db
+    .updateTable('jobs')
+    .set({ run_id: runId })
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .where('worker_id', '=', workerId)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/**
+ * Ends the tracking run of an attempt that died (its thread or process gone) as FAILED, with the
+ * reason as its `modelplane.error` tag; a run that already ended is left alone. Returns whether it
+ * was ended here.
+ */
+export async function failAttemptRun(db: Db, runId: string, now: number, reason: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('runs')
+      .set({ status: 'FAILED', end_time: now })
+      .where('run_id', '=', runId)
+      .where('status', 'in', ['RUNNING', 'SCHEDULED'])
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return false;
+    await trx
+      .insertInto('tags')
+      .values({ run_id: runId, key: 'modelplane.error', value: reason.slice(0, 5000) })
+      .onConflict((oc) => oc.columns(['run_id', 'key']).doUpdateSet({ value: reason.slice(0, 5000) }))
+      .execute();
+    return true;
+  });
+}
+
 /** The end state a worker (or recovery) writes for a running job. */
 export interface JobSettlement {
   readonly status: JobStatus;
@@ -239,6 +278,11 @@ export async function failQueued(db: Db, id: string, now: number, error: string)
     .where('status', '=', 'queued')
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** Jobs queued before `before`, oldest first (the BullMQ sweep checks each still has its queue entry). */
+export async function listQueuedBefore(db: Db, before: number): Promise<JobRow[]> {
+  return db.selectFrom('jobs').selectAll().where('status', '=', 'queued').where('created_at', '<', before).orderBy('created_at').execute();
 }
 
 /** Running jobs, oldest heartbeat first (recovery looks through them). */

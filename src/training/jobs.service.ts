@@ -29,6 +29,8 @@ export interface Job {
   readonly runId: string | null;
   /** The experiment the job logs to (from its result, else its request). */
   readonly experimentName: string | null;
+  /** Key id of whoever submitted the job (`null` for jobs without one). */
+  readonly submittedBy: string | null;
   readonly createdAt: number;
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
@@ -47,7 +49,7 @@ function parseJson(text: string | null): unknown {
 
 function toJob(row: JobRow): Job {
   const result = parseJson(row.result) as JobResult | null;
-  const payload = parseJson(row.payload) as { request?: { experiment_name?: unknown } } | null;
+  const payload = parseJson(row.payload) as { request?: { experiment_name?: unknown }; actor?: unknown } | null;
   const requested = payload?.request?.experiment_name;
   return {
     id: row.id,
@@ -61,10 +63,27 @@ function toJob(row: JobRow): Job {
     result,
     runId: row.run_id,
     experimentName: result?.experimentName ?? (typeof requested === 'string' ? requested : null),
+    submittedBy: typeof payload?.actor === 'string' ? payload.actor : null,
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
+}
+
+/** How long a metrics scrape waits for fresh job counts before it shows the last ones. */
+const COUNTS_SCRAPE_WAIT_MS = 1000;
+
+/** Waits for `work` at most `ms`; its failure or lateness is ignored (it goes on in the background). */
+async function boundedQuietly(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What {@link JobsService} works with. */
@@ -93,7 +112,9 @@ export class JobsService {
       registers: [deps.metrics.registry],
     });
     deps.queue.onFinished((status, seconds) => duration.labels(status).observe(seconds));
-    const refresh = (): Promise<void> => this.refreshCounts(0);
+    // A scrape never fails or stalls on the database: while it is unreachable (or slow) the
+    // gauge shows the last counts read, and Prometheus keeps every other series.
+    const refresh = (): Promise<void> => boundedQuietly(this.refreshCounts(0), COUNTS_SCRAPE_WAIT_MS);
     const current = (status: string): number => this.counts[status] ?? 0;
     // Derived from the table rather than counted in-process: jobs finish in other processes
     // (`modelplane worker`) and the history outlives restarts.

@@ -70,6 +70,19 @@ function apiKeyOf(opts: RemoteOptions, config: Config | undefined): string | und
   return file !== undefined && existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
+/** Why a fetch failed: the network error's code and message, not fetch's "fetch failed". */
+export function unreachableCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (cause !== undefined && cause !== null) {
+    const code = typeof cause.code === 'string' ? cause.code : undefined;
+    const message = typeof cause.message === 'string' ? cause.message : undefined;
+    if (code !== undefined && message !== undefined && !message.includes(code)) return `${code} ${message}`;
+    if (message !== undefined) return message;
+    if (code !== undefined) return code;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** A small client for the server's native API; errors carry the server's `details`. */
 class Remote {
   constructor(
@@ -85,13 +98,20 @@ class Remote {
       headers['content-type'] = init.contentType ?? 'application/json';
       payload = init.raw === true ? (body as RequestInit['body']) : JSON.stringify(body);
     }
-    const res = await fetch(new URL(url, this.base), {
-      method,
-      headers,
-      ...(payload === undefined ? {} : { body: payload }),
-      // Needed by fetch to send a streamed request body.
-      ...(init.raw === true ? { duplex: 'half' } : {}),
-    });
+    const target = new URL(url, this.base);
+    let res: Response;
+    try {
+      res = await fetch(target, {
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+        // Needed by fetch to send a streamed request body.
+        ...(init.raw === true ? { duplex: 'half' } : {}),
+      });
+    } catch (err) {
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, ...) is its cause.
+      throw new Error(`cannot reach the server at ${target.origin} (${method} ${target.href}): ${unreachableCause(err)}`, { cause: err });
+    }
     const text = await res.text();
     let json: unknown;
     try {
@@ -252,7 +272,9 @@ async function trainLocal(o: TrainCliOptions, ctx: CliContext): Promise<void> {
         deps,
       );
       bar.stop();
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      // The same snake_case names as the server's job status (`train --remote`).
+      const out = { run_id: result.runId, experiment_name: result.experimentName, model: result.model, metrics: result.metrics };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     } finally {
       bar.stop();
       process.off('SIGINT', onSignal);

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { unavailable } from '../platform/errors.ts';
 import type { AnyJobPayload } from './handlers.ts';
 import { markWorkerAlive, markWorkerGone, orphanReason, settleOrphan } from './job.recovery.ts';
-import { claimById, failQueued, failUnfinished, getJob, insertJob, listRunning } from './jobs.repository.ts';
+import { appendLogs, claimById, failAttemptRun, failQueued, failUnfinished, getJob, insertJob, listQueuedBefore, listRunning } from './jobs.repository.ts';
 import { cancelInStore, FinishedListeners, type CancelOutcome, type EnqueueOptions, type FinishedListener, type JobQueue, type QueueDeps, type QueueOptions } from './queue.ts';
 import { WorkerPool } from './worker.pool.ts';
 import { runnerOnPool, type JobRunner } from './worker.runner.ts';
@@ -25,6 +25,25 @@ import { runnerOnPool, type JobRunner } from './worker.runner.ts';
  * by dead workers and shutdowns, and it alone decides when a job has had enough.
  */
 const BULL_ATTEMPT_HEADROOM = 10;
+
+const QUEUE_UNAVAILABLE = 'the training queue (Redis) is unavailable; try again later';
+/** Longest wait for Redis to take a new job before the submission answers 503. */
+const ENQUEUE_TIMEOUT_MS = 3000;
+/** How long an enqueue-only replica waits for Redis at start before it starts without it. */
+const START_WAIT_MS = 5000;
+
+/** `work`, or a rejection with `message` after `ms` (the work itself goes on). */
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface BullMqOptions extends QueueOptions {
   readonly redisUrl: string;
@@ -40,6 +59,7 @@ export class BullMqQueue implements JobQueue {
   private readonly runner: JobRunner;
   private readonly finished = new FinishedListeners();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
   private started = false;
   private closed = false;
 
@@ -61,16 +81,18 @@ export class BullMqQueue implements JobQueue {
   }
 
   async enqueue<P extends AnyJobPayload>(payload: P, options: EnqueueOptions = {}): Promise<string> {
+    // Refused at once while Redis is away: the connection would otherwise hold the call until it returns.
+    if (this.queueConnection.status !== 'ready') throw unavailable(QUEUE_UNAVAILABLE, 5);
     const id = randomUUID();
     const maxAttempts = options.maxAttempts ?? this.deps.catalogue.maxAttempts(payload.kind);
     const db = this.deps.store.db;
     await insertJob(db, { id, kind: payload.kind, payload: JSON.stringify(payload), maxAttempts, now: Date.now() });
     try {
-      await this.add(id, payload.kind, maxAttempts);
+      await withTimeout(this.add(id, payload.kind, maxAttempts), ENQUEUE_TIMEOUT_MS, 'the queue did not answer in time');
     } catch (err) {
       const reason = `could not hand the job to the queue: ${err instanceof Error ? err.message : String(err)}`;
       await failQueued(db, id, Date.now(), reason);
-      throw unavailable('the training queue (Redis) is unavailable; try again later', 5);
+      throw unavailable(QUEUE_UNAVAILABLE, 5);
     }
     return id;
   }
@@ -102,7 +124,20 @@ export class BullMqQueue implements JobQueue {
     if (this.started) return;
     this.started = true;
     markWorkerAlive(this.runner.workerId);
-    await this.queue.waitUntilReady();
+    if (this.options.workers === 0) {
+      // An API replica that only enqueues starts without Redis (submissions answer 503 until it comes).
+      const ready = await withTimeout(this.queue.waitUntilReady(), START_WAIT_MS, 'redis not ready').then(
+        () => true,
+        () => false,
+      );
+      if (!ready) {
+        this.deps.log.warn({ wait_ms: START_WAIT_MS }, 'training queue (redis) not reachable at start-up; job submissions answer 503 until it is');
+        this.startSweeping(true);
+        return;
+      }
+    } else {
+      await this.queue.waitUntilReady();
+    }
     if (this.options.workers > 0) {
       this.workerConnection = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
       this.workerConnection.on('error', (err) => this.deps.log.warn({ err: { message: err.message } }, 'training worker redis error'));
@@ -122,9 +157,22 @@ export class BullMqQueue implements JobQueue {
       await this.worker.waitUntilReady();
     }
     await this.sweep();
-    this.sweepTimer = setInterval(() => {
-      this.sweep().catch((err: unknown) => this.deps.log.warn({ err }, 'looking for orphaned training jobs failed'));
-    }, this.options.sweepIntervalMs);
+    this.startSweeping(false);
+  }
+
+  /** The periodic sweep (first one at once when `now`); one at a time, as a sweep waits for Redis while it is away. */
+  private startSweeping(now: boolean): void {
+    const tick = (): void => {
+      if (this.sweeping !== undefined || this.closed) return;
+      this.sweeping = this.sweep()
+        .catch((err: unknown) => this.deps.log.warn({ err }, 'looking for orphaned training jobs failed'))
+        .then(() => undefined)
+        .finally(() => {
+          this.sweeping = undefined;
+        });
+    };
+    if (now) tick();
+    this.sweepTimer = setInterval(tick, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -193,7 +241,10 @@ export class BullMqQueue implements JobQueue {
       if (job.id === undefined) return;
       const state = await job.getState();
       if (state !== 'failed') return;
+      const row = await getJob(this.deps.store.db, job.id);
       if (await failUnfinished(this.deps.store.db, job.id, Date.now(), err.message)) {
+        // The attempt that was running (if any) ends with the job: its run must not stay RUNNING.
+        if (row?.status === 'running' && row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, Date.now(), err.message);
         this.finished.notify('failed', 0);
       }
     } catch (e) {
@@ -215,7 +266,10 @@ export class BullMqQueue implements JobQueue {
       const bullJob = await this.queue.getJob(row.id);
       const state = bullJob === undefined ? 'missing' : await bullJob.getState();
       if (state === 'failed' || state === 'completed') {
-        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) n++;
+        if (await failUnfinished(this.deps.store.db, row.id, now, bullJob?.failedReason ?? reason)) {
+          if (row.run_id !== null) await failAttemptRun(this.deps.store.db, row.run_id, now, reason);
+          n++;
+        }
         continue;
       }
       if (state !== 'missing' && state !== 'unknown') continue;
@@ -223,6 +277,22 @@ export class BullMqQueue implements JobQueue {
       if (next === undefined) continue;
       n++;
       if (next === 'queued') await this.add(row.id, row.kind, row.max_attempts);
+    }
+    return n + (await this.requeueLost(now));
+  }
+
+  /**
+   * Queued rows whose BullMQ job is gone (Redis restarted without its data, or was flushed) are
+   * added again under the same id: the jobs table, not Redis, is the record of accepted work.
+   */
+  private async requeueLost(now: number): Promise<number> {
+    let n = 0;
+    for (const row of await listQueuedBefore(this.deps.store.db, now - this.options.lostEntryGraceMs)) {
+      if ((await this.queue.getJob(row.id)) !== undefined) continue;
+      await this.add(row.id, row.kind, row.max_attempts);
+      await appendLogs(this.deps.store.db, row.id, [{ at: Date.now(), line: 'queue entry lost (Redis restarted without its data); enqueued again' }]);
+      this.deps.log.warn({ jobId: row.id }, 're-enqueued a queued training job whose queue entry was lost');
+      n++;
     }
     return n;
   }

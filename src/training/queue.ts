@@ -84,6 +84,11 @@ export interface QueueOptions {
   readonly lockDurationMs: number;
   /** BullMQ stalled-job check period. */
   readonly stalledIntervalMs: number;
+  /**
+   * A queued job older than this without its BullMQ entry lost it (Redis restarted empty) and is
+   * enqueued again by the sweep; younger ones may be between the row's insert and the add.
+   */
+  readonly lostEntryGraceMs: number;
 }
 
 export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers'> = {
@@ -99,6 +104,7 @@ export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers'> = {
   queueName: 'modelplane-training',
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
+  lostEntryGraceMs: 10_000,
 };
 
 /** What a backend needs from the process. */

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../platform/app-type.ts';
 import { roleAllows } from '../platform/auth.ts';
 import { forbidden } from '../platform/errors.ts';
-import { AUTH_ERRORS, errorResponses } from '../platform/schemas.ts';
+import { AUTH_ERRORS, errorResponses, pageProperties } from '../platform/schemas.ts';
 import { TrainRequest } from './job.types.ts';
 import type { Job, JobsService } from './jobs.service.ts';
 import { requiredRole } from './train-request.ts';
@@ -111,8 +111,7 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
         tags: TAGS,
         querystring: Type.Object({
           status: Type.Optional(JobStatusValue),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-          page_token: Type.Optional(Type.String({ maxLength: 512 })),
+          ...pageProperties(),
         }),
         response: {
           200: Type.Object({ jobs: Type.Array(JobView), next_page_token: Type.Optional(Type.String()) }),
@@ -138,13 +137,23 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
       schema: {
         summary: 'Cancel a queued or running training job',
         description:
-          'A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished.',
+          'A queued job is cancelled at once (`status: cancelled`). A running job is asked to stop (`cancel_requested: true`) and ends `cancelled` within seconds. 409 when the job already finished. A train key cancels the jobs it submitted; other keys\' jobs need admin (403).',
         tags: TAGS,
         params: JobParams,
         response: { 200: JobView, ...errorResponses(400, 404, 409, ...AUTH_ERRORS) },
       },
     },
-    async (request) => jobView(await jobs.cancel(request.params.job_id)),
+    async (request) => {
+      // A train key cancels its own jobs; another key's (an admin's, a colleague's) need admin.
+      const principal = request.principal;
+      if (principal !== undefined && !roleAllows(principal.role, 'admin')) {
+        const job = await jobs.get(request.params.job_id);
+        if (job.submittedBy !== principal.keyId) {
+          throw forbidden(`job '${job.id}' was submitted by another key; cancelling it needs role 'admin' (the key has role '${principal.role}')`);
+        }
+      }
+      return jobView(await jobs.cancel(request.params.job_id));
+    },
   );
 
   app.get(
@@ -155,10 +164,7 @@ export async function trainingRoutes(app: App, jobs: JobsService): Promise<void>
         summary: "A training job's log lines, oldest first",
         tags: TAGS,
         params: JobParams,
-        querystring: Type.Object({
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 1000 })),
-          page_token: Type.Optional(Type.String({ maxLength: 512 })),
-        }),
+        querystring: Type.Object(pageProperties({ max: 10_000, default: 1000 })),
         response: {
           200: Type.Object({
             job_id: Type.String(),

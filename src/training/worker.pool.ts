@@ -36,6 +36,8 @@ const STARTUP_TIMEOUT_MS = 120_000;
 export interface RunCallbacks {
   progress(percent: number, stage: string, message: string | null): void;
   log(at: number, line: string): void;
+  /** The job's attempt created its tracking run. */
+  runStarted(runId: string): void;
 }
 
 /** A job running on a thread. */
@@ -161,6 +163,9 @@ export class WorkerPool {
           break;
         case 'log':
           callbacks.log(msg.at, msg.line);
+          break;
+        case 'runStarted':
+          callbacks.runStarted(msg.runId);
           break;
         case 'heartbeat':
           break;

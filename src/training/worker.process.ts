@@ -28,7 +28,7 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
   }
   const workers = options.concurrency ?? Math.max(1, config.trainingWorkers);
   // Only the store and the queue: the worker threads open what the jobs need themselves.
-  const backends = await openBackends(config, log, { queue: { workers }, predictionCache: { entries: 0 } });
+  const backends = await openBackends(config, log, { queue: { workers }, predictionCache: { entries: 0 }, waitForStore: true });
   try {
     const queue = backends.queue!;
     await queue.start();

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../store/database.ts';
 import type { JobCatalogue } from './handlers.ts';
 import type { JobResult } from './job.types.ts';
-import { appendLogs, heartbeat, settleRunning, type JobRow, type JobSettlement } from './jobs.repository.ts';
+import { appendLogs, failAttemptRun, heartbeat, recordAttemptRun, settleRunning, type JobRow, type JobSettlement } from './jobs.repository.ts';
 import type { ThreadOutcome, ThreadRun, WorkerPool } from './worker.pool.ts';
 
 /** How a run of a job ended, from the queue's point of view. */
@@ -124,6 +124,9 @@ export class JobRunner {
     ];
     let lost = false;
     let writing: Promise<void> | undefined;
+    /** The tracking run this attempt created, once it says so; ended here if the attempt dies. */
+    let attemptRunId: string | undefined;
+    let recording: Promise<void> | undefined;
     let lastBeat = 0;
 
     const thread = pool.run(
@@ -135,6 +138,12 @@ export class JobRunner {
         },
         log: (at, line) => {
           pendingLogs.push({ at, line });
+        },
+        runStarted: (runId) => {
+          attemptRunId = runId;
+          recording = recordAttemptRun(db, row.id, workerId, runId)
+            .then(() => undefined)
+            .catch((err: unknown) => log.warn({ err, jobId: row.id, runId }, 'recording the attempt\'s tracking run failed'));
         },
       },
       () => `stage '${progress.stage}'`,
@@ -180,6 +189,8 @@ export class JobRunner {
       this.active.delete(row.id);
     }
     await writing;
+    await recording;
+    if (attemptRunId !== undefined && outcome.kind !== 'done') await this.endAttemptRun(row.id, attemptRunId, outcome);
     if (lost) return 'lost';
     try {
       await flush(true);
@@ -188,6 +199,27 @@ export class JobRunner {
     }
     if (lost) return 'lost';
     return this.conclude(row, outcome, run.cancelRequested);
+  }
+
+  /**
+   * Ends the run of an attempt that did not succeed, unless the pipeline already did: a thread
+   * that died, hung, was terminated after a cancellation or interrupted by shutdown cannot end it
+   * itself, and a run must never stay RUNNING. The next attempt makes a run of its own.
+   */
+  private async endAttemptRun(jobId: string, runId: string, outcome: ThreadOutcome): Promise<void> {
+    const reason =
+      outcome.kind === 'died'
+        ? outcome.reason
+        : outcome.kind === 'interrupted'
+          ? 'attempt interrupted by worker shutdown; the job runs again'
+          : outcome.kind === 'failed'
+            ? outcome.message
+            : 'attempt cancelled';
+    try {
+      await failAttemptRun(this.deps.store.db, runId, Date.now(), reason);
+    } catch (err) {
+      this.deps.log.warn({ err, jobId, runId }, 'ending the attempt\'s tracking run failed; recovery ends it');
+    }
   }
 
   /** Maps a thread outcome to the job's next state and writes it. */

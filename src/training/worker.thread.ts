@@ -67,6 +67,9 @@ function jobContext(jobId: string, attempt: number, signal: AbortSignal): JobCon
     log(line) {
       post({ type: 'log', jobId, at: Date.now(), line: String(line) });
     },
+    runStarted(runId) {
+      post({ type: 'runStarted', jobId, runId });
+    },
   };
 }
 

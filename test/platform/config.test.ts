@@ -14,6 +14,8 @@ describe('loadConfig', () => {
     assert.equal(c.maxBatchSize, 1000);
     assert.equal(c.databaseUrl, undefined);
     assert.equal(c.apiKey, undefined);
+    // Rate limiting is off unless configured: no default throttles a high-throughput client (#12).
+    assert.equal(c.rateLimitPerMinute, 0);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.model));
   });
 

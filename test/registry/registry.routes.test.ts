@@ -66,13 +66,20 @@ for (const backend of backends) {
       t.backends.store.db.selectFrom('model_versions').select('version').where('model', '=', name).orderBy('version').execute();
 
     test('multipart upload stores the bundle, infers the signature and serves the bytes back', async () => {
-      const res = await upload('churn', classifierOnnx(), 'train', { description: 'first', run_id: 'run-1', reference_dataset: 'customers:3', tags: '{"team":"a"}' });
+      // The lineage must point at a run and a dataset version that exist.
+      const run = await t.app.inject({ method: 'POST', url: '/experiments/e/runs', headers: t.headers('admin'), payload: { create_experiment: true } });
+      const runId = run.json<{ run_id: string }>().run_id;
+      for (let i = 0; i < 3; i += 1) {
+        const ds = await t.app.inject({ method: 'POST', url: '/datasets/customers', headers: { ...t.headers('admin'), 'content-type': 'text/csv' }, payload: `a,b\n1,${i}\n` });
+        assert.equal(ds.statusCode, 201, ds.body);
+      }
+      const res = await upload('churn', classifierOnnx(), 'train', { description: 'first', run_id: runId, reference_dataset: 'customers:3', tags: '{"team":"a"}' });
       assert.equal(res.statusCode, 201, res.body);
       const v = res.json<VersionBody>();
       assert.equal(v.version, 1);
       assert.equal(v.stage, 'None');
       assert.equal(v.description, 'first');
-      assert.equal(v.run_id, 'run-1');
+      assert.equal(v.run_id, runId);
       assert.deepEqual(v.dataset, { name: 'customers', version: 3 });
       assert.deepEqual(v.tags, { team: 'a' });
       assert.equal(v.created_by, keyIds['train']);

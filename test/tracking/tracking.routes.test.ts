@@ -185,7 +185,9 @@ for (const backend of await storeBackends()) {
       assert.match((finished.body as { end_time: string }).end_time, ISO);
       assert.equal((await call('train', 'PATCH', `/runs/${id}`, { status: 'DONE' })).status, 400);
 
-      const deleted = await call('train', 'DELETE', `/runs/${id2}`);
+      // Deletes are an admin's (API.md).
+      assert.equal((await call('train', 'DELETE', `/runs/${id2}`)).status, 403);
+      const deleted = await call('admin', 'DELETE', `/runs/${id2}`);
       assert.equal(deleted.status, 200);
       assert.equal((deleted.body as { lifecycle_stage: string }).lifecycle_stage, 'deleted');
       const active = await call('read', 'GET', '/experiments/http-runs/runs');
@@ -207,7 +209,8 @@ for (const backend of await storeBackends()) {
 
     void test('experiment delete and restore over HTTP, with view types', async () => {
       await call('train', 'POST', '/experiments', { name: 'to-delete' });
-      const del = await call('train', 'DELETE', '/experiments/to-delete');
+      assert.equal((await call('train', 'DELETE', '/experiments/to-delete')).status, 403);
+      const del = await call('admin', 'DELETE', '/experiments/to-delete');
       assert.equal(del.status, 200);
       assert.equal((del.body as { lifecycle_stage: string }).lifecycle_stage, 'deleted');
       const active = await call('read', 'GET', '/experiments');
@@ -217,7 +220,7 @@ for (const backend of await storeBackends()) {
       assert.equal((await call('train', 'POST', '/experiments', { name: 'to-delete' })).status, 409);
       const restored = await call('train', 'POST', '/experiments/to-delete/restore');
       assert.equal((restored.body as { lifecycle_stage: string }).lifecycle_stage, 'active');
-      assert.equal((await call('train', 'DELETE', '/experiments/Default')).status, 400);
+      assert.equal((await call('admin', 'DELETE', '/experiments/Default')).status, 400);
       const filtered = await call('read', 'GET', `/experiments?filter=${encodeURIComponent("name LIKE 'to-%'")}`);
       assert.deepEqual((filtered.body as { experiments: { name: string }[] }).experiments.map((e) => e.name), ['to-delete']);
       const paged = await call('read', 'GET', '/experiments?limit=1');
