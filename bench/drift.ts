@@ -7,7 +7,7 @@
  *    seeds each: how many features are flagged (target: calm <= 3 of 30 (10%); shifted >= 4 of the
  *    5 with <= 3 false alarms).
  * 2. Speed of a drift check over 10,000 logged rows x 30 features: the steps of GET /drift/{model}
- *    (read the window from the store's prediction log, parse it, test every feature) on SQLite,
+ *    (read the window and its schema from the store's prediction log, decode it, test every feature) on SQLite,
  *    median of 7 runs (target < 100 ms).
  * 3. Cost of prediction logging: two servers with the same 30-feature model (MODEL_PATH), one with
  *    PREDICTION_LOG_SAMPLE_RATE=1 and one with 0, single-row POST /predict under wrk, alternated
@@ -19,12 +19,13 @@
  * Needs wrk on PATH for part 3. Servers run from src/ through tsx on free ports, fresh data dirs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { insertPredictions, windowInputs } from '../src/drift/drift.repository.ts';
-import { liveColumns } from '../src/drift/drift.service.ts';
+import { findSchema, insertPredictions, upsertSchema, windowInputs } from '../src/drift/drift.repository.ts';
+import { liveFromLog } from '../src/drift/drift.service.ts';
+import { encodeRow, parseSchema } from '../src/drift/log-codec.ts';
 import { compareFeatures, type DriftReference } from '../src/drift/report.ts';
 import { openStore } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
@@ -97,6 +98,10 @@ async function speed(): Promise<void> {
   try {
     await migrateToLatest(store);
     const cols = columns(10_000, 7, SHIFTED, 1.5);
+    // Rows as the prediction log stores them: the model's float32 input row.
+    const input = new Float32Array(10_000 * F);
+    for (let i = 0; i < 10_000; i++) for (let j = 0; j < F; j++) input[i * F + j] = cols[j]![i]!;
+    await upsertSchema(store.db, { model: 'bench', version: '1', element_type: 'float32', features: JSON.stringify(cols.map((_, j) => `f${j}`)), categories: JSON.stringify(cols.map(() => null)) });
     const rows = Array.from({ length: 10_000 }, (_, i) => ({
       at: Date.now(),
       model: 'bench',
@@ -104,24 +109,32 @@ async function speed(): Promise<void> {
       request_id: null,
       kind: 'single',
       latency_ms: 0.1,
-      inputs: JSON.stringify(Object.fromEntries(cols.map((c, j) => [`f${j}`, c[i]]))),
+      inputs: encodeRow(input, i, F),
       output: '{"prediction":1}',
     }));
-    await insertPredictions(store.db, rows);
+    await insertPredictions(store.db, rows, store.dialect);
     for (const refRows of [800, 5000]) {
       const reference = referenceOf(refRows, 1);
       const times: number[] = [];
+      const cpuMs: number[] = [];
       let drifted = 0;
       for (let run = 0; run < 7; run++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const texts = await windowInputs(store.db, 'bench', '1', 10_000);
-        const parsed = texts.map((t) => JSON.parse(t) as Record<string, unknown>);
-        const report = compareFeatures(reference, liveColumns(reference, parsed), parsed.length, { shareThreshold: 0.5 });
+        const schema = parseSchema((await findSchema(store.db, 'bench', '1'))!);
+        const report = compareFeatures(reference, liveFromLog(reference, schema, texts), texts.length, { shareThreshold: 0.5 });
         times.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpuMs.push((c.user + c.system) / 1000);
         drifted = report.drifted_features;
       }
       times.sort((a, b) => a - b);
-      print(`reference ${refRows} rows (${refRows <= 1000 ? 'KS, exact p-values' : 'Wasserstein'}): median ${times[3]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[6]!.toFixed(1)} ms; ${drifted} features drifted (target < 100 ms)`);
+      cpuMs.sort((a, b) => a - b);
+      print(
+        `reference ${refRows} rows (${refRows <= 1000 ? 'KS' : 'Wasserstein'}): wall median ${times[3]!.toFixed(1)} ms (min ${times[0]!.toFixed(1)}, max ${times[6]!.toFixed(1)}), ` +
+          `CPU median ${cpuMs[3]!.toFixed(1)} ms (min ${cpuMs[0]!.toFixed(1)}); ${drifted} features drifted (target < 100 ms)`,
+      );
     }
   } finally {
     await store.close();
@@ -140,6 +153,12 @@ async function freePort(): Promise<number> {
 }
 
 const API_KEY = 'drift-bench-admin-key-0123456789';
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux; clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function serve(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
@@ -180,7 +199,8 @@ async function loggingCost(): Promise<void> {
     const base = `http://127.0.0.1:${setupPort}`;
     await waitFor(`${base}/health`);
     const cols = columns(2000, 3);
-    const trainRows = Array.from({ length: 2000 }, (_, i) => ({ ...Object.fromEntries(cols.map((c, j) => [`f${j}`, c[i]])), y: cols[0]![i]! + cols[1]![i]! > 1 ? 1 : 0 }));
+    // Named as wrk.ts's single-row script names them.
+    const trainRows = Array.from({ length: 2000 }, (_, i) => ({ ...Object.fromEntries(cols.map((c, j) => [`feature_${j + 1}`, c[i]])), y: cols[0]![i]! + cols[1]![i]! > 1 ? 1 : 0 }));
     await call(base, 'POST', '/datasets/bench', { rows: trainRows });
     const job = await call(base, 'POST', '/train', { dataset: { name: 'bench' }, target: 'y', algorithm: 'logistic_regression', register_as: 'bench' });
     for (;;) {
@@ -195,8 +215,10 @@ async function loggingCost(): Promise<void> {
 
     const ports = [await freePort(), await freePort()];
     const rates = ['1', '0'];
+    const servers: ChildProcess[] = [];
     for (let k = 0; k < 2; k++) {
-      children.push(serve({ API_PORT: String(ports[k]), DATA_DIR: path.join(tmp, `s${k}`), MODEL_PATH: onnxFile, PREDICTION_LOG_SAMPLE_RATE: rates[k]!, DRIFT_CHECK_INTERVAL: '0' }));
+      servers[k] = serve({ API_PORT: String(ports[k]), DATA_DIR: path.join(tmp, `s${k}`), MODEL_PATH: onnxFile, PREDICTION_LOG_SAMPLE_RATE: rates[k]!, DRIFT_CHECK_INTERVAL: '0' });
+      children.push(servers[k]!);
     }
     await Promise.all(ports.map((p) => waitFor(`http://127.0.0.1:${p}/ready`)));
     const script = path.join(tmp, 'single.lua');
@@ -207,12 +229,22 @@ async function loggingCost(): Promise<void> {
     const order = [0, 1, 1, 0, 0, 1, 1, 0];
     const rps: number[][] = [[], []];
     const p99: number[][] = [[], []];
+    // CPU time per request of each server: unlike requests/s, barely moved by other load on the machine.
+    const cpu = [0, 0];
+    const requests = [0, 0];
     for (const k of order) {
+      const before = cpuSeconds(servers[k]!.pid!);
       const r = await runWrk(`http://127.0.0.1:${ports[k]}`, script, connections, seconds);
+      // The logging server's last writes of the run are part of its cost.
+      await new Promise((done) => setTimeout(done, 500));
+      cpu[k]! += cpuSeconds(servers[k]!.pid!) - before;
+      requests[k]! += r.requests;
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`wrk saw ${r.non2xx} non-2xx and ${r.errors} socket errors`);
       rps[k]!.push(r.rps);
       p99[k]!.push(r.p99);
     }
+    const usOn = (cpu[0]! / requests[0]!) * 1e6;
+    const usOff = (cpu[1]! / requests[1]!) * 1e6;
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
     const logged = `http://127.0.0.1:${ports[0]}`;
@@ -222,6 +254,7 @@ async function loggingCost(): Promise<void> {
     print(`logging on : rps per run ${rps[0]!.map((x) => x.toFixed(0)).join(' ')}  (median ${median(rps[0]!).toFixed(0)}, p99 median ${median(p99[0]!).toFixed(2)} ms)`);
     print(`logging off: rps per run ${rps[1]!.map((x) => x.toFixed(0)).join(' ')}  (median ${median(rps[1]!).toFixed(0)}, p99 median ${median(p99[1]!).toFixed(2)} ms)`);
     print(`cost of logging: ${((1 - sum(rps[0]!) / sum(rps[1]!)) * 100).toFixed(1)}% of throughput (total requests), ${((1 - median(rps[0]!) / median(rps[1]!)) * 100).toFixed(1)}% by medians (target < 5%)`);
+    print(`server CPU per request: logging on ${usOn.toFixed(1)} us, off ${usOff.toFixed(1)} us: logging costs ${((usOn / usOff - 1) * 100).toFixed(1)}% more CPU per prediction (target < 5%)`);
     print(`rows written by the logging server: ${written}, dropped: ${dropped}`);
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -2,12 +2,13 @@
  * SQL of the drift feature: the prediction log and the stored drift reports. Every function
  * takes a Kysely instance (or a transaction); rows are mapped to domain objects by the services.
  */
-import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
+import { CompiledQuery, type Generated, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../store/schema.ts';
 
 declare module '../store/schema.ts' {
   interface Database {
     prediction_log: PredictionLogTable;
+    prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
   }
 }
@@ -20,10 +21,21 @@ export interface PredictionLogTable {
   request_id: string | null;
   kind: string;
   latency_ms: number;
-  /** JSON object: feature name -> value. */
+  /** base64 of the input row's little-endian values (see {@link PredictionLogSchemaTable}). */
   inputs: string;
   /** JSON object: the answer's fields for this row. */
   output: string;
+}
+
+/** What gives a model version's logged input rows meaning. */
+export interface PredictionLogSchemaTable {
+  model: string;
+  version: string;
+  element_type: 'float32' | 'float64';
+  /** JSON array of feature names in input order. */
+  features: string;
+  /** JSON array: per feature `null` (numeric) or its category labels (index = code). */
+  categories: string;
 }
 
 export interface DriftReportTable {
@@ -40,14 +52,53 @@ export type PredictionLogRow = Selectable<PredictionLogTable>;
 export type NewPredictionLogRow = Insertable<PredictionLogTable>;
 type Db = Kysely<Database>;
 
-/** Rows per INSERT statement: 9 parameters a row stays far below SQLite's and PostgreSQL's limits. */
+/** Rows per INSERT statement: 8 parameters a row stays below SQLite's and PostgreSQL's limits. */
 const INSERT_CHUNK = 1000;
+const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
+/** INSERT text by dialect and row count (a flush mostly writes full chunks, so few are built). */
+const insertText = new Map<string, string>();
 
-/** Appends rows in multi-row INSERTs. */
-export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    await db.insertInto('prediction_log').values(rows.slice(i, i + INSERT_CHUNK)).execute();
+function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
+  const key = `${dialect}:${rows}`;
+  let text = insertText.get(key);
+  if (text === undefined) {
+    const w = LOG_COLUMNS.length;
+    const tuples: string[] = [];
+    for (let r = 0; r < rows; r++) {
+      const p = LOG_COLUMNS.map((_, c) => (dialect === 'postgres' ? `$${r * w + c + 1}` : '?'));
+      tuples.push(`(${p.join(',')})`);
+    }
+    text = `insert into prediction_log (${LOG_COLUMNS.join(',')}) values ${tuples.join(',')}`;
+    insertText.set(key, text);
   }
+  return text;
+}
+
+/**
+ * Appends rows in multi-row INSERTs. The statement text is built once per size and the
+ * parameters passed flat: the query builder would build and compile a node per value, which cost
+ * more than the write itself at thousands of logged rows a second.
+ */
+export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[], dialect: 'sqlite' | 'postgres'): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    const params: unknown[] = [];
+    for (const r of chunk) params.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
+    await db.executeQuery(CompiledQuery.raw(insertSql(dialect, chunk.length), params));
+  }
+}
+
+/** Records (or replaces) the schema of a model version's logged rows. */
+export async function upsertSchema(db: Db, row: PredictionLogSchemaTable): Promise<void> {
+  await db
+    .insertInto('prediction_log_schemas')
+    .values(row)
+    .onConflict((oc) => oc.columns(['model', 'version']).doUpdateSet({ element_type: row.element_type, features: row.features, categories: row.categories }))
+    .execute();
+}
+
+export async function findSchema(db: Db, model: string, version: string): Promise<PredictionLogSchemaTable | undefined> {
+  return db.selectFrom('prediction_log_schemas').selectAll().where('model', '=', model).where('version', '=', version).executeTakeFirst();
 }
 
 export interface PredictionFilter {

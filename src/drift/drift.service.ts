@@ -13,6 +13,7 @@ import type { Registry } from '../registry/registry.service.ts';
 import type { Store } from '../store/database.ts';
 import { categoricalReference, numericReference, REFERENCE_FORMAT, type FeatureReference } from '../training/pipeline-reference.ts';
 import * as repo from './drift.repository.ts';
+import { decodeRow, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
 import type { PredictionLog } from './prediction-log.ts';
 import { compareFeatures, type DriftReference, type FeatureDrift, type LiveColumn } from './report.ts';
 
@@ -95,6 +96,8 @@ export class DriftService {
   private readonly deps: DriftDeps;
   /** References by `model@version`, parsed once (they never change without setReference). */
   private readonly references = new Map<string, StoredReference | null>();
+  /** Logged-row schemas by `model@version`. */
+  private readonly schemas = new Map<string, LogSchema>();
   private timer: NodeJS.Timeout | undefined;
   private lastCheckAt = Date.now() - 86_400_000;
   private checking: Promise<void> | undefined;
@@ -230,9 +233,10 @@ export class DriftService {
     const limit = query.sinceMs === undefined ? (query.window ?? this.deps.settings.window) : MAX_WINDOW;
     const since = query.sinceMs === undefined ? undefined : Date.now() - query.sinceMs;
     const texts = await repo.windowInputs(this.deps.store.db, model, String(version), limit, since);
-    const rows = texts.map((t) => JSON.parse(t) as Record<string, unknown>);
+    const schema = texts.length === 0 ? undefined : await this.logSchema(model, String(version));
     const window = { ...(since === undefined ? { rows: limit } : { since: new Date(since).toISOString() }), source: 'log' as const };
-    return this.build(model, String(version), reference, rows, window, query.method);
+    const n = schema === undefined ? 0 : texts.length;
+    return this.build(model, String(version), reference, () => liveFromLog(reference, schema!, texts), n, window, query.method);
   }
 
   /**
@@ -250,18 +254,19 @@ export class DriftService {
       if (r === null || typeof r !== 'object') throw invalidField(`/records/${i}`, 'must be an object of feature values or an array in feature order');
       return r as Record<string, unknown>;
     });
-    return this.build(model, String(version), reference, rows, { rows: rows.length, source: 'request' }, query.method);
+    return this.build(model, String(version), reference, () => liveColumns(reference, rows), rows.length, { rows: rows.length, source: 'request' }, query.method);
   }
 
-  private build(model: string, version: string, reference: StoredReference, rows: readonly Record<string, unknown>[], window: DriftReport['window'], method: 'psi' | undefined): DriftReport {
+  /** The report over `n` live rows whose columns `live()` gives (not called below the minimum window). */
+  private build(model: string, version: string, reference: StoredReference, live: () => Map<string, LiveColumn>, n: number, window: DriftReport['window'], method: 'psi' | undefined): DriftReport {
     const s = this.deps.settings;
     const description: ReferenceDescription = { source: reference.source ?? 'training', rows: reference.rows, dataset: reference.dataset === undefined || reference.dataset === null ? null : { name: reference.dataset.name, version: reference.dataset.version } };
-    const head = { model, version, computed_at: new Date().toISOString(), window, current_rows: rows.length, reference_rows: reference.rows, min_window: s.minWindow, share_threshold: s.shareThreshold, n_features: reference.feature_names.length };
-    if (rows.length < s.minWindow) {
+    const head = { model, version, computed_at: new Date().toISOString(), window, current_rows: n, reference_rows: reference.rows, min_window: s.minWindow, share_threshold: s.shareThreshold, n_features: reference.feature_names.length };
+    if (n < s.minWindow) {
       return {
         ...head,
         status: 'not_enough_data',
-        message: `not enough data: ${rows.length} row(s) in the window, at least ${s.minWindow} needed (DRIFT_MIN_WINDOW)`,
+        message: `not enough data: ${n} row(s) in the window, at least ${s.minWindow} needed (DRIFT_MIN_WINDOW)`,
         share_drifted: null,
         drifted_features: null,
         dataset_drift: null,
@@ -269,8 +274,7 @@ export class DriftService {
         reference: description,
       };
     }
-    const live = liveColumns(reference, rows);
-    const summary = compareFeatures(reference, live, rows.length, { shareThreshold: s.shareThreshold, ...(method === undefined ? {} : { method }) });
+    const summary = compareFeatures(reference, live(), n, { shareThreshold: s.shareThreshold, ...(method === undefined ? {} : { method }) });
     return { ...head, status: 'ok', ...summary, reference: description };
   }
 
@@ -284,6 +288,18 @@ export class DriftService {
     }
     m.datasetDriftShare.set({ model: report.model }, report.share_drifted ?? 0);
     m.datasetDriftDetected.set({ model: report.model }, report.dataset_drift === true ? 1 : 0);
+  }
+
+  /** The schema of a model version's logged rows (registry versions' schemas never change: cached). */
+  private async logSchema(model: string, version: string): Promise<LogSchema | undefined> {
+    const key = `${model}@${version}`;
+    const cached = this.schemas.get(key);
+    if (cached !== undefined) return cached;
+    const row = await repo.findSchema(this.deps.store.db, model, version);
+    if (row === undefined) return undefined;
+    const schema = parseSchema(row);
+    if (/^\d+$/.test(version)) this.schemas.set(key, schema);
+    return schema;
   }
 
   /** The version of a model's latest logged row, as a number when it is a registry version. */
@@ -358,12 +374,21 @@ export class DriftService {
 
   // ------------------------------------------------------------------------------ prediction log reads
 
+  private async toLogged(rows: readonly repo.PredictionLogRow[]): Promise<LoggedPrediction[]> {
+    const schemas = new Map<string, LogSchema | undefined>();
+    for (const r of rows) {
+      const key = `${r.model}@${r.version}`;
+      if (!schemas.has(key)) schemas.set(key, await this.logSchema(r.model, r.version));
+    }
+    return rows.map((r) => toLogged(r, schemas.get(`${r.model}@${r.version}`)));
+  }
+
   /** A page of logged predictions, oldest first. */
   async predictions(filter: Omit<repo.PredictionFilter, 'afterId'>, limit: number, pageToken?: string): Promise<{ rows: LoggedPrediction[]; next_page_token?: string }> {
     await this.deps.predictionLog.flush();
     const afterId = pageToken === undefined ? undefined : decodeToken(pageToken, '/page_token');
     const rows = await repo.listPredictions(this.deps.store.db, { ...filter, ...(afterId === undefined ? {} : { afterId }) }, limit + 1);
-    const page = rows.slice(0, limit).map(toLogged);
+    const page = await this.toLogged(rows.slice(0, limit));
     return rows.length > limit ? { rows: page, next_page_token: encodeToken(page[page.length - 1]!.id) } : { rows: page };
   }
 
@@ -377,7 +402,7 @@ export class DriftService {
       if (rows.length === 0) return;
       left -= rows.length;
       afterId = rows[rows.length - 1]!.id;
-      yield rows.map(toLogged);
+      yield await this.toLogged(rows);
     }
   }
 }
@@ -395,7 +420,8 @@ export interface LoggedPrediction {
   readonly output: Record<string, unknown>;
 }
 
-function toLogged(r: repo.PredictionLogRow): LoggedPrediction {
+/** A logged row as the API shows it, its inputs named by its schema (`{}` without one). */
+function toLogged(r: repo.PredictionLogRow, schema: LogSchema | undefined): LoggedPrediction {
   return {
     id: Number(r.id),
     timestamp: new Date(Number(r.at)).toISOString(),
@@ -404,7 +430,7 @@ function toLogged(r: repo.PredictionLogRow): LoggedPrediction {
     request_id: r.request_id,
     kind: r.kind,
     latency_ms: Number(r.latency_ms),
-    inputs: JSON.parse(r.inputs) as Record<string, unknown>,
+    inputs: schema === undefined ? {} : namedValues(schema, r.inputs),
     output: JSON.parse(r.output) as Record<string, unknown>,
   };
 }
@@ -457,5 +483,36 @@ export function liveColumns(reference: DriftReference, rows: readonly Record<str
       out.set(name, { type: 'categorical', values });
     }
   }
+  return out;
+}
+
+/**
+ * The live columns of the reference's features from stored input rows: each row decoded once,
+ * its values picked by the schema's feature order (a feature the schema lacks stays missing).
+ */
+export function liveFromLog(reference: DriftReference, schema: LogSchema, texts: readonly string[]): Map<string, LiveColumn> {
+  const n = texts.length;
+  const index = new Map(schema.features.map((name, j) => [name, j]));
+  const numeric: { name: string; j: number; values: Float64Array }[] = [];
+  const categorical: { name: string; j: number; labels: readonly string[] | null; values: (string | null)[] }[] = [];
+  for (const name of reference.feature_names) {
+    const ref = reference.features[name];
+    const j = index.get(name) ?? -1;
+    if (ref === undefined) continue;
+    if (ref.type === 'numeric') numeric.push({ name, j, values: new Float64Array(n).fill(Number.NaN) });
+    else categorical.push({ name, j, labels: j < 0 ? null : (schema.categories[j] ?? null), values: new Array<string | null>(n).fill(null) });
+  }
+  for (let i = 0; i < n; i++) {
+    const row = decodeRow(schema, texts[i]!);
+    for (const c of numeric) if (c.j >= 0) c.values[i] = row[c.j]!;
+    for (const c of categorical) {
+      if (c.j < 0) continue;
+      const v = row[c.j]!;
+      c.values[i] = Number.isNaN(v) ? null : c.labels === null ? String(v) : (c.labels[v] ?? null);
+    }
+  }
+  const out = new Map<string, LiveColumn>();
+  for (const c of numeric) out.set(c.name, { type: 'numeric', values: c.values });
+  for (const c of categorical) out.set(c.name, { type: 'categorical', values: c.values });
   return out;
 }

@@ -12,11 +12,12 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../platform/metrics.ts';
 import type { LoadedModel } from '../serving/loaded-model.ts';
-import { num, rowJson } from '../serving/loaded-model.ts';
+import { rowJson } from '../serving/loaded-model.ts';
 import type { PredictionSink, ServedAnswer, ServedKind } from '../serving/prediction.service.ts';
 import type { FloatRows } from '../serving/runtime.ts';
 import type { Store } from '../store/database.ts';
-import { deleteOlderThan, insertPredictions, keepNewest, type NewPredictionLogRow } from './drift.repository.ts';
+import { deleteOlderThan, insertPredictions, keepNewest, upsertSchema, type NewPredictionLogRow } from './drift.repository.ts';
+import { encodeRow, schemaOf } from './log-codec.ts';
 
 export interface PredictionLogOptions {
   /** Share of answered requests logged (`PREDICTION_LOG_SAMPLE_RATE`). */
@@ -44,12 +45,6 @@ interface Entry {
   readonly latencyMs: number;
 }
 
-/** Per model: the JSON text of each feature name (with its colon) and code -> label of categorical columns. */
-interface RowFormat {
-  readonly keys: readonly string[];
-  readonly labels: readonly (readonly string[] | null)[];
-}
-
 export class PredictionLog implements PredictionSink {
   private pending: Entry[] = [];
   private pendingRows = 0;
@@ -57,7 +52,8 @@ export class PredictionLog implements PredictionSink {
   private flushTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private failing = false;
-  private readonly formats = new WeakMap<LoadedModel, RowFormat>();
+  /** Models whose schema row is in the store (written once per loaded model). */
+  private readonly described = new WeakSet<LoadedModel>();
   private readonly store: Store;
   private readonly metrics: Metrics;
   private readonly log: Logger;
@@ -126,7 +122,8 @@ export class PredictionLog implements PredictionSink {
 
   private async write(entries: Entry[], rows: number): Promise<void> {
     try {
-      await insertPredictions(this.store.db, this.toRows(entries));
+      await this.describe(entries);
+      await insertPredictions(this.store.db, this.toRows(entries), this.store.dialect);
       this.metrics.predictionLogWritten.inc(rows);
       if (this.failing) this.log.info('prediction log: writing again');
       this.failing = false;
@@ -159,21 +156,13 @@ export class PredictionLog implements PredictionSink {
     }
   }
 
-  private formatOf(model: LoadedModel): RowFormat {
-    let f = this.formats.get(model);
-    if (f === undefined) {
-      f = {
-        keys: model.featureNames.map((n) => `${JSON.stringify(n)}:`),
-        labels: model.categoryCodes.map((codes) => {
-          if (codes === null) return null;
-          const labels: string[] = [];
-          for (const [label, code] of codes) labels[code] = label;
-          return labels;
-        }),
-      };
-      this.formats.set(model, f);
+  /** Writes the schema rows of models not described yet. */
+  private async describe(entries: readonly Entry[]): Promise<void> {
+    for (const e of entries) {
+      if (this.described.has(e.model)) continue;
+      await upsertSchema(this.store.db, { model: e.model.identity.name, version: e.model.identity.version, ...schemaOf(e.model) });
+      this.described.add(e.model);
     }
-    return f;
   }
 
   /** Store rows of the entries, one per predicted row. */
@@ -181,17 +170,9 @@ export class PredictionLog implements PredictionSink {
     const out: NewPredictionLogRow[] = [];
     for (const e of entries) {
       const { model, input, rows, answer } = e;
-      const fmt = this.formatOf(model);
       const f = model.nFeatures;
       const latency = Math.round(e.latencyMs * 1000) / 1000;
       for (let r = 0; r < rows; r++) {
-        let inputs = '{';
-        for (let j = 0; j < f; j++) {
-          const v = input[r * f + j]!;
-          const labels = fmt.labels[j];
-          const text = labels === null || labels === undefined ? num(v) : JSON.stringify(labels[v] ?? null);
-          inputs += (j === 0 ? '' : ',') + fmt.keys[j]! + text;
-        }
         const fragment = fragmentOf(model, answer, r);
         out.push({
           at: e.at,
@@ -200,7 +181,7 @@ export class PredictionLog implements PredictionSink {
           request_id: e.requestId ?? null,
           kind: e.kind,
           latency_ms: latency,
-          inputs: `${inputs}}`,
+          inputs: encodeRow(input, r, f),
           output: `{${fragment}}`,
         });
       }

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
+import { findSchema } from '../../src/drift/drift.repository.ts';
+import { namedValues, parseSchema } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
 import type { LoadedModel } from '../../src/serving/loaded-model.ts';
@@ -20,6 +22,7 @@ const MODEL = {
   nFeatures: 2,
   featureNames: ['size', 'color'],
   categoryCodes: [null, new Map([['red', 0], ['blue', 1]])],
+  double: false,
 } as unknown as LoadedModel;
 
 const quiet = pino({ level: 'silent' });
@@ -55,8 +58,11 @@ for (const backend of await storeBackends()) {
       assert.equal(log.bufferedRows, 0);
       const rows = await rowsOf(store);
       assert.equal(rows.length, 3);
-      assert.deepEqual(JSON.parse(rows[0]!.inputs), { size: 1.5, color: 'blue' });
-      assert.deepEqual(JSON.parse(rows[1]!.inputs), { size: 2.5, color: 'red' });
+      const schema = parseSchema((await findSchema(store.db, 'm', '3'))!);
+      assert.deepEqual(schema, { elementType: 'float32', features: ['size', 'color'], categories: [null, ['red', 'blue']] });
+      assert.deepEqual(namedValues(schema, rows[0]!.inputs), { size: 1.5, color: 'blue' });
+      assert.deepEqual(namedValues(schema, rows[1]!.inputs), { size: 2.5, color: 'red' });
+      assert.deepEqual(namedValues(schema, rows[2]!.inputs), { size: 7, color: 'red' });
       assert.deepEqual(JSON.parse(rows[2]!.output), { prediction: 1, probability: [0.25, 0.75], confidence: 0.75 });
       assert.deepEqual([rows[0]!.kind, rows[0]!.request_id, rows[0]!.model, rows[0]!.version], ['batch', 'req-1', 'm', '3']);
       assert.equal(await counter(metrics, 'prediction_log_written_total'), 3);
@@ -85,7 +91,7 @@ for (const backend of await storeBackends()) {
 
     test('retention deletes rows past the age and keeps the newest rows', async () => {
       const now = Date.now();
-      const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: `{"i":${i}}`, output: '{}' });
+      const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: '', output: `{"i":${i}}` });
       await store.db
         .insertInto('prediction_log')
         .values([...Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)), ...Array.from({ length: 10 }, (_, i) => row(now, 5 + i))])
@@ -93,7 +99,7 @@ for (const backend of await storeBackends()) {
       const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 10, retentionDays: 30, maxRows: 6 });
       await log.enforceRetention();
       const left = await rowsOf(store);
-      assert.deepEqual(left.map((r) => JSON.parse(r.inputs).i), [9, 10, 11, 12, 13, 14]);
+      assert.deepEqual(left.map((r) => JSON.parse(r.output).i), [9, 10, 11, 12, 13, 14]);
     });
   });
 }
