@@ -206,6 +206,7 @@ describe('UI logic', { timeout: 120_000 }, () => {
     assert.equal(windowOf(report), 'latest 1000 logged predictions');
     assert.equal(referenceOf(report), '300 rows (training split)');
     assert.equal(referenceOf({ ...report, reference: { source: 'dataset', rows: 90, dataset: { name: 'flowers', version: 2 } } }), '90 rows (dataset flowers version 2)');
+    assert.equal(referenceOf({ ...report, reference: { source: 'training', rows: 120, dataset: { name: 'iris', version: 1 } } }), '120 rows (training split of dataset iris version 1)');
 
     // Bars: one pair per reference bin, reference and live shares each summing to 1.
     const bins = distributionBins(f0!);

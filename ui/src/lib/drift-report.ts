@@ -72,10 +72,15 @@ export function windowOf(r: DriftReport): string {
   return r.window.rows === undefined ? source : `latest ${r.window.rows} ${source}`;
 }
 
-/** Where the reference comes from, in words. */
+/**
+ * Where the reference comes from, in words: a trained model's training split (of the dataset it
+ * was trained on, when known), or a dataset version set with `PUT /drift/{model}/reference`.
+ */
 export function referenceOf(r: DriftReport): string {
-  const from = r.reference.dataset === null ? r.reference.source : `dataset ${r.reference.dataset.name} version ${r.reference.dataset.version}`;
-  return `${r.reference.rows} rows (${from === 'training' ? 'training split' : from})`;
+  const d = r.reference.dataset;
+  const dataset = d === null ? undefined : `dataset ${d.name} version ${d.version}`;
+  const from = r.reference.source === 'training' ? (dataset === undefined ? 'training split' : `training split of ${dataset}`) : (dataset ?? r.reference.source);
+  return `${r.reference.rows} rows (${from})`;
 }
 
 export interface HistoryPoint {

@@ -194,7 +194,7 @@ function Features({ report }: { readonly report: DriftReport }) {
         </table>
       </div>
       <h3>Reference against live distribution</h3>
-      <p className="hint">Share of rows per reference bin (numeric features) or category; the reference's bins are its quantiles, so its bars are about level.</p>
+      <p className="hint">Share of rows per bin (numeric features: the reference's quantile bins, with a bin below and above its range) or per category (the 20 most frequent).</p>
       <div className="histograms">
         {report.features.map((f) => (
           <Bars key={f.feature} title={`${f.feature}: ${decisionOf(f).label}`} compareLabels={['reference', 'live']} bins={distributionBins(f)} />
