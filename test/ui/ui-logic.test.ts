@@ -2,17 +2,20 @@
  * The dashboard's pure logic, run by node against the server's own pieces where they exist:
  * Prometheus parsing and quantiles on the server's real `/metrics`, the live-traffic sentences of
  * the registry's confirmations, the params form read from `GET /train/algorithms`, histograms from
- * dataset statistics, and the lenient reading of drift reports.
+ * dataset statistics, and what the drift page shows of reports built by the server's drift tests.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { histogramOf } from '../../ui/src/lib/column-stats.ts';
-import { readReport } from '../../ui/src/lib/drift-report.ts';
+import { decisionOf, distributionBins, driftedFeatures, historyPoints, MAX_WINDOW, methodName, readWindow, referenceOf, summaryOf, windowOf, type DriftReport } from '../../ui/src/lib/drift-report.ts';
 import { aliasImpact, describeDefaultRoute, roleForTransition, splitImpact, transitionImpact, type ModelDetail } from '../../ui/src/lib/live-traffic.ts';
 import { describeParam, parseParam } from '../../ui/src/lib/param-schema.ts';
 import { bucketDelta, bucketsBy, histogramQuantile, parseMetrics, rateBy, sumBy } from '../../ui/src/lib/prometheus.ts';
 import { roleAllows } from '../../ui/src/lib/roles.ts';
 import { roleForTransition as serverRoleForTransition } from '../../src/registry/registry.model.ts';
+import { compareFeatures, type DriftReference, type FeatureSummaryReport, type LiveColumn } from '../../src/drift/report.ts';
+import { MAX_WINDOW as SERVER_MAX_WINDOW } from '../../src/drift/drift.service.ts';
+import { categoricalReference, numericReference } from '../../src/training/pipeline-reference.ts';
 import { buildTestApp, type TestApp } from '../helper.ts';
 
 describe('UI logic', { timeout: 120_000 }, () => {
@@ -157,25 +160,83 @@ describe('UI logic', { timeout: 120_000 }, () => {
     assert.deepEqual(label.bins.map((b) => [b.label, b.value]), [['a', 100], ['b', 100]]);
   });
 
-  test('drift reports are read whether features come as a map or a list', () => {
-    const asMap = readReport({
-      share_drifted: 0.5,
-      dataset_drift: true,
-      reference_rows: 150,
-      current_rows: 1000,
+  test('drift reports: decisions, rules, bars and the summary of a report built by the server’s own tests', () => {
+    // A reference of 300 rows (numeric f0 and x_gone, categorical colour) against 200 live rows
+    // with f0 shifted by half its range and x_gone absent, tested by src/drift/report.ts.
+    const n = 300;
+    const colours = ['red', 'green', 'blue'];
+    const reference: DriftReference = {
+      rows: n,
+      feature_names: ['f0', 'colour', 'x_gone'],
       features: {
-        petal: { method: 'ks', statistic: 0.4, p_value: 0.001, threshold: 0.05, drifted: true, null_rate: 0, unseen_rate: 0, distribution: { edges: [0, 1, 2], reference: [10, 20], current: [25, 5] } },
-        sepal: { method: 'ks', statistic: 0.05, p_value: 0.7, threshold: 0.05, drifted: false, null_rate: 0.01, unseen_rate: 0 },
+        f0: numericReference(Float64Array.from({ length: n }, (_, i) => i / n)),
+        colour: categoricalReference(Float64Array.from({ length: n }, (_, i) => i % 3), colours),
+        x_gone: numericReference(Float64Array.from({ length: n }, (_, i) => (i * 7) % 11)),
       },
+    };
+    const live = new Map<string, LiveColumn>([
+      ['f0', { type: 'numeric', values: Float64Array.from({ length: 200 }, (_, i) => 0.5 + i / 200) }],
+      ['colour', { type: 'categorical', values: Array.from({ length: 200 }, (_, i) => colours[i % 3]!) }],
+    ]);
+    const asReport = (summary: FeatureSummaryReport): DriftReport => ({
+      model: 'm',
+      version: '1',
+      computed_at: '2026-01-01T00:00:00.000Z',
+      status: 'ok',
+      window: { rows: 1000, source: 'log' },
+      current_rows: 200,
+      reference_rows: n,
+      min_window: 100,
+      share_threshold: 0.3,
+      n_features: 3,
+      ...summary,
+      features: summary.features.map((f) => ({ ...f })),
+      reference: { source: 'training', rows: n, dataset: null },
     });
-    assert.equal(asMap.features.length, 2);
-    assert.equal(asMap.dataset_drift, true);
-    assert.deepEqual(asMap.figures, [['reference_rows', 150], ['current_rows', 1000]]);
-    assert.deepEqual(asMap.features[0]!.distribution, { labels: ['0–1', '1–2'], reference: [10, 20], current: [25, 5] });
-    const asList = readReport({ features: [{ feature: 'color', method: 'chi2', score: 3.2, drifted: false, categories: ['red', 'blue'], reference: [5, 5], current: [6, 4] }] });
-    assert.equal(asList.features[0]!.feature, 'color');
-    assert.equal(asList.features[0]!.statistic, 3.2);
-    assert.deepEqual(asList.features[0]!.distribution?.labels, ['red', 'blue']);
-    assert.deepEqual(readReport(null).features, []);
+    const report = asReport(compareFeatures(reference, live, 200, { shareThreshold: 0.3 }));
+    const [f0, colour, gone] = report.features;
+    assert.equal(methodName(f0!.method), 'Kolmogorov–Smirnov');
+    assert.deepEqual(decisionOf(f0!), { label: 'drifted', drifted: true, rule: 'p < 0.05' });
+    assert.equal(methodName(colour!.method), 'chi-square');
+    assert.deepEqual(decisionOf(colour!), { label: 'no drift', drifted: false, rule: 'p < 0.05' });
+    assert.deepEqual(decisionOf(gone!), { label: 'not tested (no live values)', drifted: false, rule: '—' });
+    assert.equal(methodName(gone!.method), '—');
+    assert.deepEqual(driftedFeatures(report), ['f0']);
+    assert.equal(summaryOf(report), 'dataset drift detected: 1 of 3 features drifted (33.3%; dataset drift from 30%)');
+    assert.equal(windowOf(report), 'latest 1000 logged predictions');
+    assert.equal(referenceOf(report), '300 rows (training split)');
+    assert.equal(referenceOf({ ...report, reference: { source: 'dataset', rows: 90, dataset: { name: 'flowers', version: 2 } } }), '90 rows (dataset flowers version 2)');
+    assert.equal(referenceOf({ ...report, reference: { source: 'training', rows: 120, dataset: { name: 'iris', version: 1 } } }), '120 rows (training split of dataset iris version 1)');
+
+    // Bars: one pair per reference bin, reference and live shares each summing to 1.
+    const bins = distributionBins(f0!);
+    assert.equal(bins.length, f0!.distribution.labels.length);
+    assert.ok(Math.abs(bins.reduce((s, b) => s + b.value, 0) - 1) < 1e-3);
+    assert.ok(Math.abs(bins.reduce((s, b) => s + (b.compare ?? 0), 0) - 1) < 1e-3);
+    assert.deepEqual(distributionBins(colour!).map((b) => b.label).sort(), [...colours].sort());
+
+    // PSI decides on the statistic, not on a p-value.
+    const psi = asReport(compareFeatures(reference, live, 200, { shareThreshold: 0.3, method: 'psi' }));
+    assert.equal(methodName(psi.features[0]!.method), 'PSI');
+    assert.deepEqual(decisionOf(psi.features[0]!), { label: 'drifted', drifted: true, rule: 'statistic ≥ 0.1' });
+
+    // Too small a window: the server's sentence.
+    const small: DriftReport = { ...report, status: 'not_enough_data', message: 'not enough data: 40 row(s) in the window, at least 100 needed (DRIFT_MIN_WINDOW)', share_drifted: null, drifted_features: null, dataset_drift: null, features: [] };
+    assert.match(summaryOf(small), /^not enough data: 40 row/);
+    assert.equal(summaryOf({ ...report, dataset_drift: false, drifted_features: 0, share_drifted: 0 }), 'no dataset drift: 0 of 3 features drifted (0%; dataset drift from 30%)');
+
+    // History: oldest first on the chart, a report without a test is a gap.
+    const points = historyPoints([{ ...report, computed_at: '2026-01-01T02:00:00Z' }, { ...small, computed_at: '2026-01-01T01:00:00Z' }, { ...report, computed_at: '2026-01-01T00:00:00Z', share_drifted: 0 }]);
+    assert.deepEqual(
+      points.map((p) => p.y),
+      [0, null, report.share_drifted],
+    );
+    assert.ok(points[0]!.x < points[1]!.x && points[1]!.x < points[2]!.x);
+
+    // The window field.
+    assert.deepEqual(readWindow(''), {});
+    assert.deepEqual(readWindow(' 250 '), { window: 250 });
+    assert.equal(MAX_WINDOW, SERVER_MAX_WINDOW, 'the window field allows what the route allows');
+    for (const bad of ['0', '-5', '2.5', 'abc', String(MAX_WINDOW + 1)]) assert.match(readWindow(bad).invalid ?? '', /whole number of rows from 1 to 100000/, bad);
   });
 });

@@ -1,12 +1,24 @@
 /**
- * Drift: per feature the test, statistic, threshold and decision, reference against live
- * distribution where the report has one, and the history of the share of drifted features. Until
- * the server has the drift endpoints the page says so instead of calling them.
+ * Drift: a model's report over its latest logged predictions (per feature the test, statistic,
+ * p-value, threshold and decision, null and unseen rates, reference against live distribution),
+ * dataset drift, "not enough data" when the window is too small, and the reports the periodic
+ * check stored, over time.
  */
-import { useState } from 'react';
-import { api, fetchWithKey, readBody, unwrap } from '../api/client.ts';
-import { driftAvailable } from '../api/drift.ts';
-import { readReport, type DriftReport } from '../lib/drift-report.ts';
+import { useState, type FormEvent } from 'react';
+import { api, unwrap } from '../api/client.ts';
+import { driftHistory, driftReport } from '../api/drift.ts';
+import {
+  decisionOf,
+  distributionBins,
+  driftedFeatures,
+  historyPoints,
+  methodName,
+  readWindow,
+  referenceOf,
+  summaryOf,
+  windowOf,
+  type DriftReport,
+} from '../lib/drift-report.ts';
 import { Bars } from '../components/bars.tsx';
 import { ErrorView } from '../components/error-view.tsx';
 import { LazyLineChart } from '../components/lazy-chart.tsx';
@@ -15,173 +27,219 @@ import { formatNumber, formatPercent, formatTime } from '../lib/format.ts';
 import { Link, seg, setQuery, useLocation } from '../lib/router.tsx';
 import { useData } from '../lib/use-data.ts';
 
+/** Past reports listed under the chart. */
+const HISTORY_ROWS = 20;
+
 export default function DriftPage() {
-  const available = useData((signal) => driftAvailable(signal), []);
+  const models = useData((signal) => unwrap(api.GET('/models', { params: { query: { limit: 1000 } }, signal })), []);
   return (
     <Page title="Drift">
-      <ErrorView error={available.error} />
-      {available.loading && <Loading what="drift support" />}
-      {available.data === false && (
-        <div className="notice" role="status">
-          <p>
-            <strong>Drift monitoring is not available on this server yet.</strong> It has no <code>/drift/…</code> endpoints, so there is no report to show.
-          </p>
-          <p>
-            When the drift feature ships, this page shows for each model the test, statistic, threshold and decision per feature, reference against live
-            distributions, and the share of drifted features over time. Predictions are logged meanwhile (<code>PREDICTION_LOG_SAMPLE_RATE</code>), so reports
-            will cover them.
-          </p>
-        </div>
-      )}
-      {available.data === true && <DriftReports />}
+      <ErrorView error={models.error} />
+      {models.loading && <Loading what="models" />}
+      {models.data !== undefined && (models.data.models.length === 0 ? <p>No registered model yet.</p> : <DriftReports models={models.data.models.map((m) => m.name)} />)}
     </Page>
   );
 }
 
-function DriftReports() {
-  const models = useData((signal) => unwrap(api.GET('/models', { params: { query: { limit: 1000 } }, signal })), []);
+function DriftReports({ models }: { readonly models: readonly string[] }) {
   const query = useLocation().query;
-  const chosen = query.get('model') ?? models.data?.models[0]?.name ?? '';
-  const [windowRows, setWindowRows] = useState(query.get('window') ?? '1000');
-  const report = useData(
-    async (signal) => {
-      if (chosen === '') return undefined;
-      const response = await fetchWithKey(`/drift/${seg(chosen)}?window=${encodeURIComponent(windowRows)}`, { signal });
-      return readReport(await readBody(response));
-    },
-    [chosen, windowRows],
-  );
-  const history = useData(
-    async (signal) => {
-      if (chosen === '') return [];
-      const body = await readBody(await fetchWithKey(`/drift/${seg(chosen)}/history`, { signal }));
-      const list = Array.isArray(body) ? body : ((body as { reports?: unknown[]; history?: unknown[] }).reports ?? (body as { history?: unknown[] }).history ?? []);
-      return list.map(readReport);
-    },
-    [chosen],
-  );
+  const chosen = query.get('model') ?? models[0]!;
+  const applied = readWindow(query.get('window') ?? '').window;
+  const [windowText, setWindowText] = useState(applied === undefined ? '' : String(applied));
+  const invalid = readWindow(windowText).invalid;
+  const report = useData((signal) => driftReport(chosen, applied, signal), [chosen, applied]);
+  const history = useData((signal) => driftHistory(chosen, signal), [chosen]);
 
-  if (models.error !== undefined) return <ErrorView error={models.error} />;
-  if (models.data === undefined) return <Loading what="models" />;
-  if (models.data.models.length === 0) return <p>No registered model yet.</p>;
+  const apply = (e: FormEvent) => {
+    e.preventDefault();
+    if (invalid !== undefined) return;
+    const w = readWindow(windowText).window;
+    setQuery({ window: w === undefined ? undefined : String(w) });
+  };
+
   return (
     <>
-      <div className="row">
+      <form className="row" onSubmit={apply}>
         <span className="inline-field">
           <label htmlFor="drift-model">Model</label>
           <select id="drift-model" value={chosen} onChange={(e) => setQuery({ model: e.target.value })}>
-            {models.data.models.map((m) => (
-              <option key={m.name} value={m.name}>
-                {m.name}
+            {models.map((name) => (
+              <option key={name} value={name}>
+                {name}
               </option>
             ))}
           </select>
         </span>
         <span className="inline-field">
           <label htmlFor="drift-window">Window (latest logged rows)</label>
-          <input id="drift-window" type="number" min={1} value={windowRows} onChange={(e) => setWindowRows(e.target.value)} />
+          <input
+            id="drift-window"
+            inputMode="numeric"
+            placeholder="server default"
+            value={windowText}
+            onChange={(e) => setWindowText(e.target.value)}
+            aria-invalid={invalid !== undefined}
+            aria-describedby={invalid === undefined ? undefined : 'drift-window-invalid'}
+          />
         </span>
-      </div>
+        <button type="submit" disabled={invalid !== undefined}>
+          Apply
+        </button>
+      </form>
+      {invalid !== undefined && (
+        <p id="drift-window-invalid" className="invalid">
+          {invalid}
+        </p>
+      )}
       <ErrorView error={report.error} title="Drift report" />
       {report.loading && <Loading what="the drift report" />}
-      {report.data !== undefined && <Report model={chosen} report={report.data} />}
+      {report.data !== undefined && <Report report={report.data} />}
       <Section title="History">
+        <p className="hint">Reports stored by the periodic drift check (DRIFT_CHECK_INTERVAL), the chart runs oldest to newest, the table newest first.</p>
         <ErrorView error={history.error} />
-        {history.data !== undefined &&
-          (history.data.length === 0 ? (
-            <p>No past reports.</p>
-          ) : (
-            <LazyLineChart
-              title="Share of drifted features"
-              xLabel="time"
-              xIsTime
-              series={[
-                {
-                  label: 'share drifted',
-                  points: history.data.filter((r) => r.at !== undefined).map((r) => ({ x: Date.parse(r.at!) / 1000, y: r.share_drifted ?? null })),
-                },
-              ]}
-              formatY={(v) => formatPercent(v, 0)}
-            />
-          ))}
+        {history.data !== undefined && <History reports={history.data.reports} />}
       </Section>
     </>
   );
 }
 
-function Report({ model, report }: { model: string; report: DriftReport }) {
+function Report({ report }: { readonly report: DriftReport }) {
+  const tested = report.status === 'ok';
   return (
     <>
-      <p className="summary" role="status">
-        <Link to={`/models/${seg(model)}`}>{model}</Link>: {report.dataset_drift === undefined ? 'dataset drift —' : report.dataset_drift ? <strong className="drifted">dataset drift detected</strong> : 'no dataset drift'} ·
-        share of drifted features {formatPercent(report.share_drifted)}
-        {report.at === undefined ? '' : ` · ${formatTime(report.at)}`}
+      <p className="summary" role="status" data-testid="drift-summary">
+        <Link to={`/models/${seg(report.model)}`}>{report.model}</Link> version {report.version}:{' '}
+        {report.dataset_drift === true ? <strong className="drifted">{summaryOf(report)}</strong> : summaryOf(report)}
       </p>
-      {report.figures.length > 0 && (
-        <dl className="facts">
-          {report.figures.map(([k, v]) => (
-            <div key={k} className="fact">
-              <dt>{k.replace(/_/g, ' ')}</dt>
-              <dd>{typeof v === 'number' ? formatNumber(v) : v}</dd>
-            </div>
-          ))}
-        </dl>
+      {!tested && (
+        <div className="notice" data-testid="drift-not-enough">
+          <p>
+            <strong>Not enough data for a report.</strong> The window holds {report.current_rows} logged row{report.current_rows === 1 ? '' : 's'} of this version; a
+            report needs at least {report.min_window} (<code>DRIFT_MIN_WINDOW</code>). Send more predictions to the model, or widen the window.
+          </p>
+        </div>
       )}
-      <Section title="Features">
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Drift test per feature</caption>
-            <thead>
-              <tr>
-                <th scope="col">Feature</th>
-                <th scope="col">Test</th>
-                <th scope="col" className="num">
-                  Statistic
-                </th>
-                <th scope="col" className="num">
-                  p-value
-                </th>
-                <th scope="col" className="num">
-                  Threshold
-                </th>
-                <th scope="col">Decision</th>
-                <th scope="col" className="num">
-                  Null rate
-                </th>
-                <th scope="col" className="num">
-                  Unseen rate
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.features.map((f) => (
-                <tr key={f.feature} className={f.drifted === true ? 'differs' : undefined}>
+      <dl className="facts">
+        <Fact name="computed">{formatTime(report.computed_at)}</Fact>
+        <Fact name="live rows">{`${report.current_rows} (${windowOf(report)})`}</Fact>
+        <Fact name="reference">{referenceOf(report)}</Fact>
+        <Fact name="features">{String(report.n_features)}</Fact>
+        <Fact name="fewest rows for a report">{String(report.min_window)}</Fact>
+      </dl>
+      {tested && <Features report={report} />}
+    </>
+  );
+}
+
+function Fact({ name, children }: { readonly name: string; readonly children: string }) {
+  return (
+    <div className="fact">
+      <dt>{name}</dt>
+      <dd>{children}</dd>
+    </div>
+  );
+}
+
+function Features({ report }: { readonly report: DriftReport }) {
+  return (
+    <Section title="Features">
+      <div className="table-wrap">
+        <table className="drift-features">
+          <caption className="visually-hidden">Drift test per feature</caption>
+          <thead>
+            <tr>
+              <th scope="col">Feature</th>
+              <th scope="col">Type</th>
+              <th scope="col">Test</th>
+              <th scope="col" className="num">
+                Statistic
+              </th>
+              <th scope="col" className="num">
+                p-value
+              </th>
+              <th scope="col">Drift when</th>
+              <th scope="col">Decision</th>
+              <th scope="col" className="num">
+                Live rows
+              </th>
+              <th scope="col" className="num">
+                Null rate (live / reference)
+              </th>
+              <th scope="col" className="num">
+                Unseen rate
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {report.features.map((f) => {
+              const d = decisionOf(f);
+              return (
+                <tr key={f.feature} className={d.drifted ? 'differs' : undefined}>
                   <th scope="row">{f.feature}</th>
-                  <td>{f.method ?? '—'}</td>
+                  <td>{f.type}</td>
+                  <td>{methodName(f.method)}</td>
                   <td className="num">{formatNumber(f.statistic)}</td>
                   <td className="num">{formatNumber(f.p_value)}</td>
-                  <td className="num">{formatNumber(f.threshold)}</td>
-                  <td>{f.drifted === undefined ? '—' : f.drifted ? <strong className="drifted">drifted</strong> : 'no drift'}</td>
-                  <td className="num">{formatPercent(f.null_rate)}</td>
+                  <td>{d.rule}</td>
+                  <td data-testid="drift-decision">{d.drifted ? <strong className="drifted">{d.label}</strong> : d.label}</td>
+                  <td className="num">{f.current_count}</td>
+                  <td className="num">
+                    {formatPercent(f.null_rate)} / {formatPercent(f.reference_null_rate)}
+                  </td>
                   <td className="num">{formatPercent(f.unseen_rate)}</td>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-        <div className="histograms">
-          {report.features
-            .filter((f) => f.distribution !== undefined)
-            .map((f) => (
-              <Bars
-                key={f.feature}
-                title={f.feature}
-                compareLabels={['reference', 'live']}
-                bins={f.distribution!.labels.map((label, i) => ({ label, value: f.distribution!.reference[i] ?? 0, compare: f.distribution!.current[i] ?? 0 }))}
-              />
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      <h3>Reference against live distribution</h3>
+      <p className="hint">Share of rows per bin (numeric features: the reference's quantile bins, with a bin below and above its range) or per category (the 20 most frequent).</p>
+      <div className="histograms">
+        {report.features.map((f) => (
+          <Bars key={f.feature} title={`${f.feature}: ${decisionOf(f).label}`} compareLabels={['reference', 'live']} bins={distributionBins(f)} />
+        ))}
+      </div>
+    </Section>
+  );
+}
+
+function History({ reports }: { readonly reports: readonly DriftReport[] }) {
+  if (reports.length === 0) return <p>No stored report yet: the periodic check stores one for each model with a reference and new logged predictions.</p>;
+  return (
+    <>
+      <LazyLineChart title="Share of drifted features" xLabel="time" xIsTime series={[{ label: 'share of drifted features', points: historyPoints(reports) }]} formatY={(v) => formatPercent(v, 0)} />
+      <div className="table-wrap">
+        <table>
+          <caption className="visually-hidden">Stored drift reports, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Computed</th>
+              <th scope="col">Version</th>
+              <th scope="col" className="num">
+                Live rows
+              </th>
+              <th scope="col" className="num">
+                Share drifted
+              </th>
+              <th scope="col">Dataset drift</th>
+              <th scope="col">Drifted features</th>
+            </tr>
+          </thead>
+          <tbody>
+            {reports.slice(0, HISTORY_ROWS).map((r) => (
+              <tr key={`${r.computed_at}-${r.version}`}>
+                <th scope="row">{formatTime(r.computed_at)}</th>
+                <td>{r.version}</td>
+                <td className="num">{r.current_rows}</td>
+                <td className="num">{formatPercent(r.share_drifted)}</td>
+                <td>{r.dataset_drift === null ? '—' : r.dataset_drift ? <strong className="drifted">yes</strong> : 'no'}</td>
+                <td>{driftedFeatures(r).join(', ') || '—'}</td>
+              </tr>
             ))}
-        </div>
-      </Section>
+          </tbody>
+        </table>
+      </div>
     </>
   );
 }
