@@ -53,7 +53,10 @@ export function mlflowArtifactRoutes(scope: App, opts: MlflowScopeOptions, deps:
     return `models/${t.name}/${t.version}/`;
   };
 
-  scope.put('/artifacts/*', { config: { role: 'train' }, schema: schema(`${SUMMARY}: upload a run's file (streamed)`) }, async (request, reply) => {
+  // Streamed to the artifact store, never held in memory: BODY_LIMIT_BYTES (a limit on buffered
+  // bodies) does not apply, as MLflow's own proxy has none; the store's capacity is the bound.
+  const STREAMED = { bodyLimit: Number.MAX_SAFE_INTEGER };
+  scope.put('/artifacts/*', { ...STREAMED, config: { role: 'train' }, schema: schema(`${SUMMARY}: upload a run's file (streamed)`) }, async (request, reply) => {
     const t = target((request.params as { '*': string })['*']);
     if (t.kind !== 'run') throw invalidValue('model version files are read-only here; log files to a run');
     if (t.path === '') throw invalidValue('the upload path must name a file under the run artifact root');
