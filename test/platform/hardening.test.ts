@@ -126,7 +126,8 @@ describe('start-up sweeps what a crash mid-upload left (#12)', { timeout: 300_00
     });
     try {
       const rows = await t.backends.store.db.selectFrom('dataset_versions').select(['name', 'status']).execute();
-      assert.deepEqual(rows, [{ name: 'live', status: 'uploading' }]);
+      // Spread: node:sqlite (the store's driver on Node 24) returns rows without a prototype.
+      assert.deepEqual(rows.map((r) => ({ ...r })), [{ name: 'live', status: 'uploading' }]);
       assert.equal(existsSync(path.join(dataDir, 'artifacts', 'datasets', 'crashed')), false);
       // The number is free again: the next upload is version 1.
       const up = await t.app.inject({ method: 'POST', url: '/datasets/crashed', headers: { ...t.headers('admin'), 'content-type': 'text/csv' }, payload: CSV });

@@ -18,9 +18,11 @@ const ROUNDS = 6;
  */
 const OTHER_WRITER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-db.pragma('busy_timeout = 5000');
+// The same SQLite library as the store's (src/store/database.ts: node:sqlite on Node 24 and later,
+// better-sqlite3 before): two copies of SQLite in one process do not see each other's file locks,
+// and their writers then corrupt the file, which is not what this test is about.
+const db = workerData.nodeSqlite ? new (require('node:sqlite').DatabaseSync)(workerData.file) : new (require(workerData.driver))(workerData.file);
+db.exec('PRAGMA busy_timeout = 5000');
 db.exec('CREATE TABLE IF NOT EXISTS other_writer (n INTEGER)');
 let stop = false;
 parentPort.on('message', () => { stop = true; });
@@ -28,8 +30,14 @@ const insert = db.prepare('INSERT INTO other_writer (n) VALUES (?)');
 let n = 0;
 const loop = () => {
   if (stop) { db.close(); parentPort.postMessage(n); return; }
-  for (let i = 0; i < 20; i += 1) db.transaction(() => insert.run(n++))();
-  setImmediate(loop);
+  for (let i = 0; i < 20; i += 1) {
+    db.exec('BEGIN IMMEDIATE');
+    insert.run(n++);
+    db.exec('COMMIT');
+  }
+  // A short pause after each burst, as a training thread's writes have: a writer that never
+  // pauses starves the others' busy-timeout retries (seen with node:sqlite on Node 24).
+  setTimeout(loop, 2);
 };
 parentPort.postMessage('ready');
 loop();
@@ -75,7 +83,7 @@ describe('SQLite: concurrent writes of every kind', { timeout: 300_000 }, () => 
     };
     const all = Array.from({ length: ROUNDS }, (_, round) => requests(round)).flat();
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const other = new Worker(OTHER_WRITER, { eval: true, workerData: { driver, file: path.join(t.dataDir, 'modelplane.db') } });
+    const other = new Worker(OTHER_WRITER, { eval: true, workerData: { driver, nodeSqlite: Number(process.versions.node.split('.')[0]) >= 24, file: path.join(t.dataDir, 'modelplane.db') } });
     await new Promise((resolve, reject) => {
       other.once('message', resolve);
       other.once('error', reject);
