@@ -116,7 +116,9 @@ function numericDrift(name: string, ref: NumericReference, col: LiveColumn | und
   const edges = ref.bins.edges;
   const currentCounts = new Array<number>(edges.length + 1).fill(0);
   for (let i = 0; i < n; i++) currentCounts[binOf(edges, current[i]!)]!++;
-  const labels = edges.length === 0 ? ['all'] : [`< ${edges[0]}`, ...edges.slice(1).map((e, i) => `${edges[i]} – ${e}`), `≥ ${edges[edges.length - 1]}`];
+  // Edges are quantiles of float32 inputs: six significant digits, not 6.5200000000000005.
+  const edge = (i: number): number => Number(edges[i]!.toPrecision(6));
+  const labels = edges.length === 0 ? ['all'] : [`< ${edge(0)}`, ...edges.slice(1).map((_e, i) => `${edge(i)} – ${edge(i + 1)}`), `≥ ${edge(edges.length - 1)}`];
   const distribution = { labels, reference: shares(ref.bins.counts), current: shares(currentCounts) };
   const base = { feature: name, type: 'numeric' as const, null_rate: round(nullRate), reference_null_rate: round(ref.null_rate), unseen_rate: null, current_count: n, distribution };
   const sample = Float64Array.from(ref.sample);
