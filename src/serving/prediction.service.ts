@@ -132,28 +132,17 @@ export class PredictionService {
       const fragment = (await this.explainRows(model, row, 1, 'single', requestId, t0))(0);
       return singleJson(requestId, model, fragment, false, t0);
     }
-    const cache = this.cache;
-    let fragment: string | undefined;
+    let fragment: string;
     let cached = false;
     model.inFlight++;
     try {
-      let key: string | undefined;
-      if (cache !== undefined) {
-        if (cache.admits(rowHash(model.cacheSeed, row, 0, model.nFeatures))) {
-          key = cacheKey(model.identity.cacheTag, row);
-          const hit = cache.get(key);
-          fragment = typeof hit === 'object' ? await hit : hit;
-        }
-        if (fragment !== undefined) {
-          cached = true;
-          model.cacheHits++;
-          this.metrics.cacheHits.inc();
-        } else this.metrics.cacheMisses.inc();
-      }
-      if (fragment === undefined) {
+      if (this.cache === undefined) {
         const slice = await runRows(model, row, 1);
         fragment = rowJson(model, slice.outputs, slice.offset);
-        if (key !== undefined) cache!.set(key, fragment);
+      } else {
+        const answer = await this.cachedRow(this.cache, model, row);
+        cached = answer.slice === undefined;
+        fragment = answer.fragment ?? rowJson(model, answer.slice!.outputs, answer.slice!.offset);
       }
     } catch (err) {
       model.failures++;
@@ -235,11 +224,11 @@ export class PredictionService {
         outputs = slice.outputs;
         offset = slice.offset;
       } else if (rows === 1) {
-        const hit = await this.cachedRow(this.cache, model, input);
-        if (typeof hit === 'string') outputs = mergeCachedOutputs(model, 1, { fragments: [hit], computed: new Int32Array(1).fill(-1), slice: undefined });
+        const answer = await this.cachedRow(this.cache, model, input);
+        if (answer.slice === undefined) outputs = mergeCachedOutputs(model, 1, { fragments: [answer.fragment], computed: new Int32Array(1).fill(-1), slice: undefined });
         else {
-          outputs = hit.outputs;
-          offset = hit.offset;
+          outputs = answer.slice.outputs;
+          offset = answer.slice.offset;
         }
       } else {
         const cached = await this.cachedRows(this.cache, model, input, rows);
@@ -351,10 +340,11 @@ export class PredictionService {
   }
 
   /**
-   * One row through the cache, as `predictSingle` does it (one key, no arrays): its cached
-   * fragment, or the slice of the run that computed it (stored when the cache admits the row).
+   * One row through the cache (one key, no arrays), for `predictSingle` and KServe: a hit is its
+   * cached fragment with no slice; a miss is the slice of the run that computed it, with the
+   * fragment made for the cache when the cache admits the row (so nobody writes it twice).
    */
-  private async cachedRow(cache: PredictionCache, model: LoadedModel, row: FloatRows): Promise<string | BatchSlice> {
+  private async cachedRow(cache: PredictionCache, model: LoadedModel, row: FloatRows): Promise<{ fragment: string; slice: undefined } | { fragment: string | undefined; slice: BatchSlice }> {
     let key: string | undefined;
     if (cache.admits(rowHash(model.cacheSeed, row, 0, model.nFeatures))) {
       key = cacheKey(model.identity.cacheTag, row);
@@ -363,13 +353,15 @@ export class PredictionService {
       if (hit !== undefined) {
         model.cacheHits++;
         this.metrics.cacheHits.inc();
-        return hit;
+        return { fragment: hit, slice: undefined };
       }
     }
     this.metrics.cacheMisses.inc();
     const slice = await runRows(model, row, 1);
-    if (key !== undefined) cache.set(key, rowJson(model, slice.outputs, slice.offset));
-    return slice;
+    if (key === undefined) return { fragment: undefined, slice };
+    const fragment = rowJson(model, slice.outputs, slice.offset);
+    cache.set(key, fragment);
+    return { fragment, slice };
   }
 
   /**
