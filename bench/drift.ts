@@ -20,7 +20,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findSchema, insertPredictions, upsertSchema, windowInputs } from '../src/drift/drift.repository.ts';
@@ -31,6 +30,7 @@ import { openStore } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
 import { numericReference } from '../src/training/pipeline-reference.ts';
 import { runWrk, writeSingleRowScript } from './wrk.ts';
+import { freePort } from './common.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const F = 30;
@@ -140,16 +140,6 @@ async function speed(): Promise<void> {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const API_KEY = 'drift-bench-admin-key-0123456789';

@@ -30,6 +30,7 @@ import { createRng } from '../src/util/random.ts';
 import { startCompiledServer } from './compiled-server.ts';
 import { FEATURE_NAMES, N_FEATURES, exportPeerForest } from './peer-forest.ts';
 import { type WrkResult, WRK_THREADS, runWrk, writeCyclingBodiesScript, writeSingleRowScript } from './wrk.ts';
+import { arg, print } from './common.ts';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const PORT = 8613;
@@ -37,15 +38,6 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const MODEL = 'cancer';
 const BATCH_BODIES = 256;
 const BATCH_ROWS = 1000;
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function print(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
 
 async function api(method: 'GET' | 'DELETE', urlPath: string): Promise<any> {
   const res = await fetch(`${BASE}${urlPath}`, { method, headers: { 'x-api-key': API_KEY } });

@@ -13,27 +13,17 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ROOT, SERVE_NODE_FLAGS, ensureCompiledBuild } from './compiled-server.ts';
+import { freePort } from './common.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '10000' }, searches: { type: 'string', default: '50' } } });
 const SEARCH_RUNS = Number(values.runs);
 const SEARCHES = Number(values.searches);
 const API_KEY = 'bench-mlflow-admin-key-0123456789';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const port = await freePort();
 const base = `http://127.0.0.1:${port}/api/2.0/mlflow`;

@@ -23,19 +23,11 @@ import path from 'node:path';
 import { startCompiledServer } from './compiled-server.ts';
 import { N_FEATURES, FEATURE_NAMES, exportPeerForest } from './peer-forest.ts';
 import { runWrk, writeSingleRowScript } from './wrk.ts';
+import { arg, print } from './common.ts';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const BASE = 'http://127.0.0.1:8604';
 const MODEL = 'cancer';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function print(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
 
 async function api(method: string, urlPath: string, body?: Uint8Array | object): Promise<Response> {
   const headers: Record<string, string> = { 'x-api-key': API_KEY };

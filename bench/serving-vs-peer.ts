@@ -39,6 +39,7 @@ import { createRng } from '../src/util/random.ts';
 import { ROOT, ensureCompiledBuild, startCompiledServer } from './compiled-server.ts';
 import { FEATURE_NAMES, N_FEATURES, PEER_DIR, PYTHON, exportPeerForest } from './peer-forest.ts';
 import { type WrkResult, WRK_THREADS, runWrk, writeCyclingBodiesScript, writeSingleRowScript } from './wrk.ts';
+import { arg, print } from './common.ts';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const PEER = 'http://127.0.0.1:8601';
@@ -47,15 +48,6 @@ const MODELPLANE = 'http://127.0.0.1:8603';
 /** Distinct 1000-row batch bodies cycled through. */
 const BATCH_BODIES = 256;
 const BATCH_ROWS = 1000;
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-function print(line = ''): void {
-  process.stdout.write(`${line}\n`);
-}
 
 // ------------------------------------------------------------------ processes
 
