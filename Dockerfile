@@ -19,8 +19,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
 COPY ui ./ui
-# Compile the server and build the web UI, then drop every devDependency (TypeScript, ESLint, s3rver, type packages) from
+# Typecheck and bundle the server (scripts/bundle.mjs) and build the web UI, then drop every devDependency (TypeScript, ESLint, s3rver, type packages) from
 # node_modules before it is copied into the runtime stage, and onnxruntime's binaries for other
 # platforms (macOS, Windows, the other CPU architecture: about 240 MB).
 RUN npm run build \

@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'coverage/**', '.tools/**', 'ui/dist/**', 'ui/src/api/schema.d.ts', 'test-artifacts/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'coverage/**', '.tools/**', 'ui/dist/**', 'ui/src/api/schema.d.ts', 'test-artifacts/**', '.bundle-test-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from './app.ts';
 import { openConfiguredStore } from './backends.ts';
@@ -8,6 +9,10 @@ import { closeContext, openContext, type AppContext } from './context.ts';
 import { ensureBootstrapKey } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { renderMetrics, serveClusterMetrics, shareWorkerRegistry } from './platform/metrics.ts';
+
+// node:http through require, not an ES import: importing it as an ES module reads every export,
+// and on Node 22+ that loads the WebSocket client (undici, zlib) as a side effect: ~50 ms of a start.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export interface ServeOptions {
   /** Number of node:cluster workers; 1 serves from this process. */

@@ -103,9 +103,15 @@ export function schemaCompilers(): SchemaCompilers {
   type Compile = (def: { schema?: unknown; httpPart?: string }) => Validator;
   const buildValidator: BuildValidator = (externalSchemas, options) => {
     const given = (options ?? {}) as AjvOptions;
-    const coercing = ajv(externalSchemas, given) as Compile;
-    const strict = ajv(externalSchemas, { ...given, customOptions: { ...given.customOptions, coerceTypes: false } }) as Compile;
-    const compile: Compile = (def) => (COERCED_PARTS.has(def.httpPart ?? '') ? refuseNonFinite(coercing(def)) : strict(def));
+    // The two Ajv instances (each compiles its meta-schema and adds the shared schemas) are made
+    // when the first schema is compiled, not when Fastify asks for the compiler at start-up.
+    let coercing: Compile | undefined;
+    let strict: Compile | undefined;
+    const compile: Compile = (def) => {
+      if (COERCED_PARTS.has(def.httpPart ?? '')) return refuseNonFinite((coercing ??= ajv(externalSchemas, given) as Compile)(def));
+      strict ??= ajv(externalSchemas, { ...given, customOptions: { ...given.customOptions, coerceTypes: false } }) as Compile;
+      return strict(def);
+    };
     return memoise(compile, (def) => def.httpPart ?? '', lazyValidator) as never;
   };
   const buildSerializer: BuildSerializer = (externalSchemas, options) =>

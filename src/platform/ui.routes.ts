@@ -16,10 +16,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { PACKAGE_ROOT } from '../paths.ts';
 import type { App } from './app-type.ts';
 
-/** Where `npm run build:ui` writes the dashboard (`ui/dist` at the package root, from `src/` or `dist/`). */
-export const DEFAULT_UI_DIST = path.resolve(import.meta.dirname, '../../ui/dist');
+/** Where `npm run build:ui` writes the dashboard (`ui/dist` at the package root). */
+export const DEFAULT_UI_DIST = path.join(PACKAGE_ROOT, 'ui', 'dist');
 
 /**
  * Headers of every `/ui` response. The policy admits the dashboard's own files only: scripts and

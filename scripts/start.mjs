@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Builds what is out of date before `npm start` / `npm run demo`: the server (tsc, when a file
-// under src/ is newer than dist/main.js) and the web UI (vite, when a file under ui/ is newer than
-// ui/dist/index.html). Production runs the compiled JavaScript; a fresh checkout builds once.
+// `npm start` / `npm run demo`: builds what is out of date, then runs the CLI in this same process
+// (one Node start, not two). Out of date: the server bundle (typecheck + scripts/bundle.mjs, when a
+// file under src/ or the build scripts is newer than dist/main.js) and the web UI (vite, when a
+// file under ui/ is newer than ui/dist/index.html). A fresh checkout builds once.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -34,5 +36,8 @@ function run(script) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-if (stale(path.join(root, 'dist', 'main.js'), newest(path.join(root, 'src')), statSync(path.join(root, 'tsconfig.build.json')).mtimeMs)) run('build:server');
+const mtime = (file) => statSync(path.join(root, file)).mtimeMs;
+if (stale(path.join(root, 'dist', 'main.js'), newest(path.join(root, 'src')), mtime('tsconfig.build.json'), mtime('scripts/bundle.mjs'))) run('build:server');
 if (stale(path.join(root, 'ui', 'dist', 'index.html'), newest(path.join(root, 'ui'), ['dist', 'node_modules']))) run('build:ui');
+
+await import(pathToFileURL(path.join(root, 'dist', 'main.js')).href);
