@@ -64,6 +64,8 @@ await build({
   platform: 'node',
   target: 'node20',
   external,
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   legalComments: 'linked',
   // CommonJS packages inside an ES module bundle call require() for Node's own modules.

@@ -65,8 +65,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       disableRequestLogging: config.logLevel !== 'debug' && config.logLevel !== 'trace',
     }),
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
-    // One compiled validator and serializer per distinct schema, compiled when first needed
-    // (`compileSchemas()` does the rest once the server listens; see schema-compilers.ts).
+    // One compiled validator and serializer per distinct schema, compiled when a request first
+    // needs it (see schema-compilers.ts; `compileSchemas()` compiles them all, for tests).
     schemaController: { compilersFactory: compilers.factory },
     // MLflow allows 255-character aliases and long model names in paths.
     // ignoreTrailingSlash: `/health/` as the seed service's clients call it answers like `/health`.

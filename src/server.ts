@@ -115,8 +115,6 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
       await new Promise<void>((resolve) => metricsServer!.listen(config.prometheus.port, config.host, resolve));
     }
     log.info({ address, startup_ms: Math.round(performance.now() - t0), store: ctx.backends.store.description }, 'modelplane ready');
-    // The schemas no request needed yet compile now, between requests, instead of before listening.
-    app.compileSchemas().catch((err: unknown) => log.error({ err }, 'compiling route schemas failed'));
 
     let closing: Promise<void> | undefined;
     let draining = false;

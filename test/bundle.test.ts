@@ -104,6 +104,9 @@ describe('production bundle', { timeout: 300_000 }, () => {
 
   test('the API docs and the OpenAPI description are found, and the dashboard where it is built', async () => {
     for (const p of ['/docs', '/openapi.json']) assert.equal((await call(p)).status, 200, p);
+    const redoc = await call('/redoc/redoc.standalone.js');
+    assert.equal(redoc.status, 200);
+    assert.ok((await redoc.arrayBuffer()).byteLength > 100_000, 'the ReDoc bundle is streamed whole');
     // ui/dist exists once `npm run build:ui` ran (CI runs the suite before that); without it /ui
     // answers 503 "not built", so only a built dashboard tells whether its folder was found.
     const ui = await call('/ui/');

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -52,7 +52,8 @@ export async function installDocsUi(app: App): Promise<void> {
     { config: { role: 'public' }, schema: { hide: true } },
     async (_request, reply) => reply.type('application/json; charset=utf-8').send(app.swagger()),
   );
-  const redocBundle = readFileSync(require.resolve('redoc/bundles/redoc.standalone.js'));
+  // Streamed from the package on each (cached-for-a-day) request instead of held in memory.
+  const redocBundle = require.resolve('redoc/bundles/redoc.standalone.js');
   const page = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>modelplane API (ReDoc)</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -65,6 +66,6 @@ export async function installDocsUi(app: App): Promise<void> {
   app.get(
     '/redoc/redoc.standalone.js',
     { config: { role: 'public' }, schema: { hide: true } },
-    async (_request, reply) => reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(redocBundle),
+    async (_request, reply) => reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(createReadStream(redocBundle)),
   );
 }
