@@ -35,6 +35,7 @@ describe('production bundle', { timeout: 300_000 }, () => {
   let base = '';
   let key = '';
   let stderr = '';
+  let out = '';
 
   before(async () => {
     const built = spawnSync(process.execPath, ['scripts/bundle.mjs', '--outdir', OUT], { cwd: ROOT, encoding: 'utf8', timeout: DEADLINE_MS });
@@ -46,7 +47,6 @@ describe('production bundle', { timeout: 300_000 }, () => {
     });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await new Promise<void>((resolve, reject) => {
-      let out = '';
       const timer = setTimeout(() => reject(new Error(`bundled server did not start within ${DEADLINE_MS} ms: ${stderr}`)), DEADLINE_MS);
       child!.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
@@ -103,13 +103,18 @@ describe('production bundle', { timeout: 300_000 }, () => {
   });
 
   test('the API docs and the OpenAPI description are found, and the dashboard where it is built', async () => {
-    for (const p of ['/docs', '/openapi.json']) assert.equal((await call(p)).status, 200, p);
+    for (const p of ['/docs', '/openapi.json']) {
+      const r = await call(p);
+      assert.equal(r.status, 200, p);
+      await r.arrayBuffer(); // read whole: an unread answer would hold its connection through the shutdown below
+    }
     const redoc = await call('/redoc/redoc.standalone.js');
     assert.equal(redoc.status, 200);
     assert.ok((await redoc.arrayBuffer()).byteLength > 100_000, 'the ReDoc bundle is streamed whole');
     // ui/dist exists once `npm run build:ui` ran (CI runs the suite before that); without it /ui
     // answers 503 "not built", so only a built dashboard tells whether its folder was found.
     const ui = await call('/ui/');
+    await ui.arrayBuffer();
     if (existsSync(path.join(ROOT, 'ui', 'dist', 'index.html'))) assert.equal(ui.status, 200);
     else assert.equal(ui.status, 503);
   });
@@ -117,7 +122,7 @@ describe('production bundle', { timeout: 300_000 }, () => {
   test('stops cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     child!.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await exited, 0, stderr + out.slice(-3000));
     child = undefined;
   });
 });
