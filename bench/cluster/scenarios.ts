@@ -327,7 +327,7 @@ const promotion: Scenario = {
     const tr = await request(`${api2}/models/transition`, {
       method: 'POST',
       headers: { ...AUTH, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: MODEL, version: String(version), stage: 'Production', archive_existing_versions: true }),
+      body: JSON.stringify({ name: MODEL, version, stage: 'Production', archive_existing_versions: true }),
       timeoutMs: 30_000,
     });
     check(result, 'transition through API 2', '200', summarize(tr), tr.status === 200);
