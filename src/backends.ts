@@ -139,7 +139,7 @@ export async function openBackends(config: Config, log: Logger, options: Backend
     closers.push(() => artifacts.close());
     if (options.parts === 'data') return { store, artifacts, redis: undefined, redisHealth: undefined, predictionCache: undefined, queue: undefined, close };
 
-    const redis = config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, log);
+    const redis = config.redisUrl === undefined ? undefined : await openRedis(config.redisUrl, config.redis, log);
     if (redis !== undefined) closers.push(() => redis.quit().then(() => undefined, () => redis.disconnect()));
     const redisHealth = redis === undefined ? undefined : new RedisHealth(redis, log);
     const predictionCache = openPredictionCache(config, redis, redisHealth, log, options.predictionCache);
@@ -152,31 +152,25 @@ export async function openBackends(config: Config, log: Logger, options: Backend
 }
 
 /**
- * Longest wait of one command on the shared connection (cache look-up, rate-limit count, `/ready`'s
- * ping): the most a slow or vanished Redis adds to a request before the feature falls back.
- */
-export const REDIS_COMMAND_TIMEOUT_MS = 500;
-/** How long start-up waits for Redis before it goes on without it (features degrade until it comes). */
-const REDIS_STARTUP_WAIT_MS = 5000;
-
-/**
  * The shared Redis connection. Commands never queue while it is down and never wait longer than
- * {@link REDIS_COMMAND_TIMEOUT_MS}: every user of this connection has a local fallback, so failing
- * fast is what keeps requests answering during an outage. ioredis reconnects by itself. ioredis
- * (about 17 MB resident) is loaded only when Redis is configured.
+ * `REDIS_COMMAND_TIMEOUT_MS` (500 ms by default): every user of this connection has a local
+ * fallback, so failing fast is what keeps requests answering during an outage. A connection
+ * attempt is given up after `REDIS_CONNECT_TIMEOUT_MS`, and start-up waits that long for Redis
+ * before it goes on without it (features degrade until it connects). ioredis reconnects by itself.
+ * ioredis (about 17 MB resident) is loaded only when Redis is configured.
  */
-async function openRedis(url: string, log: Logger): Promise<Redis> {
+async function openRedis(url: string, timeouts: Config['redis'], log: Logger): Promise<Redis> {
   const { Redis: RedisClient } = await import('ioredis');
   const redis = new RedisClient(url, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeout: REDIS_STARTUP_WAIT_MS,
+    commandTimeout: timeouts.commandTimeoutMs,
+    connectTimeout: timeouts.connectTimeoutMs,
     lazyConnect: false,
   });
   redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis connection error'));
-  const ready = await waitForEvent(redis, 'ready', REDIS_STARTUP_WAIT_MS);
-  if (!ready) log.warn({ wait_ms: REDIS_STARTUP_WAIT_MS }, 'redis not reachable at start-up; starting without it (it is used once it connects)');
+  const ready = await waitForEvent(redis, 'ready', timeouts.connectTimeoutMs);
+  if (!ready) log.warn({ wait_ms: timeouts.connectTimeoutMs }, 'redis not reachable at start-up; starting without it (it is used once it connects)');
   return redis;
 }
 

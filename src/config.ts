@@ -53,6 +53,8 @@ export const EnvSchema = Type.Object({
   REDIS_URL: url(['redis:', 'rediss:'], 'shared prediction cache, rate limits and the BullMQ training queue'),
   REDIS_HOST: text('Redis host (with REDIS_PORT), when REDIS_URL is not set', { minLength: 1 }),
   REDIS_PORT: int(1, 65535, 6379, 'Redis port (with REDIS_HOST)'),
+  REDIS_COMMAND_TIMEOUT_MS: int(1, 600_000, 500, 'longest wait of one command on the shared Redis connection (prediction cache, rate limits, /ready) before the feature falls back to its local stand-in'),
+  REDIS_CONNECT_TIMEOUT_MS: int(100, 600_000, 5000, 'longest a connection attempt to Redis may take, and how long start-up waits for Redis before going on without it'),
   ARTIFACT_ROOT: text('a directory, or s3://bucket/prefix', { minLength: 1 }),
   S3_ENDPOINT_URL: url(['http:', 'https:'], 'S3-compatible endpoint (MinIO, ...)'),
   AWS_ENDPOINT_URL_S3: url(['http:', 'https:'], 'the AWS SDK\'s spelling of S3_ENDPOINT_URL'),
@@ -116,6 +118,12 @@ export const ConfigSchema = Type.Object({
   dataDir: Type.String({ minLength: 1 }),
   databaseUrl: Type.Optional(Type.String()),
   redisUrl: Type.Optional(Type.String()),
+  redis: Type.Object({
+    /** Longest wait of one command on the shared connection (`commandTimeout`); the features fall back beyond it. */
+    commandTimeoutMs: Type.Integer({ minimum: 1 }),
+    /** Longest connection attempt, and the wait for Redis at start-up before going on without it. */
+    connectTimeoutMs: Type.Integer({ minimum: 1 }),
+  }),
   artifactRoot: Type.Optional(Type.String()),
   s3: Type.Object({
     endpoint: Type.Optional(Type.String()),
@@ -324,6 +332,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     dataDir: path.resolve(overrides.dataDir ?? e.DATA_DIR),
     ...optional('databaseUrl', e.DATABASE_URL),
     ...optional('redisUrl', redisUrl),
+    redis: { commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS },
     ...optional('artifactRoot', e.ARTIFACT_ROOT),
     s3: {
       ...optional('endpoint', e.S3_ENDPOINT_URL ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL),

@@ -1,6 +1,4 @@
 import cluster from 'node:cluster';
-import type { Server } from 'node:http';
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { buildApp } from './app.ts';
 import { openConfiguredStore } from './backends.ts';
@@ -8,11 +6,7 @@ import type { Config } from './config.ts';
 import { closeContext, openContext, type AppContext } from './context.ts';
 import { ensureBootstrapKey } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
-import { renderMetrics, serveClusterMetrics, shareWorkerRegistry } from './platform/metrics.ts';
-
-// node:http through require, not an ES import: importing it as an ES module reads every export,
-// and on Node 22+ that loads the WebSocket client (undici, zlib) as a side effect: ~50 ms of a start.
-const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+import { listenMetrics, renderMetrics, serveClusterMetrics, shareWorkerRegistry, type MetricsListener } from './platform/metrics.ts';
 
 export interface ServeOptions {
   /** Number of node:cluster workers; 1 serves from this process. */
@@ -63,6 +57,10 @@ async function runPrimary(config: Config, workers: number): Promise<void> {
   const log = createLogger(config);
   await prepareStore(config, log);
   serveClusterMetrics();
+  if (config.prometheus.enabled && config.prometheus.port !== undefined) {
+    // The separate listener belongs to a single process; here the API port's /metrics aggregates every worker.
+    log.warn({ port: config.prometheus.port }, 'PROMETHEUS_PORT is not served with --workers N; scrape /metrics on the API port, which aggregates every worker');
+  }
   let stopping = false;
   const fork = (): void => {
     cluster.fork({ MODELPLANE_CLUSTER_WORKER: '1' });
@@ -94,7 +92,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
   if (!isWorker) await prepareStore(config, log);
   const ctx = await openContext(config, log, { backends: { migrate: false, waitForStore: true } });
   const { services } = ctx;
-  let metricsServer: Server | undefined;
+  let metricsListener: MetricsListener | undefined;
   try {
     const app = await buildApp(ctx);
     shareWorkerRegistry(services.metrics);
@@ -102,17 +100,14 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
     await services.start();
     const address = await app.listen({ host: config.host, port: config.port });
     if (config.prometheus.enabled && config.prometheus.port !== undefined && !isWorker) {
-      metricsServer = createServer((req, res) => {
-        if (req.url !== '/metrics') {
-          res.writeHead(404).end();
-          return;
-        }
-        renderMetrics(services.metrics).then(
-          (text) => res.writeHead(200, { 'content-type': services.metrics.registry.contentType }).end(text),
-          () => res.writeHead(500).end(),
-        );
+      metricsListener = await listenMetrics({
+        host: config.host,
+        port: config.prometheus.port,
+        metrics: { render: () => renderMetrics(services.metrics), contentType: services.metrics.registry.contentType },
+        ...(config.prometheus.requireAuth ? { authenticate: (key: string) => services.keys.authenticate(key) } : {}),
+        log,
       });
-      await new Promise<void>((resolve) => metricsServer!.listen(config.prometheus.port, config.host, resolve));
+      log.info({ address: metricsListener.url }, 'metrics listener ready');
     }
     log.info({ address, startup_ms: Math.round(performance.now() - t0), store: ctx.backends.store.description }, 'modelplane ready');
 
@@ -137,7 +132,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
         if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
         // Stops accepting, closes idle kept-alive sockets, waits for in-flight requests.
         await app.close();
-        metricsServer?.close();
+        await metricsListener?.close();
         await closeContext(ctx);
         clearTimeout(deadline);
       })();
@@ -157,7 +152,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
     process.once('SIGINT', onSignal);
     return { address, close };
   } catch (err) {
-    metricsServer?.close();
+    await metricsListener?.close();
     await closeContext(ctx);
     throw err;
   }

@@ -53,6 +53,8 @@ export interface ClusterPorts {
   readonly redis: number;
   readonly s3: number;
   readonly api: readonly number[];
+  /** Each worker's metrics listener (PROMETHEUS_PORT): its /metrics and /health. */
+  readonly workerMetrics: readonly number[];
 }
 
 export type Log = (line: string) => void;
@@ -121,19 +123,30 @@ export class Cluster {
       path.join(logs, 's3.log'),
     );
     for (const [i, port] of ports.api.entries()) this.apis.push(this.apiProcess(`api${i + 1}`, port));
-    for (const i of [1, 2]) {
+    for (const [i, metricsPort] of ports.workerMetrics.entries()) {
       this.workers.push(
         new ManagedProcess(
-          `worker${i}`,
-          { command: process.execPath, args: [...SERVE_NODE_FLAGS, this.main, 'worker', '--concurrency', '1'], env: this.env(`worker${i}`), cwd: ROOT },
-          path.join(logs, `worker${i}.log`),
+          `worker${i + 1}`,
+          {
+            command: process.execPath,
+            args: [...SERVE_NODE_FLAGS, this.main, 'worker', '--concurrency', '1'],
+            env: this.env(`worker${i + 1}`, { PROMETHEUS_PORT: String(metricsPort) }),
+            cwd: ROOT,
+          },
+          path.join(logs, `worker${i + 1}.log`),
         ),
       );
     }
   }
 
   static async create(dir: string, log: Log): Promise<Cluster> {
-    const ports: ClusterPorts = { pg: await freePort(), redis: await freePort(), s3: await freePort(), api: [await freePort(), await freePort()] };
+    const ports: ClusterPorts = {
+      pg: await freePort(),
+      redis: await freePort(),
+      s3: await freePort(),
+      api: [await freePort(), await freePort()],
+      workerMetrics: [await freePort(), await freePort()],
+    };
     return new Cluster(dir, ports, log);
   }
 
@@ -160,6 +173,9 @@ export class Cluster {
       AWS_REGION: 'us-east-1',
       TRAINING_WORKERS: '0',
       MODEL_NAME: MODEL,
+      // Rate limiting is off by default (#12); on here, with a budget no scenario's load reaches,
+      // so that the shared scenario can see one budget across the APIs.
+      RATE_LIMIT_PER_MINUTE: '1000000',
       SHUTDOWN_TIMEOUT: '10',
       LOG_LEVEL: 'info',
       ...extra,
@@ -181,6 +197,11 @@ export class Cluster {
 
   get apiUrls(): string[] {
     return this.ports.api.map((p) => `http://127.0.0.1:${p}`);
+  }
+
+  /** The workers' metrics listeners (`/metrics`, `/health`). */
+  get workerMetricsUrls(): string[] {
+    return this.ports.workerMetrics.map((p) => `http://127.0.0.1:${p}`);
   }
 
   every(): ManagedProcess[] {
@@ -248,6 +269,11 @@ export class Cluster {
     for (const [i] of this.apis.entries()) {
       const up = await poll(async () => ((await request(`${this.apiUrl(i)}/health`, { timeoutMs: 2000 })).status === 200 ? true : undefined), deadlineMs, 250);
       if (up === undefined) throw new Error(`api${i + 1} did not answer /health within ${deadlineMs} ms:\n${this.apis[i]!.tail()}`);
+    }
+    // Workers answer /health on their metrics listener from the start of the process.
+    for (const [i, url] of this.workerMetricsUrls.entries()) {
+      const up = await poll(async () => ((await request(`${url}/health`, { timeoutMs: 2000 })).status === 200 ? true : undefined), deadlineMs, 250);
+      if (up === undefined) throw new Error(`worker${i + 1} did not answer /health on its metrics port within ${deadlineMs} ms:\n${this.workers[i]!.tail()}`);
     }
   }
 

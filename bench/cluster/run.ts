@@ -7,9 +7,10 @@
  *
  * It starts its own PostgreSQL (initdb into a temp dir), redis-server and S3-protocol server
  * (s3rver) on free ports, runs `modelplane migrate` once, then two APIs (`modelplane serve`,
- * TRAINING_WORKERS=0) and two `modelplane worker --concurrency 1`, all from dist/ (built first when
- * src/ is newer) and configured only by environment variables (DATABASE_URL, REDIS_URL,
- * ARTIFACT_ROOT=s3://..., S3_ENDPOINT_URL, S3_FORCE_PATH_STYLE=true). Each scenario's checks say
+ * TRAINING_WORKERS=0) and two `modelplane worker --concurrency 1` (each with its metrics listener on
+ * a PROMETHEUS_PORT of its own), all from dist/ (built first when src/ is newer) and configured only
+ * by environment variables (DATABASE_URL, REDIS_URL, ARTIFACT_ROOT=s3://..., S3_ENDPOINT_URL,
+ * S3_FORCE_PATH_STYLE=true). Each scenario's checks say
  * what was expected and what happened; the table gives requests, failures by kind, latency and
  * recovery time. Exit code 0 only when every check of every scenario passed; 1 otherwise; 2 when
  * the cluster could not be started. Every wait has a deadline; every child process is killed and

@@ -197,6 +197,14 @@ const jobsAcrossApis: Scenario = {
   async run(ctx) {
     const result = newResult();
     const [api1, api2] = ctx.cluster.apiUrls as [string, string];
+    // The workers' own /metrics (PROMETHEUS_PORT): the duration histogram is observed where a job ends.
+    const workerDurations = async (): Promise<{ count: number; unreachable: string[] }> => {
+      const answers = await Promise.all(ctx.cluster.workerMetricsUrls.map((u) => request(`${u}/metrics`, { timeoutMs: 5000 })));
+      const unreachable = answers.flatMap((r, i) => (r.status === 200 ? [] : [`worker${i + 1}: ${summarize(r, 80)}`]));
+      const text = answers.map((r) => (r.status === 200 ? r.body : '')).join('\n');
+      return { count: [...text.matchAll(/^training_job_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0), unreachable };
+    };
+    const before = await workerDurations();
     const t0 = Date.now();
     const sub = await submitJob(api1, { experiment_name: 'cluster-jobs', dataset: { name: 'iris' }, target: 'target', algorithm: 'decision_tree' });
     const id = json(sub)?.job_id as string | undefined;
@@ -214,16 +222,22 @@ const jobsAcrossApis: Scenario = {
     check(result, 'status identical on API 1 and API 2', 'same JSON body', s1.body === s2.body ? 'same' : `API 1: ${s1.body.slice(0, 120)} | API 2: ${s2.body.slice(0, 120)}`, s1.status === 200 && s1.body === s2.body);
     const runs = await runsOf(api2, 'cluster-jobs');
     check(result, 'tracking run finished', 'run FINISHED', runs.map((r) => r.status).join(', ') || 'no run', runs.length > 0 && runs.every((r) => r.status === 'FINISHED'));
-    // What Prometheus sees of training: only the APIs serve /metrics (workers have no listener).
+    // What Prometheus sees of training: the job counts on the APIs' /metrics (from the jobs table),
+    // the duration histogram on the workers' own /metrics, summed over the workers.
     const metrics = (await Promise.all(ctx.cluster.apiUrls.map((u) => request(`${u}/metrics`, { timeoutMs: 5000 })))).map((r) => r.body).join('\n');
     const succeeded = Number(/^training_jobs\{status="succeeded"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-    const observed = [...metrics.matchAll(/^training_job_duration_seconds_count\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    // The job's row is written before the worker observes its duration: poll briefly for the sample.
+    const after = (await poll(async () => {
+      const now = await workerDurations();
+      return now.count > before.count ? now : undefined;
+    }, 10_000, 200)) ?? (await workerDurations());
+    const unreachable = [...new Set([...before.unreachable, ...after.unreachable])];
     check(
       result,
       'training metrics reach Prometheus',
-      'training_jobs{status="succeeded"} >= 1 and training_job_duration_seconds_count >= 1 on the APIs\' /metrics',
-      `training_jobs{status="succeeded"} ${succeeded}, training_job_duration_seconds_count ${observed}`,
-      succeeded >= 1 && observed >= 1,
+      'training_jobs{status="succeeded"} >= 1 on the APIs\' /metrics; sum of training_job_duration_seconds_count over the workers\' /metrics up by >= 1',
+      `training_jobs{status="succeeded"} ${succeeded}, workers' training_job_duration_seconds_count ${before.count} -> ${after.count}${unreachable.length > 0 ? `; unreachable: ${unreachable.join('; ')}` : ''}`,
+      succeeded >= 1 && after.count - before.count >= 1 && unreachable.length === 0,
     );
     return result;
   },
@@ -313,7 +327,7 @@ const promotion: Scenario = {
     const tr = await request(`${api2}/models/transition`, {
       method: 'POST',
       headers: { ...AUTH, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: MODEL, version: String(version), stage: 'Production', archive_existing_versions: true }),
+      body: JSON.stringify({ name: MODEL, version, stage: 'Production', archive_existing_versions: true }),
       timeoutMs: 30_000,
     });
     check(result, 'transition through API 2', '200', summarize(tr), tr.status === 200);

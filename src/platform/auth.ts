@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from './app-type.ts';
@@ -226,8 +227,11 @@ export async function ensureBootstrapKey(store: Store, envKey: string | undefine
   return { id, name: 'bootstrap-admin', role: 'admin', key };
 }
 
-/** Extracts the presented key from `X-API-Key`, `Authorization: Bearer` or Basic (password part). */
-export function presentedKey(request: FastifyRequest): string | undefined {
+/**
+ * Extracts the presented key from `X-API-Key`, `Authorization: Bearer` or Basic (password part),
+ * of a Fastify request or a plain `node:http` one (the metrics listener).
+ */
+export function presentedKey(request: { readonly headers: IncomingHttpHeaders }): string | undefined {
   const header = request.headers['x-api-key'];
   if (typeof header === 'string' && header !== '') return header;
   const authz = request.headers.authorization;

@@ -1,9 +1,19 @@
 import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { App } from './app-type.ts';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { presentedKey, type Principal } from './auth.ts';
 import type { GpuProbe } from './system.ts';
 import { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast-metrics.ts';
+
+// node:http through require, not an ES import: importing a built-in as an ES module reads every
+// export, and on Node 22+ that loads the WebSocket client (undici, zlib) as a side effect: some
+// 50 ms of a server's start.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 /** Count and duration children of one (method, endpoint, status). */
 export interface RequestChild {
@@ -301,4 +311,125 @@ export function shareWorkerRegistry(metrics: Metrics): void {
       () => process.send?.({ type: METRICS_COLLECTED, id: m.id, metrics: [] }),
     );
   });
+}
+
+/** What {@link listenMetrics} serves, and where. */
+export interface MetricsListenerOptions {
+  /** Listen address (`API_HOST`). */
+  readonly host: string;
+  /** Listen port (`PROMETHEUS_PORT`); 0 lets the system pick a free one (see `MetricsListener.port`). */
+  readonly port: number;
+  /**
+   * The Prometheus text of the process (or of its node:cluster) and its content type (the
+   * registry's); absent when metrics are off (`ENABLE_PROMETHEUS=false`): `/metrics` answers 404
+   * and the listener serves `/health` alone.
+   */
+  readonly metrics: { readonly render: () => Promise<string>; readonly contentType: string } | undefined;
+  /**
+   * With `METRICS_REQUIRE_AUTH`: checks the key a scrape presents (`X-API-Key` or `Authorization`);
+   * any active key may read. Absent: `/metrics` is public, as on the API port.
+   */
+  readonly authenticate?: (key: string) => Promise<Principal | undefined>;
+  readonly log: Logger;
+}
+
+/** A running metrics listener. */
+export interface MetricsListener {
+  /** The port it listens on (the system's choice when 0 was asked for). */
+  readonly port: number;
+  /** Its metrics URL, for logs (`http://host:port/metrics`). */
+  readonly url: string;
+  /** Stops accepting, closes idle connections and resolves once scrapes in flight are answered. */
+  close(): Promise<void>;
+}
+
+function answer(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(JSON.stringify(body));
+}
+
+function refuse(res: ServerResponse, status: number, code: string, details: string, headers: Record<string, string> = {}): void {
+  answer(res, status, { error: code, details, timestamp: new Date().toISOString() }, headers);
+}
+
+/**
+ * The listener of `PROMETHEUS_PORT`: `GET /metrics` (Prometheus text) and `GET /health` (200 while
+ * the process runs, for a liveness probe), nothing else (HEAD too). The API server runs it beside its own
+ * port; a `modelplane worker`, which has no other listener, runs it for its training metrics. Plain
+ * `node:http`, so it answers while the process does no other HTTP at all. Rejects with an error
+ * naming PROMETHEUS_PORT when the port cannot be bound.
+ */
+export async function listenMetrics(options: MetricsListenerOptions): Promise<MetricsListener> {
+  const { metrics, authenticate, log } = options;
+  const serveMetrics = (res: ServerResponse, { render, contentType }: NonNullable<typeof metrics>): void => {
+    render().then(
+      (text) => res.writeHead(200, { 'content-type': contentType }).end(text),
+      (err: unknown) => {
+        log.error({ err }, 'rendering metrics failed');
+        refuse(res, 500, 'internal_error', 'rendering the metrics failed');
+      },
+    );
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = (req.url ?? '/').split('?')[0];
+    if (url !== '/metrics' && url !== '/health') {
+      refuse(res, 404, 'not_found', `no route ${req.method ?? ''} ${url ?? ''}; this listener serves GET /metrics and GET /health`);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      refuse(res, 405, 'method_not_allowed', `${url} answers GET and HEAD`, { allow: 'GET, HEAD' });
+      return;
+    }
+    if (url === '/health') {
+      answer(res, 200, { status: 'ok' });
+      return;
+    }
+    if (metrics === undefined) {
+      refuse(res, 404, 'not_found', 'metrics are off (ENABLE_PROMETHEUS=false); this listener serves GET /health');
+      return;
+    }
+    if (authenticate === undefined) {
+      serveMetrics(res, metrics);
+      return;
+    }
+    const key = presentedKey(req);
+    if (key === undefined) {
+      refuse(res, 401, 'unauthorized', 'an API key is required (METRICS_REQUIRE_AUTH): send X-API-Key or Authorization: Bearer', { 'www-authenticate': 'Bearer' });
+      return;
+    }
+    authenticate(key).then(
+      (principal) => {
+        if (principal === undefined) refuse(res, 401, 'unauthorized', 'unknown or revoked API key', { 'www-authenticate': 'Bearer' });
+        else serveMetrics(res, metrics);
+      },
+      (err: unknown) => {
+        log.warn({ err }, 'metrics listener could not check a key');
+        refuse(res, 503, 'service_unavailable', 'the key could not be checked (the metadata store is unavailable); try again later', { 'retry-after': '5' });
+      },
+    );
+  };
+  const server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error): void => reject(new Error(`PROMETHEUS_PORT: the metrics listener cannot listen on ${options.host}:${options.port}: ${err.message}`, { cause: err }));
+    server.once('error', failed);
+    server.listen(options.port, options.host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'metrics listener error'));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}/metrics`;
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Prometheus keeps its connection alive between scrapes: do not wait for it to time out.
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
 }

@@ -27,9 +27,9 @@ export interface StoreOptions {
   /** SQLite file path override (`:memory:` for throwaway stores). */
   readonly sqlitePath?: string;
   /**
-   * Told about errors of idle PostgreSQL connections (the server restarted or went away). The pool
-   * drops such a connection and opens a new one on the next query; without a listener the error
-   * would be an unhandled 'error' event and end the process.
+   * Told about errors of PostgreSQL connections, idle or checked out (the server restarted or went
+   * away). The pool drops such a connection and opens a new one on the next query; without a
+   * listener the error would be an unhandled 'error' event and end the process.
    */
   readonly onConnectionError?: (err: Error) => void;
 }
@@ -87,6 +87,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     });
     const onConnectionError = options.onConnectionError ?? (() => undefined);
     pool.on('error', onConnectionError);
+    // The pool listens for errors of idle clients only. A client checked out (a transaction
+    // between its statements, say) whose connection drops emits 'error' on itself, which without
+    // a listener ends the process (it did in the cluster harness's PostgreSQL outage). Listened to
+    // while checked out: the client is unusable afterwards, its next query fails as "store
+    // unavailable" (503), and the pool drops it on release.
+    const checkedOutError = (err: Error): void => onConnectionError(err);
+    pool.on('acquire', (client) => client.on('error', checkedOutError));
+    pool.on('release', (_err, client) => client.removeListener('error', checkedOutError));
     if (schema !== undefined) {
       try {
         await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);

@@ -4,13 +4,14 @@
  * Reads come from the jobs table, so they answer the same whichever backend runs the jobs and
  * whichever process asks.
  */
-import { Gauge, Histogram } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { DatasetService } from '../datasets/dataset.service.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { conflict, notFound } from '../platform/errors.ts';
 import { decodePageToken, encodePageToken } from '../platform/schemas.ts';
 import type { Store } from '../store/database.ts';
 import type { JobResult, JobStatus, TrainRequest } from './job.types.ts';
+import { observeJobDurations } from './job.metrics.ts';
 import { countByStatus, getJob, getLogs, listJobs, type JobRow } from './jobs.repository.ts';
 import type { JobQueue } from './queue.ts';
 import { validateTrainRequest } from './train-request.ts';
@@ -104,14 +105,7 @@ export class JobsService {
 
   constructor(private readonly deps: JobsServiceDeps) {
     this.queue = deps.queue;
-    const duration = new Histogram({
-      name: 'training_job_duration_seconds',
-      help: 'Wall time of finished training jobs (first start to end), by final status',
-      labelNames: ['status'],
-      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
-      registers: [deps.metrics.registry],
-    });
-    deps.queue.onFinished((status, seconds) => duration.labels(status).observe(seconds));
+    observeJobDurations(deps.metrics.registry, deps.queue);
     // A scrape never fails or stalls on the database: while it is unreachable (or slow) the
     // gauge shows the last counts read, and Prometheus keeps every other series.
     const refresh = (): Promise<void> => boundedQuietly(this.refreshCounts(0), COUNTS_SCRAPE_WAIT_MS);

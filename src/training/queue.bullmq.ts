@@ -29,8 +29,6 @@ const BULL_ATTEMPT_HEADROOM = 10;
 const QUEUE_UNAVAILABLE = 'the training queue (Redis) is unavailable; try again later';
 /** Longest wait for Redis to take a new job before the submission answers 503. */
 const ENQUEUE_TIMEOUT_MS = 3000;
-/** How long an enqueue-only replica waits for Redis at start before it starts without it. */
-const START_WAIT_MS = 5000;
 
 /** `work`, or a rejection with `message` after `ms` (the work itself goes on). */
 async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
@@ -125,13 +123,15 @@ export class BullMqQueue implements JobQueue {
     this.started = true;
     markWorkerAlive(this.runner.workerId);
     if (this.options.workers === 0) {
-      // An API replica that only enqueues starts without Redis (submissions answer 503 until it comes).
-      const ready = await withTimeout(this.queue.waitUntilReady(), START_WAIT_MS, 'redis not ready').then(
+      // An API replica that only enqueues starts without Redis (submissions answer 503 until it
+      // comes), after the start-up wait of REDIS_CONNECT_TIMEOUT_MS.
+      const waitMs = this.deps.config.redis.connectTimeoutMs;
+      const ready = await withTimeout(this.queue.waitUntilReady(), waitMs, 'redis not ready').then(
         () => true,
         () => false,
       );
       if (!ready) {
-        this.deps.log.warn({ wait_ms: START_WAIT_MS }, 'training queue (redis) not reachable at start-up; job submissions answer 503 until it is');
+        this.deps.log.warn({ wait_ms: waitMs }, 'training queue (redis) not reachable at start-up; job submissions answer 503 until it is');
         this.startSweeping(true);
         return;
       }

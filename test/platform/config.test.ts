@@ -45,6 +45,11 @@ describe('loadConfig', () => {
     [{ BATCH_MAX_QUEUE_DELAY_US: '-5' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
     [{ BATCH_MAX_QUEUE_DELAY_US: '20000000' }, 'BATCH_MAX_QUEUE_DELAY_US', /integer from 0 to 10000000/],
     [{ BATCH_MAX_QUEUE_ROWS: '0' }, 'BATCH_MAX_QUEUE_ROWS', /integer from 1/],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '0' }, 'REDIS_COMMAND_TIMEOUT_MS', /integer from 1 to 600000/],
+    [{ REDIS_COMMAND_TIMEOUT_MS: '0.5s' }, 'REDIS_COMMAND_TIMEOUT_MS', /integer from 1 to 600000/],
+    [{ REDIS_CONNECT_TIMEOUT_MS: '50' }, 'REDIS_CONNECT_TIMEOUT_MS', /integer from 100 to 600000/],
+    [{ REDIS_CONNECT_TIMEOUT_MS: '1e9' }, 'REDIS_CONNECT_TIMEOUT_MS', /integer from 100 to 600000/],
+    [{ PROMETHEUS_PORT: '65536' }, 'PROMETHEUS_PORT', /integer from 0 to 65535/],
   ];
   for (const [env, variable, expected] of bad) {
     test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
@@ -85,6 +90,12 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PREDICTION_CACHE_TTL: '' }).predictionCache.ttlSeconds, undefined);
     assert.equal(loadConfig({}).predictionCache.admit, undefined);
     assert.equal(loadConfig({ PREDICTION_CACHE_ADMIT: 'Always' }).predictionCache.admit, 'always');
+  });
+
+  test('Redis timeouts: 500 ms per command and 5 s per connection attempt unless set', () => {
+    assert.deepEqual(loadConfig({}).redis, { commandTimeoutMs: 500, connectTimeoutMs: 5000 });
+    assert.deepEqual(loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '2000', REDIS_CONNECT_TIMEOUT_MS: '15000' }).redis, { commandTimeoutMs: 2000, connectTimeoutMs: 15_000 });
+    assert.ok(Object.isFrozen(loadConfig({}).redis));
   });
 
   test('CORS_ORIGINS is a comma list', () => {

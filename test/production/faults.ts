@@ -125,6 +125,16 @@ export class PrivateRedis {
     );
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and commands get no answer. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Kills the server (SIGKILL: its data is gone) and waits for its exit. */
   async stop(): Promise<void> {
     const child = this.child;

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { openConfiguredStore } from '../../src/backends.ts';
 import { loadConfig } from '../../src/config.ts';
-import { isStoreUnavailable } from '../../src/store/database.ts';
+import { isStoreUnavailable, openStore } from '../../src/store/database.ts';
 import { createLogger } from '../../src/platform/logging.ts';
 import { buildTestApp, postgresAvailable, TEST_DATABASE_URL, uniqueSchema, dropSchema, type TestApp } from '../helper.ts';
 import { TcpProxy, waitFor } from './faults.ts';
@@ -94,6 +95,27 @@ describe('PostgreSQL outage under a running API', { skip: !HAS_PG && 'PostgreSQL
     } finally {
       await store.close();
       await dropSchema(schema);
+    }
+  });
+
+  test('a connection dropped while a transaction holds it: reported, the transaction fails as unavailable, the process stays up', async () => {
+    const errors: Error[] = [];
+    const store = await openStore({ dataDir: '/tmp', databaseUrl: proxiedUrl, onConnectionError: (err) => errors.push(err) });
+    try {
+      const held = store.db.transaction().execute(async (trx) => {
+        await sql`select 1`.execute(trx);
+        // Between two statements the connection is checked out with no query running: the
+        // client's own 'error' event (unhandled, it ended the process in the cluster harness).
+        await proxy.cut();
+        await waitFor('the held connection to report its loss', () => (errors.length > 0 ? true : undefined), 10_000, 20);
+        await sql`select 1`.execute(trx);
+      });
+      await assert.rejects(held, (err: unknown) => isStoreUnavailable(err));
+      await proxy.restore();
+      await waitFor('the store to answer again', () => store.ping().then(() => true, () => undefined), 30_000, 100);
+    } finally {
+      await proxy.restore();
+      await store.close();
     }
   });
 
