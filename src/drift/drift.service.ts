@@ -13,7 +13,7 @@ import type { Registry } from '../registry/registry.service.ts';
 import type { Store } from '../store/database.ts';
 import { categoricalReference, numericReference, REFERENCE_FORMAT, type FeatureReference } from '../training/pipeline-reference.ts';
 import * as repo from './drift.repository.ts';
-import { decodeRow, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
+import { decodeRows, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
 import type { PredictionLog } from './prediction-log.ts';
 import { compareFeatures, type DriftReference, type FeatureDrift, type LiveColumn } from './report.ts';
 
@@ -487,32 +487,36 @@ export function liveColumns(reference: DriftReference, rows: readonly Record<str
 }
 
 /**
- * The live columns of the reference's features from stored input rows: each row decoded once,
- * its values picked by the schema's feature order (a feature the schema lacks stays missing).
+ * The live columns of the reference's features from stored input rows: the rows decoded into one
+ * matrix, each column read out of it by the schema's feature order (a feature the schema lacks
+ * stays missing).
  */
 export function liveFromLog(reference: DriftReference, schema: LogSchema, texts: readonly string[]): Map<string, LiveColumn> {
   const n = texts.length;
+  const f = schema.features.length;
   const index = new Map(schema.features.map((name, j) => [name, j]));
-  const numeric: { name: string; j: number; values: Float64Array }[] = [];
-  const categorical: { name: string; j: number; labels: readonly string[] | null; values: (string | null)[] }[] = [];
+  const matrix = decodeRows(schema, texts);
+  const out = new Map<string, LiveColumn>();
   for (const name of reference.feature_names) {
     const ref = reference.features[name];
-    const j = index.get(name) ?? -1;
     if (ref === undefined) continue;
-    if (ref.type === 'numeric') numeric.push({ name, j, values: new Float64Array(n).fill(Number.NaN) });
-    else categorical.push({ name, j, labels: j < 0 ? null : (schema.categories[j] ?? null), values: new Array<string | null>(n).fill(null) });
-  }
-  for (let i = 0; i < n; i++) {
-    const row = decodeRow(schema, texts[i]!);
-    for (const c of numeric) if (c.j >= 0) c.values[i] = row[c.j]!;
-    for (const c of categorical) {
-      if (c.j < 0) continue;
-      const v = row[c.j]!;
-      c.values[i] = Number.isNaN(v) ? null : c.labels === null ? String(v) : (c.labels[v] ?? null);
+    const j = index.get(name) ?? -1;
+    if (ref.type === 'numeric') {
+      const values = new Float64Array(n);
+      if (j < 0) values.fill(Number.NaN);
+      else for (let i = 0; i < n; i++) values[i] = matrix[i * f + j]!;
+      out.set(name, { type: 'numeric', values });
+    } else {
+      const labels = j < 0 ? null : (schema.categories[j] ?? null);
+      const values = new Array<string | null>(n).fill(null);
+      if (j >= 0) {
+        for (let i = 0; i < n; i++) {
+          const v = matrix[i * f + j]!;
+          values[i] = Number.isNaN(v) ? null : labels === null ? String(v) : (labels[v] ?? null);
+        }
+      }
+      out.set(name, { type: 'categorical', values });
     }
   }
-  const out = new Map<string, LiveColumn>();
-  for (const c of numeric) out.set(c.name, { type: 'numeric', values: c.values });
-  for (const c of categorical) out.set(c.name, { type: 'categorical', values: c.values });
   return out;
 }
