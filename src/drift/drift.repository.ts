@@ -52,10 +52,16 @@ export type PredictionLogRow = Selectable<PredictionLogTable>;
 export type NewPredictionLogRow = Insertable<PredictionLogTable>;
 type Db = Kysely<Database>;
 
-/** Rows per INSERT statement: 8 parameters a row stays below SQLite's and PostgreSQL's limits. */
-const INSERT_CHUNK = 1000;
-const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
-/** INSERT text by dialect and row count (a flush mostly writes full chunks, so few are built). */
+/**
+ * Most rows per INSERT statement (8 parameters a row stays below SQLite's and PostgreSQL's
+ * limits). A write is cut into statements of powers of two rows up to this, so only eleven
+ * statement texts exist and SQLite's statement cache holds them all: a statement of any other
+ * size (the remainder of a flush) was prepared anew on every flush.
+ */
+const INSERT_CHUNK = 1024;
+/** The prediction log's columns in the order of {@link insertPredictionValues}. */
+export const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
+/** INSERT text by dialect and row count (a power of two). */
 const insertText = new Map<string, string>();
 
 function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
@@ -80,12 +86,34 @@ function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
  * more than the write itself at thousands of logged rows a second.
  */
 export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[], dialect: 'sqlite' | 'postgres'): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    const params: unknown[] = [];
-    for (const r of chunk) params.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
-    await db.executeQuery(CompiledQuery.raw(insertSql(dialect, chunk.length), params));
+  const values: unknown[] = [];
+  for (const r of rows) values.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
+  await insertPredictionValues(db, values, dialect);
+}
+
+/**
+ * Appends rows given as one flat list of values, each row's {@link LOG_COLUMNS} in order (`at,
+ * model, version, request_id, kind, latency_ms, inputs, output`): what the prediction log writes,
+ * with no object per row.
+ */
+export async function insertPredictionValues(db: Db, values: readonly unknown[], dialect: 'sqlite' | 'postgres'): Promise<void> {
+  const w = LOG_COLUMNS.length;
+  const rows = values.length / w;
+  const statements: CompiledQuery[] = [];
+  for (let i = 0; i < rows; ) {
+    let n = INSERT_CHUNK;
+    while (n > rows - i) n >>= 1;
+    statements.push(CompiledQuery.raw(insertSql(dialect, n), values.slice(i * w, (i + n) * w)));
+    i += n;
   }
+  // One transaction: a failed write leaves no rows behind, so writing it again writes none twice.
+  if (statements.length === 1 || db.isTransaction) {
+    for (const q of statements) await db.executeQuery(q);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    for (const q of statements) await trx.executeQuery(q);
+  });
 }
 
 /** Records (or replaces) the schema of a model version's logged rows. */
