@@ -10,6 +10,7 @@ declare module '../store/schema.ts' {
     prediction_log: PredictionLogTable;
     prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
+    drift_claims: DriftClaimTable;
   }
 }
 
@@ -46,6 +47,14 @@ export interface DriftReportTable {
   share_drifted: number;
   dataset_drift: number;
   report: string;
+}
+
+/** A period of a periodic task, claimed by the process that does it (see migration 007). */
+export interface DriftClaimTable {
+  task: string;
+  /** The period's number since the epoch (time / period). */
+  slot: number;
+  claimed_at: number;
 }
 
 export type PredictionLogRow = Selectable<PredictionLogTable>;
@@ -207,4 +216,27 @@ export async function listReports(db: Db, model: string, limit: number, beforeId
   let q = db.selectFrom('drift_reports').selectAll().where('model', '=', model);
   if (beforeId !== undefined) q = q.where('id', '<', beforeId);
   return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Claims kept per task (older ones are deleted by the claim that follows them). */
+const CLAIMS_KEPT = 16;
+
+/**
+ * Claims period `slot` of `task` for this process: true for exactly one caller per (task, slot),
+ * whichever process or replica it runs in; false when another one claimed it first.
+ */
+export async function claimSlot(db: Db, task: string, slot: number, now: number): Promise<boolean> {
+  const r = await db
+    .insertInto('drift_claims')
+    .values({ task, slot, claimed_at: now })
+    .onConflict((oc) => oc.columns(['task', 'slot']).doNothing())
+    .executeTakeFirst();
+  if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+  await db.deleteFrom('drift_claims').where('task', '=', task).where('slot', '<=', slot - CLAIMS_KEPT).execute();
+  return true;
+}
+
+/** A model's latest stored report, if any. */
+export async function latestReport(db: Db, model: string): Promise<Selectable<DriftReportTable> | undefined> {
+  return db.selectFrom('drift_reports').selectAll().where('model', '=', model).orderBy('id', 'desc').limit(1).executeTakeFirst();
 }

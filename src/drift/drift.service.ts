@@ -36,6 +36,8 @@ export interface DriftDeps {
   readonly log: Logger;
   readonly predictionLog: PredictionLog;
   readonly settings: DriftSettings;
+  /** The clock (ms since the epoch). Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Most rows a window may hold. */
@@ -99,11 +101,12 @@ export class DriftService {
   /** Logged-row schemas by `model@version`. */
   private readonly schemas = new Map<string, LogSchema>();
   private timer: NodeJS.Timeout | undefined;
-  private lastCheckAt = Date.now() - 86_400_000;
   private checking: Promise<void> | undefined;
+  private readonly now: () => number;
 
   constructor(deps: DriftDeps) {
     this.deps = deps;
+    this.now = deps.now ?? Date.now;
   }
 
   get settings(): DriftSettings {
@@ -312,9 +315,14 @@ export class DriftService {
   // ------------------------------------------------------------------------------ periodic check
 
   /**
-   * One periodic check: every model with logged rows since the last check and a reference gets a
-   * report over the default window, stored in its history and published as gauges. Overlapping
-   * calls share one run.
+   * One periodic check: every model with logged rows since the previous interval began and a
+   * reference gets a report over the default window, stored in its history and published as
+   * gauges. Overlapping calls share one run.
+   *
+   * Every replica (and every process of `serve --workers N`) runs the timer, but one of them
+   * checks per interval: the first to claim the interval's slot in the store. The others publish
+   * the latest stored report of each of those models instead, so every replica's gauges follow
+   * the checks (one interval behind at most) without a history row per replica.
    */
   runChecks(): Promise<void> {
     this.checking ??= this.checkAll().finally(() => {
@@ -324,11 +332,16 @@ export class DriftService {
   }
 
   private async checkAll(): Promise<void> {
-    const since = this.lastCheckAt;
-    this.lastCheckAt = Date.now();
+    const now = this.now();
+    const interval = Math.max(this.deps.settings.checkIntervalSeconds * 1000, 1);
+    const slot = Math.floor(now / interval);
     try {
       await this.deps.predictionLog.flush();
-      const models = await repo.recentlyLoggedModels(this.deps.store.db, since);
+      const models = await repo.recentlyLoggedModels(this.deps.store.db, (slot - 1) * interval);
+      if (!(await repo.claimSlot(this.deps.store.db, 'drift-check', slot, now))) {
+        await this.publishStored(models.map((m) => m.model));
+        return;
+      }
       for (const { model, version } of models) {
         if (!/^\d+$/.test(version)) continue;
         try {
@@ -342,6 +355,14 @@ export class DriftService {
       }
     } catch (err) {
       this.deps.log.warn({ err }, 'drift check failed; retried at the next period');
+    }
+  }
+
+  /** Publishes the latest stored report of each model (another replica checked this interval). */
+  private async publishStored(models: readonly string[]): Promise<void> {
+    for (const model of models) {
+      const row = await repo.latestReport(this.deps.store.db, model);
+      if (row !== undefined) this.publish(JSON.parse(row.report) as DriftReport);
     }
   }
 

@@ -17,7 +17,7 @@ import { rowJson } from '../serving/loaded-model.ts';
 import type { PredictionSink, ServedAnswer, ServedKind } from '../serving/prediction.service.ts';
 import type { FloatRows } from '../serving/runtime.ts';
 import type { Store } from '../store/database.ts';
-import { deleteOlderThan, keepNewest, upsertSchema } from './drift.repository.ts';
+import { claimSlot, deleteOlderThan, keepNewest, upsertSchema } from './drift.repository.ts';
 import { LogRows } from './log-batch.ts';
 import { schemaOf } from './log-codec.ts';
 import { StoreLogWriter, type LogWriter } from './log-writer.ts';
@@ -36,6 +36,9 @@ export interface PredictionLogOptions {
   /** Period of retention. Default 5 minutes. */
   readonly retentionMs?: number;
 }
+
+/** Default period of retention. */
+const RETENTION_MS = 5 * 60_000;
 
 export class PredictionLog implements PredictionSink {
   /** Rows appended since the last flush. */
@@ -62,10 +65,15 @@ export class PredictionLog implements PredictionSink {
   private readonly log: Logger;
   private readonly options: PredictionLogOptions;
   private readonly writer: LogWriter;
+  private readonly now: () => number;
 
-  /** @param deps.writer where rows go; default: the store's own connection */
-  constructor(deps: { store: Store; metrics: Metrics; log: Logger; writer?: LogWriter }, options: PredictionLogOptions) {
+  /**
+   * @param deps.writer where rows go; default: the store's own connection
+   * @param deps.now the clock of retention (ms since the epoch); default `Date.now`
+   */
+  constructor(deps: { store: Store; metrics: Metrics; log: Logger; writer?: LogWriter; now?: () => number }, options: PredictionLogOptions) {
     this.store = deps.store;
+    this.now = deps.now ?? Date.now;
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.options = options;
@@ -104,7 +112,7 @@ export class PredictionLog implements PredictionSink {
     this.flushTimer = setInterval(() => void this.flush(), this.options.flushMs ?? 250);
     this.flushTimer.unref();
     if (this.options.retentionDays > 0 || this.options.maxRows > 0) {
-      this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? 5 * 60_000);
+      this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? RETENTION_MS);
       this.retentionTimer.unref();
       void this.enforceRetention();
     }
@@ -180,10 +188,15 @@ export class PredictionLog implements PredictionSink {
     this.metrics.predictionLogDropped.inc(dropped);
   }
 
-  /** Deletes rows past the retention age and row count. */
+  /**
+   * Deletes rows past the retention age and row count, once per retention period across the
+   * processes sharing the store (the first to claim the period does it; see `claimSlot`).
+   */
   async enforceRetention(): Promise<void> {
     try {
-      if (this.options.retentionDays > 0) await deleteOlderThan(this.store.db, Date.now() - this.options.retentionDays * 86_400_000);
+      const now = this.now();
+      if (!(await claimSlot(this.store.db, 'prediction-log-retention', Math.floor(now / (this.options.retentionMs ?? RETENTION_MS)), now))) return;
+      if (this.options.retentionDays > 0) await deleteOlderThan(this.store.db, now - this.options.retentionDays * 86_400_000);
       if (this.options.maxRows > 0) await keepNewest(this.store.db, this.options.maxRows);
     } catch (err) {
       this.log.warn({ err }, 'prediction log: retention failed; retried at the next period');
