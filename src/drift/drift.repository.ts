@@ -10,6 +10,7 @@ declare module '../store/schema.ts' {
     prediction_log: PredictionLogTable;
     prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
+    drift_claims: DriftClaimTable;
   }
 }
 
@@ -48,14 +49,28 @@ export interface DriftReportTable {
   report: string;
 }
 
+/** A period of a periodic task, claimed by the process that does it (see migration 007). */
+export interface DriftClaimTable {
+  task: string;
+  /** The period's number since the epoch (time / period). */
+  slot: number;
+  claimed_at: number;
+}
+
 export type PredictionLogRow = Selectable<PredictionLogTable>;
 export type NewPredictionLogRow = Insertable<PredictionLogTable>;
 type Db = Kysely<Database>;
 
-/** Rows per INSERT statement: 8 parameters a row stays below SQLite's and PostgreSQL's limits. */
-const INSERT_CHUNK = 1000;
-const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
-/** INSERT text by dialect and row count (a flush mostly writes full chunks, so few are built). */
+/**
+ * Most rows per INSERT statement (8 parameters a row stays below SQLite's and PostgreSQL's
+ * limits). A write is cut into statements of powers of two rows up to this, so only eleven
+ * statement texts exist and SQLite's statement cache holds them all: a statement of any other
+ * size (the remainder of a flush) was prepared anew on every flush.
+ */
+const INSERT_CHUNK = 1024;
+/** The prediction log's columns in the order of {@link insertPredictionValues}. */
+export const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
+/** INSERT text by dialect and row count (a power of two). */
 const insertText = new Map<string, string>();
 
 function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
@@ -80,12 +95,34 @@ function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
  * more than the write itself at thousands of logged rows a second.
  */
 export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[], dialect: 'sqlite' | 'postgres'): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK);
-    const params: unknown[] = [];
-    for (const r of chunk) params.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
-    await db.executeQuery(CompiledQuery.raw(insertSql(dialect, chunk.length), params));
+  const values: unknown[] = [];
+  for (const r of rows) values.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
+  await insertPredictionValues(db, values, dialect);
+}
+
+/**
+ * Appends rows given as one flat list of values, each row's {@link LOG_COLUMNS} in order (`at,
+ * model, version, request_id, kind, latency_ms, inputs, output`): what the prediction log writes,
+ * with no object per row.
+ */
+export async function insertPredictionValues(db: Db, values: readonly unknown[], dialect: 'sqlite' | 'postgres'): Promise<void> {
+  const w = LOG_COLUMNS.length;
+  const rows = values.length / w;
+  const statements: CompiledQuery[] = [];
+  for (let i = 0; i < rows; ) {
+    let n = INSERT_CHUNK;
+    while (n > rows - i) n >>= 1;
+    statements.push(CompiledQuery.raw(insertSql(dialect, n), values.slice(i * w, (i + n) * w)));
+    i += n;
   }
+  // One transaction: a failed write leaves no rows behind, so writing it again writes none twice.
+  if (statements.length === 1 || db.isTransaction) {
+    for (const q of statements) await db.executeQuery(q);
+    return;
+  }
+  await db.transaction().execute(async (trx) => {
+    for (const q of statements) await trx.executeQuery(q);
+  });
 }
 
 /** Records (or replaces) the schema of a model version's logged rows. */
@@ -179,4 +216,27 @@ export async function listReports(db: Db, model: string, limit: number, beforeId
   let q = db.selectFrom('drift_reports').selectAll().where('model', '=', model);
   if (beforeId !== undefined) q = q.where('id', '<', beforeId);
   return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Claims kept per task (older ones are deleted by the claim that follows them). */
+const CLAIMS_KEPT = 16;
+
+/**
+ * Claims period `slot` of `task` for this process: true for exactly one caller per (task, slot),
+ * whichever process or replica it runs in; false when another one claimed it first.
+ */
+export async function claimSlot(db: Db, task: string, slot: number, now: number): Promise<boolean> {
+  const r = await db
+    .insertInto('drift_claims')
+    .values({ task, slot, claimed_at: now })
+    .onConflict((oc) => oc.columns(['task', 'slot']).doNothing())
+    .executeTakeFirst();
+  if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+  await db.deleteFrom('drift_claims').where('task', '=', task).where('slot', '<=', slot - CLAIMS_KEPT).execute();
+  return true;
+}
+
+/** A model's latest stored report, if any. */
+export async function latestReport(db: Db, model: string): Promise<Selectable<DriftReportTable> | undefined> {
+  return db.selectFrom('drift_reports').selectAll().where('model', '=', model).orderBy('id', 'desc').limit(1).executeTakeFirst();
 }

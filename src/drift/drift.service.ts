@@ -13,7 +13,7 @@ import type { Registry } from '../registry/registry.service.ts';
 import type { Store } from '../store/database.ts';
 import { categoricalReference, numericReference, REFERENCE_FORMAT, type FeatureReference } from '../training/pipeline-reference.ts';
 import * as repo from './drift.repository.ts';
-import { decodeRow, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
+import { decodeRows, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
 import type { PredictionLog } from './prediction-log.ts';
 import { compareFeatures, type DriftReference, type FeatureDrift, type LiveColumn } from './report.ts';
 
@@ -36,6 +36,8 @@ export interface DriftDeps {
   readonly log: Logger;
   readonly predictionLog: PredictionLog;
   readonly settings: DriftSettings;
+  /** The clock (ms since the epoch). Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Most rows a window may hold. */
@@ -99,11 +101,12 @@ export class DriftService {
   /** Logged-row schemas by `model@version`. */
   private readonly schemas = new Map<string, LogSchema>();
   private timer: NodeJS.Timeout | undefined;
-  private lastCheckAt = Date.now() - 86_400_000;
   private checking: Promise<void> | undefined;
+  private readonly now: () => number;
 
   constructor(deps: DriftDeps) {
     this.deps = deps;
+    this.now = deps.now ?? Date.now;
   }
 
   get settings(): DriftSettings {
@@ -312,9 +315,14 @@ export class DriftService {
   // ------------------------------------------------------------------------------ periodic check
 
   /**
-   * One periodic check: every model with logged rows since the last check and a reference gets a
-   * report over the default window, stored in its history and published as gauges. Overlapping
-   * calls share one run.
+   * One periodic check: every model with logged rows since the previous interval began and a
+   * reference gets a report over the default window, stored in its history and published as
+   * gauges. Overlapping calls share one run.
+   *
+   * Every replica (and every process of `serve --workers N`) runs the timer, but one of them
+   * checks per interval: the first to claim the interval's slot in the store. The others publish
+   * the latest stored report of each of those models instead, so every replica's gauges follow
+   * the checks (one interval behind at most) without a history row per replica.
    */
   runChecks(): Promise<void> {
     this.checking ??= this.checkAll().finally(() => {
@@ -324,11 +332,16 @@ export class DriftService {
   }
 
   private async checkAll(): Promise<void> {
-    const since = this.lastCheckAt;
-    this.lastCheckAt = Date.now();
+    const now = this.now();
+    const interval = Math.max(this.deps.settings.checkIntervalSeconds * 1000, 1);
+    const slot = Math.floor(now / interval);
     try {
       await this.deps.predictionLog.flush();
-      const models = await repo.recentlyLoggedModels(this.deps.store.db, since);
+      const models = await repo.recentlyLoggedModels(this.deps.store.db, (slot - 1) * interval);
+      if (!(await repo.claimSlot(this.deps.store.db, 'drift-check', slot, now))) {
+        await this.publishStored(models.map((m) => m.model));
+        return;
+      }
       for (const { model, version } of models) {
         if (!/^\d+$/.test(version)) continue;
         try {
@@ -342,6 +355,14 @@ export class DriftService {
       }
     } catch (err) {
       this.deps.log.warn({ err }, 'drift check failed; retried at the next period');
+    }
+  }
+
+  /** Publishes the latest stored report of each model (another replica checked this interval). */
+  private async publishStored(models: readonly string[]): Promise<void> {
+    for (const model of models) {
+      const row = await repo.latestReport(this.deps.store.db, model);
+      if (row !== undefined) this.publish(JSON.parse(row.report) as DriftReport);
     }
   }
 
@@ -487,32 +508,36 @@ export function liveColumns(reference: DriftReference, rows: readonly Record<str
 }
 
 /**
- * The live columns of the reference's features from stored input rows: each row decoded once,
- * its values picked by the schema's feature order (a feature the schema lacks stays missing).
+ * The live columns of the reference's features from stored input rows: the rows decoded into one
+ * matrix, each column read out of it by the schema's feature order (a feature the schema lacks
+ * stays missing).
  */
 export function liveFromLog(reference: DriftReference, schema: LogSchema, texts: readonly string[]): Map<string, LiveColumn> {
   const n = texts.length;
+  const f = schema.features.length;
   const index = new Map(schema.features.map((name, j) => [name, j]));
-  const numeric: { name: string; j: number; values: Float64Array }[] = [];
-  const categorical: { name: string; j: number; labels: readonly string[] | null; values: (string | null)[] }[] = [];
+  const matrix = decodeRows(schema, texts);
+  const out = new Map<string, LiveColumn>();
   for (const name of reference.feature_names) {
     const ref = reference.features[name];
-    const j = index.get(name) ?? -1;
     if (ref === undefined) continue;
-    if (ref.type === 'numeric') numeric.push({ name, j, values: new Float64Array(n).fill(Number.NaN) });
-    else categorical.push({ name, j, labels: j < 0 ? null : (schema.categories[j] ?? null), values: new Array<string | null>(n).fill(null) });
-  }
-  for (let i = 0; i < n; i++) {
-    const row = decodeRow(schema, texts[i]!);
-    for (const c of numeric) if (c.j >= 0) c.values[i] = row[c.j]!;
-    for (const c of categorical) {
-      if (c.j < 0) continue;
-      const v = row[c.j]!;
-      c.values[i] = Number.isNaN(v) ? null : c.labels === null ? String(v) : (c.labels[v] ?? null);
+    const j = index.get(name) ?? -1;
+    if (ref.type === 'numeric') {
+      const values = new Float64Array(n);
+      if (j < 0) values.fill(Number.NaN);
+      else for (let i = 0; i < n; i++) values[i] = matrix[i * f + j]!;
+      out.set(name, { type: 'numeric', values });
+    } else {
+      const labels = j < 0 ? null : (schema.categories[j] ?? null);
+      const values = new Array<string | null>(n).fill(null);
+      if (j >= 0) {
+        for (let i = 0; i < n; i++) {
+          const v = matrix[i * f + j]!;
+          values[i] = Number.isNaN(v) ? null : labels === null ? String(v) : (labels[v] ?? null);
+        }
+      }
+      out.set(name, { type: 'categorical', values });
     }
   }
-  const out = new Map<string, LiveColumn>();
-  for (const c of numeric) out.set(c.name, { type: 'numeric', values: c.values });
-  for (const c of categorical) out.set(c.name, { type: 'categorical', values: c.values });
   return out;
 }

@@ -47,6 +47,26 @@ export function decodeRow(schema: LogSchema, text: string): Float32Array | Float
   return out;
 }
 
+/**
+ * Many stored rows at once, as one row-major matrix (`texts.length` rows of the schema's width):
+ * every row decoded into one buffer, with no buffer or array per row (a drift window is ten
+ * thousand rows and more). A row that is not a row of this schema's width is all `NaN`, as
+ * {@link decodeRow} makes it.
+ */
+export function decodeRows(schema: LogSchema, texts: readonly string[]): Float32Array | Float64Array {
+  const f = schema.features.length;
+  const n = texts.length;
+  const out = schema.elementType === 'float64' ? new Float64Array(n * f) : new Float32Array(n * f);
+  const rowBytes = out.BYTES_PER_ELEMENT * f;
+  const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = 0; i < n; i++) {
+    const text = texts[i]!;
+    // The length check first: `write` stops at the row's end, so a longer row would fit silently.
+    if (Buffer.byteLength(text, 'base64') !== rowBytes || bytes.write(text, i * rowBytes, rowBytes, 'base64') !== rowBytes) out.fill(Number.NaN, i * f, (i + 1) * f);
+  }
+  return out;
+}
+
 /** A stored row as named values: numbers (missing as `null`) and category labels. */
 export function namedValues(schema: LogSchema, text: string): Record<string, number | string | null> {
   const values = decodeRow(schema, text);

@@ -2,12 +2,13 @@
  * The prediction log: every sampled answered prediction (inputs, outputs, model and version,
  * latency, request id, time), one store row per predicted row.
  *
- * The request path only pushes one entry onto an in-memory buffer (after copying the input rows,
- * whose buffer goes back to the model); a timer turns entries into rows and writes them in
- * multi-row INSERTs off the request path. The buffer is bounded in rows: when the store is slow
- * or down, the oldest entries are dropped and counted (`prediction_log_dropped_total`) rather
- * than letting memory grow or failing requests. Retention by age and row count runs on its own
- * timer.
+ * The request path only appends the rows to typed arrays (`log-batch.ts`: the input values, the
+ * answer's JSON as UTF-8, a few numbers; no object or string kept per row). A timer hands what was
+ * appended to the writer (`log-writer.ts`: for an SQLite file a thread of its own, which encodes
+ * the rows and inserts them in one transaction off the event loop). The buffer is bounded in
+ * rows: when the store is slow or down, the oldest rows are dropped and counted
+ * (`prediction_log_dropped_total`) rather than letting memory grow or failing requests.
+ * Retention by age and row count runs on its own timer.
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../platform/metrics.ts';
@@ -16,8 +17,10 @@ import { rowJson } from '../serving/loaded-model.ts';
 import type { PredictionSink, ServedAnswer, ServedKind } from '../serving/prediction.service.ts';
 import type { FloatRows } from '../serving/runtime.ts';
 import type { Store } from '../store/database.ts';
-import { deleteOlderThan, insertPredictions, keepNewest, upsertSchema, type NewPredictionLogRow } from './drift.repository.ts';
-import { encodeRow, schemaOf } from './log-codec.ts';
+import { claimSlot, deleteOlderThan, keepNewest, upsertSchema } from './drift.repository.ts';
+import { LogRows } from './log-batch.ts';
+import { schemaOf } from './log-codec.ts';
+import { StoreLogWriter, type LogWriter } from './log-writer.ts';
 
 export interface PredictionLogOptions {
   /** Share of answered requests logged (`PREDICTION_LOG_SAMPLE_RATE`). */
@@ -34,51 +37,73 @@ export interface PredictionLogOptions {
   readonly retentionMs?: number;
 }
 
-interface Entry {
-  readonly model: LoadedModel;
-  readonly input: FloatRows;
-  readonly rows: number;
-  readonly answer: ServedAnswer;
-  readonly kind: ServedKind;
-  readonly requestId: string | undefined;
-  readonly at: number;
-  readonly latencyMs: number;
-}
+/** Default period of retention. */
+const RETENTION_MS = 5 * 60_000;
 
 export class PredictionLog implements PredictionSink {
-  private pending: Entry[] = [];
-  private pendingRows = 0;
+  /** Rows appended since the last flush. */
+  private current: LogRows;
+  /** Rows of flushes the store refused, oldest first: written again before `current`. */
+  private failed: LogRows[] = [];
+  /**
+   * Buffers of a flush that was written, emptied for the next one: allocating fresh ones at
+   * every flush (megabytes outside the JavaScript heap) made V8 run a full collection about once
+   * a second under load.
+   */
+  private spare: LogRows | undefined;
   private writing: Promise<void> | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private failing = false;
-  /** Models whose schema row is in the store (written once per loaded model). */
-  private readonly described = new WeakSet<LoadedModel>();
+  /** Model name and version of each label (`2k`, `2k + 1`), and each loaded model's label. */
+  private readonly labels: string[] = [];
+  private readonly labelOf = new WeakMap<LoadedModel, number>();
+  /** Models seen since the last flush whose schema row is not written yet. */
+  private undescribed: LoadedModel[] = [];
   private readonly store: Store;
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly options: PredictionLogOptions;
+  private readonly writer: LogWriter;
+  private readonly now: () => number;
 
-  constructor(deps: { store: Store; metrics: Metrics; log: Logger }, options: PredictionLogOptions) {
+  /**
+   * @param deps.writer where rows go; default: the store's own connection
+   * @param deps.now the clock of retention (ms since the epoch); default `Date.now`
+   */
+  constructor(deps: { store: Store; metrics: Metrics; log: Logger; writer?: LogWriter; now?: () => number }, options: PredictionLogOptions) {
     this.store = deps.store;
+    this.now = deps.now ?? Date.now;
     this.metrics = deps.metrics;
     this.log = deps.log;
     this.options = options;
+    this.writer = deps.writer ?? new StoreLogWriter(deps.store);
+    this.current = new LogRows(256);
   }
 
   /** Rows waiting in memory. */
   get bufferedRows(): number {
-    return this.pendingRows;
+    let rows = this.current.rows;
+    for (const f of this.failed) rows += f.rows;
+    return rows;
   }
 
-  /** Request path: samples, copies the rows and pushes one entry. No I/O. */
+  /** Request path: samples and appends the rows (copies of the inputs, the answers as JSON). No I/O. */
   record(model: LoadedModel, input: FloatRows, rows: number, answer: ServedAnswer, kind: ServedKind, requestId: string | undefined, t0: number): void {
     const rate = this.options.sampleRate;
     if (rate < 1 && (rate === 0 || Math.random() >= rate)) return;
-    const latencyMs = performance.now() - t0;
-    this.pending.push({ model, input: input.slice(0, rows * model.nFeatures), rows, answer, kind, requestId, at: Date.now(), latencyMs });
-    this.pendingRows += rows;
-    if (this.pendingRows > this.options.bufferRows) this.dropOldest();
+    const latencyMs = Math.round((performance.now() - t0) * 1000) / 1000;
+    const at = Date.now();
+    let label = this.labelOf.get(model);
+    if (label === undefined) {
+      label = this.labels.length / 2;
+      this.labels.push(model.identity.name, model.identity.version);
+      this.labelOf.set(model, label);
+      this.undescribed.push(model);
+    }
+    const f = model.nFeatures;
+    for (let r = 0; r < rows; r++) this.current.append(label, kind, at, latencyMs, requestId ?? null, fragmentOf(model, answer, r), input, r * f, f);
+    if (this.bufferedRows > this.options.bufferRows) this.dropOldest();
   }
 
   /** Starts the writer and retention timers. */
@@ -87,106 +112,104 @@ export class PredictionLog implements PredictionSink {
     this.flushTimer = setInterval(() => void this.flush(), this.options.flushMs ?? 250);
     this.flushTimer.unref();
     if (this.options.retentionDays > 0 || this.options.maxRows > 0) {
-      this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? 5 * 60_000);
+      this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? RETENTION_MS);
       this.retentionTimer.unref();
       void this.enforceRetention();
     }
   }
 
-  /** Stops the timers and writes what is buffered (one last try). */
+  /** Stops the timers, writes what is buffered (one last try) and releases the writer. */
   async close(): Promise<void> {
     clearInterval(this.flushTimer);
     clearInterval(this.retentionTimer);
     this.flushTimer = undefined;
     this.retentionTimer = undefined;
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      await this.writer.close();
+    }
   }
 
   /**
-   * Writes every buffered entry; resolves when written (or failed: the entries go back to the
-   * front of the buffer, where the bound may drop them). One write at a time: a call during a
-   * write waits for it and then writes what came meanwhile.
+   * Writes every buffered row; resolves when written (or failed: the rows stay buffered, where
+   * the bound may drop them). One write at a time: a call during a write waits for it and then
+   * writes what came meanwhile.
    */
   async flush(): Promise<void> {
     while (this.writing !== undefined) await this.writing;
-    if (this.pending.length === 0) return;
-    const taken = this.pending;
-    const takenRows = this.pendingRows;
-    this.pending = [];
-    this.pendingRows = 0;
-    this.writing = this.write(taken, takenRows).finally(() => {
+    if (this.bufferedRows === 0) return;
+    const taken = this.failed;
+    const fresh = this.current;
+    if (fresh.rows > 0) taken.push(fresh);
+    this.failed = [];
+    // Room for about as many rows as this flush had, so the next one rarely grows.
+    this.current = this.spare ?? new LogRows(fresh.rows);
+    this.spare = undefined;
+    this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
     });
     await this.writing;
   }
 
-  private async write(entries: Entry[], rows: number): Promise<void> {
+  /** Writes the buffers in order; the first one refused and those after it go back to the buffer. */
+  private async write(taken: LogRows[]): Promise<void> {
+    let k = 0;
     try {
-      await this.describe(entries);
-      await insertPredictions(this.store.db, this.toRows(entries), this.store.dialect);
-      this.metrics.predictionLogWritten.inc(rows);
+      await this.describe();
+      for (; k < taken.length; k++) {
+        const rows = taken[k]!;
+        await this.writer.write(rows.batch(this.labels));
+        this.metrics.predictionLogWritten.inc(rows.rows);
+        rows.clear();
+        this.spare = rows;
+      }
       if (this.failing) this.log.info('prediction log: writing again');
       this.failing = false;
     } catch (err) {
       if (!this.failing) this.log.warn({ err }, 'prediction log: the store refused a write; rows stay buffered (oldest dropped beyond PREDICTION_LOG_BUFFER_ROWS)');
       this.failing = true;
-      this.pending = entries.concat(this.pending);
-      this.pendingRows += rows;
-      if (this.pendingRows > this.options.bufferRows) this.dropOldest();
+      this.failed = taken.slice(k).concat(this.failed);
+      if (this.bufferedRows > this.options.bufferRows) this.dropOldest();
     }
   }
 
-  /** Drops whole entries from the old end until the buffer fits, counting their rows. */
+  /** Drops rows from the old end until the buffer fits, counting them. */
   private dropOldest(): void {
-    let k = 0;
+    let excess = this.bufferedRows - this.options.bufferRows;
     let dropped = 0;
-    while (k < this.pending.length && this.pendingRows - dropped > this.options.bufferRows) dropped += this.pending[k++]!.rows;
-    this.pending.splice(0, k);
-    this.pendingRows -= dropped;
+    for (const rows of [...this.failed, this.current]) {
+      if (excess <= 0) break;
+      const k = rows.dropOldest(excess);
+      excess -= k;
+      dropped += k;
+    }
+    this.failed = this.failed.filter((rows) => rows.rows > 0);
     this.metrics.predictionLogDropped.inc(dropped);
   }
 
-  /** Deletes rows past the retention age and row count. */
+  /**
+   * Deletes rows past the retention age and row count, once per retention period across the
+   * processes sharing the store (the first to claim the period does it; see `claimSlot`).
+   */
   async enforceRetention(): Promise<void> {
     try {
-      if (this.options.retentionDays > 0) await deleteOlderThan(this.store.db, Date.now() - this.options.retentionDays * 86_400_000);
+      const now = this.now();
+      if (!(await claimSlot(this.store.db, 'prediction-log-retention', Math.floor(now / (this.options.retentionMs ?? RETENTION_MS)), now))) return;
+      if (this.options.retentionDays > 0) await deleteOlderThan(this.store.db, now - this.options.retentionDays * 86_400_000);
       if (this.options.maxRows > 0) await keepNewest(this.store.db, this.options.maxRows);
     } catch (err) {
       this.log.warn({ err }, 'prediction log: retention failed; retried at the next period');
     }
   }
 
-  /** Writes the schema rows of models not described yet. */
-  private async describe(entries: readonly Entry[]): Promise<void> {
-    for (const e of entries) {
-      if (this.described.has(e.model)) continue;
-      await upsertSchema(this.store.db, { model: e.model.identity.name, version: e.model.identity.version, ...schemaOf(e.model) });
-      this.described.add(e.model);
+  /** Writes the schema rows of models first seen since the last flush. */
+  private async describe(): Promise<void> {
+    while (this.undescribed.length > 0) {
+      const model = this.undescribed[0]!;
+      await upsertSchema(this.store.db, { model: model.identity.name, version: model.identity.version, ...schemaOf(model) });
+      this.undescribed.shift();
     }
-  }
-
-  /** Store rows of the entries, one per predicted row. */
-  private toRows(entries: readonly Entry[]): NewPredictionLogRow[] {
-    const out: NewPredictionLogRow[] = [];
-    for (const e of entries) {
-      const { model, input, rows, answer } = e;
-      const f = model.nFeatures;
-      const latency = Math.round(e.latencyMs * 1000) / 1000;
-      for (let r = 0; r < rows; r++) {
-        const fragment = fragmentOf(model, answer, r);
-        out.push({
-          at: e.at,
-          model: model.identity.name,
-          version: model.identity.version,
-          request_id: e.requestId ?? null,
-          kind: e.kind,
-          latency_ms: latency,
-          inputs: encodeRow(input, r, f),
-          output: `{${fragment}}`,
-        });
-      }
-    }
-    return out;
   }
 }
 

@@ -132,38 +132,76 @@ function probOutsideSquare(n: number, h: number): number {
 /**
  * P(D >= h / lcm(m, n)) for samples of sizes m and n: one minus the share of lattice paths from
  * (0, 0) to (m, n) staying strictly inside |x/m - y/n| < h / lcm. Hodges' "inside" recursion kept
- * as the complement in every cell (Viehmann 2021, arXiv:2102.08037), so the result keeps its
- * precision when it is tiny; only a sliding window of one column is stored.
+ * as the complement in every cell (Viehmann 2021, arXiv:2102.08037, scipy's
+ * `_compute_outer_prob_inside_method`), so the result keeps its precision when it is tiny.
+ *
+ * Cell (i, j) is the average of the cell to its left and the cell below, weighted by i and j:
+ * within a column each cell waits for the one below, a chain of dependent operations that decides
+ * the cost (a 10,000 x 1000 lattice has a few hundred thousand cells in a calm feature's band). So
+ * the weights come from a table of reciprocals (no division in the chain; results differ from
+ * scipy's divisions in the last few bits), and columns are computed two at a time, the second one
+ * cell behind the first, so two independent chains overlap. One array holds the column by
+ * absolute row j: the band only moves up, so cells above it were never written and read as 1
+ * (outside the band), and cells below it are never read again.
  */
 function probOutsideBand(m0: number, n0: number, g: number, h: number): number {
   const m = Math.max(m0, n0);
   const n = Math.min(m0, n0);
   const mg = m / g;
   const ng = n / g;
-  let minj = 0;
-  let maxj = Math.min(Math.ceil(h / mg), n + 1);
-  let curlen = maxj - minj;
-  const len = Math.min(2 * maxj + 2, n + 1);
-  const col = new Float64Array(len).fill(1);
-  for (let j = minj; j < maxj; j++) col[j] = 0;
-  for (let i = 1; i <= m; i++) {
-    const lastMin = minj;
-    const lastLen = curlen;
-    minj = Math.min(Math.max(Math.floor((ng * i - h) / mg) + 1, 0), n);
-    maxj = Math.min(Math.ceil((ng * i + h) / mg), n + 1);
-    if (maxj <= minj) return 1;
-    // Cells below the window are outside the band (complement 1); cell (i, j) averages its two
-    // predecessors weighted by the number of paths through each.
-    let val = minj === 0 ? 0 : 1;
-    for (let jj = 0; jj < maxj - minj; jj++) {
-      const j = jj + minj;
-      val = ((col[jj + minj - lastMin] ?? 1) * i + val * j) / (i + j);
-      col[jj] = val;
+  // The band of column i: rows [bandLow(i), bandHigh(i)).
+  const bandLow = (i: number): number => Math.min(Math.max(Math.floor((ng * i - h) / mg) + 1, 0), n);
+  const bandHigh = (i: number): number => Math.min(Math.ceil((ng * i + h) / mg), n + 1);
+  const reciprocal = new Float64Array(m + n + 1);
+  for (let k = 1; k <= m + n; k++) reciprocal[k] = 1 / k;
+  const col = new Float64Array(n + 1).fill(1);
+  col.fill(0, 0, bandHigh(0));
+  let i = 1;
+  for (; i < m; i += 2) {
+    const a = i;
+    const b = i + 1;
+    const a0 = bandLow(a);
+    const a1 = bandHigh(a);
+    const b0 = bandLow(b);
+    const b1 = bandHigh(b);
+    if (a1 <= a0 || b1 <= b0) return 1;
+    // The cell below the band's lowest one is outside it (complement 1); row 0 has none (weight 0).
+    let va = a0 === 0 ? 0 : 1;
+    let vb = b0 === 0 ? 0 : 1;
+    let j = a0;
+    // Column b starts at b0 >= a0: first column a alone, up to the row where b can follow.
+    for (const end = Math.min(a1, b0 + 1); j < end; j++) {
+      const r = reciprocal[a + j]!;
+      va = col[j]! * (a * r) + va * (j * r);
+      col[j] = va;
     }
-    curlen = maxj - minj;
-    for (let k = curlen; k < Math.min(lastLen, len); k++) col[k] = 1;
+    for (; j < a1; j++) {
+      const r = reciprocal[a + j]!;
+      va = col[j]! * (a * r) + va * (j * r);
+      col[j] = va;
+      const k = j - 1;
+      const s = reciprocal[b + k]!;
+      vb = col[k]! * (b * s) + vb * (k * s);
+      col[k] = vb;
+    }
+    for (let k = Math.max(b0, a1 - 1); k < b1; k++) {
+      const s = reciprocal[b + k]!;
+      vb = col[k]! * (b * s) + vb * (k * s);
+      col[k] = vb;
+    }
   }
-  return col[maxj - minj - 1]!;
+  if (i === m) {
+    const a0 = bandLow(i);
+    const a1 = bandHigh(i);
+    if (a1 <= a0) return 1;
+    let va = a0 === 0 ? 0 : 1;
+    for (let j = a0; j < a1; j++) {
+      const r = reciprocal[i + j]!;
+      va = col[j]! * (i * r) + va * (j * r);
+      col[j] = va;
+    }
+  }
+  return col[bandHigh(m) - 1]!;
 }
 
 /** Exact p-value of the two-sided statistic `d`, or `undefined` where floating point cannot hold it. */

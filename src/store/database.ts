@@ -13,6 +13,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** Human description without secrets, e.g. `sqlite:/data/modelplane.db`. */
   readonly description: string;
+  /** The SQLite file, for a thread that opens its own connection to it (absent: PostgreSQL, `:memory:`). */
+  readonly file?: string;
   /** Cheap round trip used by `/ready`. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -126,6 +128,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db,
     dialect: 'sqlite',
     description: `sqlite:${file}`,
+    ...(file === ':memory:' ? {} : { file }),
     ping: async () => {
       sqlite.prepare('select 1').all([]);
     },

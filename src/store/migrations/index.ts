@@ -5,6 +5,7 @@ import * as tracking from './003-tracking.ts';
 import * as jobs from './004-jobs.ts';
 import * as datasets from './005-datasets.ts';
 import * as drift from './006-drift.ts';
+import * as driftClaims from './007-drift-claims.ts';
 
 /**
  * Every migration in order. Names sort lexically; never rename or edit a landed migration, add a
@@ -17,4 +18,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '004-jobs': jobs,
   '005-datasets': datasets,
   '006-drift': drift,
+  '007-drift-claims': driftClaims,
 };
