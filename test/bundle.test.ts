@@ -2,9 +2,10 @@
  * The production bundle (scripts/bundle.mjs, what `npm run build:server`, `npm start` and the image
  * run): built into a scratch folder beside dist/, then started as a real process. Every entry point
  * is exercised: the CLI and server, the training thread with the job handler it imports by URL, the
- * forest's tree-building threads (n_jobs 2) and the inference thread (INFERENCE_THREAD); so are the
- * files found by path (package.json for the version, ui/dist, the API-docs assets) and the modules
- * left outside the bundle (pino, Swagger, onnxruntime, better-sqlite3).
+ * forest's tree-building threads (n_jobs 2), the inference thread (INFERENCE_THREAD) and the
+ * prediction log's writer thread; so are the files found by path (package.json for the version,
+ * ui/dist, the API-docs assets) and the modules left outside the bundle (pino, Swagger,
+ * onnxruntime, better-sqlite3).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -86,6 +87,16 @@ describe('production bundle', { timeout: 300_000 }, () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const info = (await (await call('/')).json()) as { version: string };
     assert.equal(info.version, pkg.version);
+  });
+
+  test('the prediction log is written by its writer thread', async () => {
+    // Flushed every 250 ms; polled with the file's time limit as the deadline.
+    let logged: unknown[] = [];
+    while (logged.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      logged = ((await (await call('/predictions?model=iris-demo')).json()) as { predictions: unknown[] }).predictions;
+    }
+    assert.ok(logged.length >= 1);
   });
 
   test('trains a forest on two threads and registers it', async () => {
