@@ -35,6 +35,7 @@ import { runArtifactKey } from '../registry/models.service.ts';
 import type { DataServices } from '../services.ts';
 import { VERSION } from '../version.ts';
 import { DeterministicJobError, type JobContext, type JobResult, type TrainJob, type TrainRequest } from './job.types.ts';
+import { jobThreads } from './job-threads.ts';
 import { checkExport } from './pipeline-check.ts';
 import { paramEntries, type AlgorithmParams, type ParamValue } from './pipeline-params.ts';
 import { buildReference } from './pipeline-reference.ts';
@@ -136,8 +137,8 @@ function prepareTarget(column: Column, task: Task): PreparedTarget {
   return { rows, y, classLabels: labels };
 }
 
-/** Fits the requested algorithm with the effective parameters. */
-async function fit(data: TrainingData, p: AlgorithmParams, onProgress: ProgressFn): Promise<FittedModel> {
+/** Fits the requested algorithm with the effective parameters; `threads` stands in for an unset `n_jobs`. */
+async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onProgress: ProgressFn): Promise<FittedModel> {
   switch (p.algorithm) {
     case 'logistic_regression':
       return fitLogisticRegression(data, { C: p.C, maxIter: p.max_iter, tol: p.tol, multiClass: p.multi_class, fitIntercept: p.fit_intercept, onProgress });
@@ -168,7 +169,7 @@ async function fit(data: TrainingData, p: AlgorithmParams, onProgress: ProgressF
           max_features: p.max_features,
           bootstrap: p.bootstrap,
           seed: p.seed,
-          n_jobs: p.n_jobs,
+          n_jobs: p.n_jobs ?? threads,
         },
         onProgress,
       );
@@ -379,8 +380,12 @@ async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Prom
   const { train } = prepared;
   const algorithm = job.params.algorithm;
   ctx.progress(10, 'fitting', `${algorithm} on ${train.x.rows} rows x ${train.x.cols} features`);
+  if (job.params.algorithm === 'random_forest') {
+    const nJobs = job.params.n_jobs;
+    ctx.log(`tree building on ${nJobs === null || nJobs === undefined ? `up to ${ctx.threads} threads (the process's default)` : nJobs === -1 ? 'every core (n_jobs -1)' : `up to ${nJobs} threads (n_jobs)`}`);
+  }
   const fitStart = Date.now();
-  const model = await fit(train, job.params, (fraction, message) => {
+  const model = await fit(train, job.params, ctx.threads, (fraction, message) => {
     if (ctx.signal.aborted) throw cancelled(ctx);
     ctx.progress(10 + 70 * Math.min(1, Math.max(0, fraction)), 'fitting', message);
   });
@@ -604,6 +609,8 @@ function subsetRaw(c: RawColumn, rows: Int32Array): RawColumn {
 export function localJobContext(options: {
   jobId?: string;
   signal?: AbortSignal;
+  /** `JobContext.threads`; default every core (nothing else runs in a local job's process). */
+  threads?: number;
   onProgress?: (percent: number, stage: string, message?: string) => void;
   onLog?: (line: string) => void;
 }): JobContext {
@@ -611,6 +618,7 @@ export function localJobContext(options: {
     jobId: options.jobId ?? `local-${Date.now().toString(36)}`,
     attempt: 1,
     signal: options.signal ?? new AbortController().signal,
+    threads: options.threads ?? jobThreads({ serving: false, concurrentJobs: 1 }),
     progress: (percent, stage, message) => options.onProgress?.(percent, stage, message),
     log: (line) => options.onLog?.(line),
   };

@@ -30,6 +30,11 @@ export interface PoolTimings {
   readonly progressThrottleMs: number;
 }
 
+export interface PoolOptions extends PoolTimings {
+  /** Threads a job builds trees on when its params leave `n_jobs` unset (`JobContext.threads`). */
+  readonly jobThreads: number;
+}
+
 /** A new thread that has not finished loading after this long is considered broken. */
 const STARTUP_TIMEOUT_MS = 120_000;
 
@@ -71,7 +76,7 @@ export class WorkerPool {
 
   constructor(
     private readonly config: Config,
-    private readonly timings: PoolTimings,
+    private readonly options: PoolOptions,
   ) {}
 
   /** Threads alive now (idle or busy). */
@@ -82,7 +87,12 @@ export class WorkerPool {
   private take(): PooledThread {
     const reused = this.idle.pop();
     if (reused !== undefined) return reused;
-    const worker = spawnThread({ config: this.config, heartbeatMs: this.timings.threadHeartbeatMs, progressThrottleMs: this.timings.progressThrottleMs });
+    const worker = spawnThread({
+      config: this.config,
+      heartbeatMs: this.options.threadHeartbeatMs,
+      progressThrottleMs: this.options.progressThrottleMs,
+      jobThreads: this.options.jobThreads,
+    });
     const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') t.ready = true;
@@ -130,11 +140,11 @@ export class WorkerPool {
     const stallCheck = setInterval(
       () => {
         const silentMs = Date.now() - lastHeard;
-        if (silentMs > (t.ready ? this.timings.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
+        if (silentMs > (t.ready ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
           finish({ kind: 'died', reason: `worker stopped responding (no heartbeat for ${Math.round(silentMs / 1000)} s) during ${describeStage()}` }, true);
         }
       },
-      Math.max(50, Math.min(1000, this.timings.stallTimeoutMs / 4)),
+      Math.max(50, Math.min(1000, this.options.stallTimeoutMs / 4)),
     );
     stallCheck.unref();
 
@@ -189,7 +199,7 @@ export class WorkerPool {
       cancel: () => {
         if (settled || cancelTimer !== undefined) return;
         t.worker.postMessage({ type: 'cancel', jobId: job.jobId } satisfies ToWorker);
-        cancelTimer = setTimeout(() => finish({ kind: 'cancelled' }, true), this.timings.cancelGraceMs);
+        cancelTimer = setTimeout(() => finish({ kind: 'cancelled' }, true), this.options.cancelGraceMs);
         cancelTimer.unref();
       },
       interrupt: () => finish({ kind: 'interrupted' }, true),

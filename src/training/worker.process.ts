@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { openBackends } from '../backends.ts';
 import type { Config } from '../config.ts';
+import { jobThreads } from './job-threads.ts';
 
 export interface WorkerProcessOptions {
   /** Jobs run at once (worker threads). Default: TRAINING_WORKERS, at least 1. */
@@ -28,11 +29,13 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
   }
   const workers = options.concurrency ?? Math.max(1, config.trainingWorkers);
   // Only the store and the queue: the worker threads open what the jobs need themselves.
-  const backends = await openBackends(config, log, { queue: { workers }, predictionCache: { entries: 0 }, waitForStore: true });
+  // Nothing is served here, so the jobs share every core (TRAINING_THREADS wins).
+  const threads = jobThreads({ configured: config.trainingThreads, serving: false, concurrentJobs: workers });
+  const backends = await openBackends(config, log, { queue: { workers, jobThreads: threads }, predictionCache: { entries: 0 }, waitForStore: true });
   try {
     const queue = backends.queue!;
     await queue.start();
-    log.info({ store: backends.store.description, workers }, 'training worker ready');
+    log.info({ store: backends.store.description, workers, threads_per_job: threads }, 'training worker ready');
     return {
       async close() {
         await queue.close();
