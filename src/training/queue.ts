@@ -85,6 +85,8 @@ export interface QueueOptions {
   readonly cancelGraceMs: number;
   readonly threadHeartbeatMs: number;
   readonly progressThrottleMs: number;
+  /** An idle training thread is ended after this long, handing its heap back (see `PoolOptions.threadIdleMs`). */
+  readonly threadIdleMs: number;
   /** BullMQ queue name (tests use unique names). */
   readonly queueName: string;
   /** BullMQ lock duration; a job whose worker process dies is re-delivered after about this long. */
@@ -108,6 +110,7 @@ export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers' | 'jobThreads'>
   cancelGraceMs: 10_000,
   threadHeartbeatMs: 1000,
   progressThrottleMs: 100,
+  threadIdleMs: 1000,
   queueName: 'modelplane-training',
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
