@@ -156,6 +156,10 @@ const SEPARATOR = 0x0a;
  * Once a cell is neither, the log is decoded back into the exact original strings and the column
  * switches to dictionary-encoded categories. Memory stays close to the size of the input instead
  * of one JS string object per cell.
+ *
+ * A column whose type is already known (a stored dataset version read back with its schema) is
+ * built as that type from the first cell, at its known size: no text log, no regrowth. A cell that
+ * does not fit the declared type throws `DatasetParseError`.
  */
 export class ColumnBuilder {
   readonly name: string;
@@ -163,6 +167,8 @@ export class ColumnBuilder {
   private categorical = false;
   private numericOk = true;
   private booleanOk = true;
+  /** The declared type, when the builder was given one. */
+  private readonly declared: ColumnType | undefined;
   private nums = new Float64Array(1024);
   private text = Buffer.allocUnsafe(4096);
   private textLength = 0;
@@ -170,8 +176,23 @@ export class ColumnBuilder {
   private readonly labels: string[] = [];
   private codes = new Int32Array(0);
 
-  constructor(name: string) {
+  constructor(name: string, declared?: { readonly type: ColumnType; readonly rows: number }) {
     this.name = name;
+    this.declared = declared?.type;
+    if (declared === undefined) return;
+    const capacity = Math.max(1, declared.rows);
+    if (declared.type === 'categorical') {
+      this.categorical = true;
+      this.numericOk = false;
+      this.booleanOk = false;
+      this.nums = new Float64Array(0);
+      this.codes = new Int32Array(capacity);
+    } else {
+      this.numericOk = declared.type === 'numeric';
+      this.booleanOk = declared.type === 'boolean';
+      this.nums = new Float64Array(capacity);
+    }
+    this.text = Buffer.alloc(0);
   }
 
   /** Number of cells pushed so far. */
@@ -197,6 +218,12 @@ export class ColumnBuilder {
     }
     if (this.categorical) {
       this.pushCategory(s);
+      return;
+    }
+    if (this.declared !== undefined) {
+      const v = this.declared === 'numeric' ? parseNumberCell(s) : parseBooleanCell(s);
+      if (v === undefined) throw new DatasetParseError(`column '${this.name}' holds ${JSON.stringify(s)}, which is not ${this.declared === 'numeric' ? 'a number' : 'a boolean'} as its schema says`, { field: this.name });
+      this.pushCandidate(v, s);
       return;
     }
     if (this.numericOk) {
@@ -268,7 +295,7 @@ export class ColumnBuilder {
       }
       return { name: this.name, type: 'categorical', values };
     }
-    const values = this.nums.slice(0, n);
+    const values = this.nums.length === n ? this.nums : this.nums.slice(0, n);
     // A column with only missing cells keeps numericOk and booleanOk; numeric is the neutral choice.
     const type = this.numericOk ? 'numeric' : 'boolean';
     return { name: this.name, type, values };
@@ -281,6 +308,8 @@ export class ColumnBuilder {
       this.nums = grown;
     }
     this.nums[this.length++] = v;
+    // A declared column never turns categorical, so its text is not kept.
+    if (this.declared !== undefined) return;
     const need = this.textLength + s.length + 1;
     if (need > this.text.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.text.length * 2));
