@@ -100,6 +100,12 @@ export const EnvSchema = Type.Object({
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
   SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),
   TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
+  TRAINING_THREADS: int(
+    1,
+    256,
+    undefined,
+    'threads one training job builds trees on when its params leave n_jobs unset; default: the cores less one shared by the jobs of a serving process, all cores shared by the jobs of modelplane worker',
+  ),
   API_TITLE: text('title of the OpenAPI document (the seed service read it)', { minLength: 1, fallback: 'modelplane' }),
   API_VERSION: text('version in the OpenAPI document (the seed service read it); default the server version', { minLength: 1 }),
   MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
@@ -181,6 +187,8 @@ export const ConfigSchema = Type.Object({
   shutdownTimeoutSeconds: Type.Number({ minimum: 0 }),
   shutdownDrainSeconds: Type.Number({ minimum: 0 }),
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
+  /** Threads per training job when its params leave `n_jobs` unset; absent = derived from the cores (`jobThreads`). */
+  trainingThreads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
   mlflowTrackingUri: Type.Optional(Type.String()),
   /** OpenAPI `info.title` and `info.version` (`apiVersion` absent: the server's version). */
   apiTitle: Type.String({ minLength: 1 }),
@@ -381,6 +389,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT,
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
     trainingWorkers: e.TRAINING_WORKERS,
+    ...optional('trainingThreads', e.TRAINING_THREADS),
     ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
     apiTitle: e.API_TITLE,
     ...optional('apiVersion', e.API_VERSION),

@@ -7,6 +7,7 @@ import { closeContext, openContext, type AppContext } from './context.ts';
 import { ensureBootstrapKey } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { listenMetrics, renderMetrics, serveClusterMetrics, shareWorkerRegistry, type MetricsListener } from './platform/metrics.ts';
+import { jobThreads } from './training/job-threads.ts';
 
 export interface ServeOptions {
   /** Number of node:cluster workers; 1 serves from this process. */
@@ -90,7 +91,9 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
   const t0 = performance.now();
   const log = createLogger(config);
   if (!isWorker) await prepareStore(config, log);
-  const ctx = await openContext(config, log, { backends: { migrate: false, waitForStore: true } });
+  // Every process of `serve --workers N` runs TRAINING_WORKERS jobs and serves: their jobs share the cores less one.
+  const threads = jobThreads({ configured: config.trainingThreads, serving: true, concurrentJobs: config.trainingWorkers * options.workers });
+  const ctx = await openContext(config, log, { backends: { migrate: false, waitForStore: true, queue: { jobThreads: threads } } });
   const { services } = ctx;
   let metricsListener: MetricsListener | undefined;
   try {

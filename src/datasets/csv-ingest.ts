@@ -12,7 +12,7 @@ import { DatasetParseError, DatasetTooLargeError } from './errors.ts';
 import { inferSchema } from './schema.ts';
 import type { DatasetSchema } from './schema.ts';
 import { ColumnBuilder, cellText } from './table.ts';
-import type { Table } from './table.ts';
+import type { ColumnType, Table } from './table.ts';
 
 /** Default upload limit: 200 MiB. */
 export const DEFAULT_MAX_DATASET_BYTES = 200 * 1024 * 1024;
@@ -40,6 +40,16 @@ export interface CsvIngestOptions {
    * `maxBytes` are never passed on.
    */
   readonly onChunk?: (chunk: Buffer) => void | Promise<void>;
+}
+
+/**
+ * What a stored version's schema says of its columns: each named column is built as its type at
+ * `rows` cells from the start (see `ColumnBuilder`); a cell that does not fit is a
+ * `DatasetParseError`. Columns not named are typed from their cells as usual.
+ */
+export interface DeclaredColumns {
+  readonly rows: number;
+  readonly types: Readonly<Record<string, ColumnType>>;
 }
 
 /** What `ingestCsv` returns. */
@@ -161,6 +171,8 @@ function lineBreaksIn(field: string): number {
  * counter sees a CRLF inside a quoted field as two lines.
  */
 class RecordSink {
+  constructor(private readonly declared: DeclaredColumns | undefined) {}
+
   header: string[] | undefined;
   headerLine = 0;
   builders: ColumnBuilder[] = [];
@@ -202,7 +214,13 @@ class RecordSink {
       throw new DatasetParseError(`${where} has ${record.length} fields, header has ${width}`, { line: start });
     }
     const builders = this.builders;
-    for (let j = 0; j < width; j++) (builders[j] as ColumnBuilder).pushText(record[j] as string);
+    try {
+      for (let j = 0; j < width; j++) (builders[j] as ColumnBuilder).pushText(record[j] as string);
+    } catch (err) {
+      // A declared column's cell that does not fit: say where.
+      if (err instanceof DatasetParseError && err.line === undefined) throw new DatasetParseError(`line ${start}: ${err.message}`, { line: start, ...(err.field === undefined ? {} : { field: err.field }) });
+      throw err;
+    }
     this.rows++;
     // Returning null keeps csv-parse from buffering the record downstream: it is consumed here.
     return null;
@@ -230,7 +248,11 @@ class RecordSink {
     }
     this.header = names;
     this.headerLine = line;
-    this.builders = names.map((n) => new ColumnBuilder(n));
+    const declared = this.declared;
+    this.builders = names.map((n) => {
+      const type = declared === undefined || !Object.hasOwn(declared.types, n) ? undefined : declared.types[n];
+      return type === undefined ? new ColumnBuilder(n) : new ColumnBuilder(n, { type, rows: declared!.rows });
+    });
   }
 }
 
@@ -285,11 +307,30 @@ function checkDelimiter(d: string): string {
  * discard whatever `onChunk` already wrote.
  */
 export async function ingestCsv(source: CsvSource, opts: CsvIngestOptions = {}): Promise<CsvIngestResult> {
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DATASET_BYTES;
+  const parsed = await parseCsv(source, opts.maxBytes ?? DEFAULT_MAX_DATASET_BYTES, opts.delimiter, opts.onChunk, undefined);
+  return { ...parsed, schema: inferSchema(parsed.table) };
+}
+
+/**
+ * Reads a stored dataset version back into a table for training: no size limit, no schema (the
+ * version has one), and its columns built as `declared` says, so a numeric column takes 8 bytes
+ * per cell while it is read instead of also keeping every cell's text and regrowing.
+ */
+export async function readStoredCsv(source: CsvSource, delimiter: string, declared: DeclaredColumns | undefined): Promise<Table> {
+  return (await parseCsv(source, Number.MAX_SAFE_INTEGER, delimiter, undefined, declared)).table;
+}
+
+async function parseCsv(
+  source: CsvSource,
+  maxBytes: number,
+  givenDelimiter: string | undefined,
+  onChunk: CsvIngestOptions['onChunk'],
+  declared: DeclaredColumns | undefined,
+): Promise<Omit<CsvIngestResult, 'schema'>> {
   const hash = createHash('sha256');
-  const sink = new RecordSink();
+  const sink = new RecordSink(declared);
   let bytes = 0;
-  let delimiter = opts.delimiter === undefined ? undefined : checkDelimiter(opts.delimiter);
+  let delimiter = givenDelimiter === undefined ? undefined : checkDelimiter(givenDelimiter);
   let parser: ReturnType<typeof parse> | undefined;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -340,7 +381,7 @@ export async function ingestCsv(source: CsvSource, opts: CsvIngestOptions = {}):
       bytes += chunk.length;
       if (bytes > maxBytes) throw new DatasetTooLargeError(maxBytes, bytes);
       hash.update(chunk);
-      if (opts.onChunk) await opts.onChunk(chunk);
+      if (onChunk) await onChunk(chunk);
       if (parser === undefined) {
         pending.push(chunk);
         pendingBytes += chunk.length;
@@ -367,7 +408,6 @@ export async function ingestCsv(source: CsvSource, opts: CsvIngestOptions = {}):
   const table: Table = { columns: sink.builders.map((b) => b.finish()), rowCount: sink.rows };
   return {
     table,
-    schema: inferSchema(table),
     sha256: hash.digest('hex'),
     bytes,
     rowCount: sink.rows,

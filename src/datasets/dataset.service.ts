@@ -13,7 +13,7 @@ import type { ArtifactInfo, ArtifactStore } from '../artifacts/artifact-store.ts
 import { AppError, conflict, invalidField, notFound, payloadTooLarge, type FieldError } from '../platform/errors.ts';
 import type { Store } from '../store/database.ts';
 import { builtinAsCsv, isBuiltinDataset, listBuiltinDatasets, type BuiltinDatasetInfo } from './builtin.ts';
-import { ingestCsv, tableToCsv, type CsvSource } from './csv-ingest.ts';
+import { ingestCsv, readStoredCsv, tableToCsv, type CsvSource } from './csv-ingest.ts';
 import * as repo from './dataset.repository.ts';
 import { DatasetError, DatasetParseError, DatasetTooLargeError } from './errors.ts';
 import type { DatasetSchema } from './schema.ts';
@@ -266,15 +266,15 @@ export class DatasetService {
   }
 
   /**
-   * Loads a stored version back into a typed table by streaming its CSV through the ingest
-   * again (with the delimiter it was stored with).
+   * Loads a stored version back into a typed table by streaming its CSV through the parser again
+   * (with the delimiter it was stored with), each column built as the version's schema types it.
    * @throws AppError 404
    */
   async loadTable(name: string, version: number): Promise<{ table: Table; version: DatasetVersion }> {
     const v = await this.resolveVersion(name, version);
     const stream = await this.artifacts.getStream(v.artifactKey);
-    const result = await ingestCsv(stream, { delimiter: v.delimiter, maxBytes: Number.MAX_SAFE_INTEGER });
-    return { table: result.table, version: v };
+    const declared = v.schema === null ? undefined : { rows: v.rowCount, types: Object.fromEntries(v.schema.columns.map((c) => [c.name, c.type])) };
+    return { table: await readStoredCsv(stream, v.delimiter, declared), version: v };
   }
 
   /**

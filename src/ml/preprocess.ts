@@ -34,6 +34,8 @@ export interface PreprocessOptions {
    * values kept, and categories stay codes.
    */
   readonly forLinear: boolean;
+  /** Indices of the rows to learn from (the training rows of a split); default every row. */
+  readonly rows?: Int32Array;
 }
 
 /**
@@ -48,17 +50,20 @@ export interface PreprocessOptions {
  */
 export function fitPreprocessing(columns: readonly RawColumn[], options: PreprocessOptions): Preprocessing {
   const out: ColumnTransform[] = [];
+  const rows = options.rows;
   for (const col of columns) {
+    if (rows !== undefined) checkRows(rows, col.values.length, col.name);
     if (col.kind === 'numeric') {
-      const v = numericValues(col);
       if (!options.forLinear) {
         out.push({ name: col.name, kind: 'numeric', fill: Number.NaN, offset: 0, scale: 1, categories: [], oneHot: false });
         continue;
       }
+      const v = numericValues(col);
+      const n = rows === undefined ? v.length : rows.length;
       let count = 0;
       let sum = 0;
-      for (let i = 0; i < v.length; i++) {
-        const x = v[i]!;
+      for (let k = 0; k < n; k++) {
+        const x = v[rows === undefined ? k : rows[k]!]!;
         if (!Number.isNaN(x)) {
           sum += x;
           count++;
@@ -71,8 +76,8 @@ export function fitPreprocessing(columns: readonly RawColumn[], options: Preproc
       const mean = sum / count;
       // Two-pass variance: exact for constant columns and free of the E[x^2]-E[x]^2 cancellation.
       let ss = 0;
-      for (let i = 0; i < v.length; i++) {
-        const x = v[i]!;
+      for (let k = 0; k < n; k++) {
+        const x = v[rows === undefined ? k : rows[k]!]!;
         if (!Number.isNaN(x)) ss += (x - mean) * (x - mean);
       }
       const std = Math.sqrt(ss / count);
@@ -81,8 +86,10 @@ export function fitPreprocessing(columns: readonly RawColumn[], options: Preproc
     } else {
       const labels = categoricalValues(col);
       const freq = new Map<string, number>();
-      for (const s of labels) {
-        if (s === null) continue;
+      const n = rows === undefined ? labels.length : rows.length;
+      for (let k = 0; k < n; k++) {
+        const s = labels[rows === undefined ? k : rows[k]!];
+        if (s === null || s === undefined) continue;
         freq.set(s, (freq.get(s) ?? 0) + 1);
       }
       const categories = [...freq.entries()]
@@ -104,41 +111,54 @@ export function fitPreprocessing(columns: readonly RawColumn[], options: Preproc
 
 /**
  * Builds the raw model input `[N, pre.columns.length]` from table columns, matched by name (extra
- * columns, such as the target, are ignored). Numeric values are copied; categorical labels become
- * their code in `categories`, NaN when missing or not seen in training.
- * @throws Error when a column of `pre` is absent or the columns differ in length.
+ * columns, such as the target, are ignored): every row, or the rows `rows` in that order (so a
+ * split's training and hold-out matrices are built straight from the table, without a copy of it
+ * whole). Numeric values are copied; categorical labels become their code in `categories`, NaN
+ * when missing or not seen in training.
+ * @throws Error when a column of `pre` is absent or the columns differ in length; RangeError for a
+ *   row index outside the columns.
  */
-export function encodeRaw(pre: Preprocessing, columns: readonly RawColumn[]): Matrix {
+export function encodeRaw(pre: Preprocessing, columns: readonly RawColumn[], rows?: Int32Array): Matrix {
   const byName = new Map<string, RawColumn>();
   for (const c of columns) byName.set(c.name, c);
   const cols = pre.columns.length;
-  let rows = -1;
+  let length = -1;
   for (const t of pre.columns) {
     const c = byName.get(t.name);
     if (c === undefined) throw new Error(`column '${t.name}' is missing`);
-    if (rows === -1) rows = c.values.length;
-    else if (c.values.length !== rows) {
-      throw new Error(`column '${t.name}' has ${c.values.length} values, expected ${rows}`);
+    if (length === -1) length = c.values.length;
+    else if (c.values.length !== length) {
+      throw new Error(`column '${t.name}' has ${c.values.length} values, expected ${length}`);
     }
   }
-  if (rows === -1) rows = 0;
-  const values = new Float64Array(rows * cols);
+  if (length === -1) length = 0;
+  if (rows !== undefined) checkRows(rows, length, 'the table');
+  const n = rows === undefined ? length : rows.length;
+  const values = new Float64Array(n * cols);
   pre.columns.forEach((t, j) => {
     const c = byName.get(t.name)!;
     if (t.kind === 'numeric') {
       const v = numericValues(c);
-      for (let i = 0; i < rows; i++) values[i * cols + j] = v[i]!;
+      for (let i = 0; i < n; i++) values[i * cols + j] = v[rows === undefined ? i : rows[i]!]!;
     } else {
       const codes = new Map<string, number>();
       t.categories.forEach((label, k) => codes.set(label, k));
       const labels = categoricalValues(c);
-      for (let i = 0; i < rows; i++) {
-        const s = labels[i];
+      for (let i = 0; i < n; i++) {
+        const s = labels[rows === undefined ? i : rows[i]!];
         values[i * cols + j] = s === null || s === undefined ? Number.NaN : (codes.get(s) ?? Number.NaN);
       }
     }
   });
-  return { rows, cols, values };
+  return { rows: n, cols, values };
+}
+
+/** @throws RangeError when an index of `rows` is outside `[0, length)`. */
+function checkRows(rows: Int32Array, length: number, what: string): void {
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (r < 0 || r >= length) throw new RangeError(`row index ${r} out of range [0, ${length}) of ${what}`);
+  }
 }
 
 /** Number of model features produced by {@link transform}. */
@@ -162,12 +182,23 @@ export function featureNames(pre: Preprocessing): string[] {
 }
 
 /**
+ * True when {@link transform} changes nothing: every column is numeric with missing values kept
+ * (fill NaN), offset 0 and scale 1, or categorical without one-hot (what tree models get).
+ */
+export function isIdentity(pre: Preprocessing): boolean {
+  return pre.columns.every((c) => (c.kind === 'numeric' ? Number.isNaN(c.fill) && c.offset === 0 && c.scale === 1 : !c.oneHot));
+}
+
+/**
  * Maps a raw matrix (from {@link encodeRaw}) to the model feature matrix; see the module comment
- * for the exact per-column rule, which the ONNX exporter mirrors.
+ * for the exact per-column rule, which the ONNX exporter mirrors. When the preprocessing is the
+ * identity ({@link isIdentity}: tree models) the result is `raw` itself, not a copy, so that a
+ * million-row training set is held once; neither may be modified afterwards.
  */
 export function transform(pre: Preprocessing, raw: Matrix): Matrix {
   const nIn = pre.columns.length;
   if (raw.cols !== nIn) throw new RangeError(`raw matrix has ${raw.cols} columns, preprocessing expects ${nIn}`);
+  if (isIdentity(pre)) return raw;
   const nOut = featureCount(pre);
   const rows = raw.rows;
   const src = raw.values;

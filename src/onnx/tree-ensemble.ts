@@ -93,9 +93,8 @@ function copiesNeeded(tree: Tree, K: number): number {
  * both lead to that leaf, because every tree root must be an interior node.
  * @throws InvalidModelError when the arrays are inconsistent
  */
-export function treeEnsembleArrays(m: TreeEnsembleModel): TreeEnsembleArrays {
+export function treeEnsembleArrays(m: TreeEnsembleModel, trees: readonly Tree[] = m.trees): TreeEnsembleArrays {
   const K = m.nOutputs;
-  const trees = m.trees;
   if (trees.length === 0) throw new InvalidModelError('the tree ensemble has no trees');
   const copies = new Int32Array(trees.length);
   let nInterior = 0;
@@ -115,7 +114,7 @@ export function treeEnsembleArrays(m: TreeEnsembleModel): TreeEnsembleArrays {
     if (count > maxCount) maxCount = count;
   });
 
-  const scale = m.aggregate === 'average' ? 1 / trees.length : 1;
+  const scale = m.aggregate === 'average' ? 1 / m.trees.length : 1;
   const treeRoots = new Int32Array(nRoots);
   const featureIds = new Int32Array(nInterior);
   const splits = new Float32Array(nInterior);

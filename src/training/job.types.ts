@@ -80,6 +80,11 @@ export interface JobContext {
   readonly attempt: number;
   /** Aborted when the job is cancelled; the pipeline checks it between steps and inside fit loops. */
   readonly signal: AbortSignal;
+  /**
+   * Threads the job may build trees on when its params leave `n_jobs` unset: what the process can
+   * spare (`jobThreads`: a serving process keeps a core for requests).
+   */
+  readonly threads: number;
   progress(percent: number, stage: string, message?: string): void;
   log(line: string): void;
   /**

@@ -15,6 +15,7 @@ import type { DatasetVersion } from '../datasets/dataset.service.ts';
 import { onnxRuntime } from '../onnx/runtime.ts';
 import { createLogger } from '../platform/logging.ts';
 import { createDataServices } from '../services.ts';
+import { jobThreads } from './job-threads.ts';
 import type { PipelineDeps } from './pipeline.ts';
 import { parseTrainRequest, validateTrainRequest } from './train-request.ts';
 
@@ -268,7 +269,12 @@ async function trainLocal(o: TrainCliOptions, ctx: CliContext): Promise<void> {
       const { localJobContext, runTrainingJob } = await import('./pipeline.ts');
       const result = await runTrainingJob(
         job,
-        localJobContext({ signal: controller.signal, onProgress: (p, stage, message) => bar.update(p, stage, message), onLog: (line) => bar.log(line) }),
+        localJobContext({
+          signal: controller.signal,
+          threads: jobThreads({ configured: config.trainingThreads, serving: false, concurrentJobs: 1 }),
+          onProgress: (p, stage, message) => bar.update(p, stage, message),
+          onLog: (line) => bar.log(line),
+        }),
         deps,
       );
       bar.stop();

@@ -71,7 +71,7 @@ const RandomForestParams = Type.Object(
     max_features: opt(MaxFeatures),
     bootstrap: opt(Type.Boolean()),
     seed: opt(Seed),
-    n_jobs: opt(Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], { description: 'threads; null = up to 4, -1 = all cores' })),
+    n_jobs: opt(Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], { description: "threads building trees; null = the process's default (the cores less one shared by a serving process's jobs, all cores on modelplane worker, or TRAINING_THREADS), -1 = all cores" })),
   },
   { additionalProperties: false },
 );

@@ -24,7 +24,7 @@ import { fitLinearRegression, fitLogisticRegression } from '../ml/linear.ts';
 import { classificationReport, confusionMatrix, regressionReport } from '../ml/metrics.ts';
 import { argmaxRows, predictScores } from '../ml/predict.ts';
 import { encodeRaw, fitPreprocessing, transform, type RawColumn } from '../ml/preprocess.ts';
-import { takeRows, takeValues, trainTestSplit } from '../ml/split.ts';
+import { takeValues, trainTestSplit } from '../ml/split.ts';
 import { fitDecisionTree } from '../ml/tree.ts';
 import type { FittedModel, Matrix, Preprocessing, ProgressFn, Task, TrainingData } from '../ml/types.ts';
 import { exportModel, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT, VALUE_OUTPUT } from '../onnx/index.ts';
@@ -35,6 +35,7 @@ import { runArtifactKey } from '../registry/models.service.ts';
 import type { DataServices } from '../services.ts';
 import { VERSION } from '../version.ts';
 import { DeterministicJobError, type JobContext, type JobResult, type TrainJob, type TrainRequest } from './job.types.ts';
+import { jobThreads } from './job-threads.ts';
 import { checkExport } from './pipeline-check.ts';
 import { paramEntries, type AlgorithmParams, type ParamValue } from './pipeline-params.ts';
 import { buildReference } from './pipeline-reference.ts';
@@ -76,16 +77,9 @@ function deterministic(err: unknown): unknown {
   return err;
 }
 
-/** Raw column of the rows `rows` in the shape `fitPreprocessing` takes (booleans as 0/1). */
-function rawColumn(column: Column, rows: Int32Array): RawColumn {
-  if (column.type === 'categorical') {
-    const values = new Array<string | null>(rows.length);
-    for (let i = 0; i < rows.length; i++) values[i] = column.values[rows[i]!] ?? null;
-    return { name: column.name, kind: 'categorical', values };
-  }
-  const values = new Float64Array(rows.length);
-  for (let i = 0; i < rows.length; i++) values[i] = column.values[rows[i]!]!;
-  return { name: column.name, kind: 'numeric', values };
+/** A table column as `fitPreprocessing` and `encodeRaw` take it (booleans as 0/1), without a copy. */
+function rawColumn(column: Column): RawColumn {
+  return column.type === 'categorical' ? { name: column.name, kind: 'categorical', values: column.values } : { name: column.name, kind: 'numeric', values: column.values };
 }
 
 /** The target as class indices (with their labels) or regression values, for rows with a target. */
@@ -136,8 +130,8 @@ function prepareTarget(column: Column, task: Task): PreparedTarget {
   return { rows, y, classLabels: labels };
 }
 
-/** Fits the requested algorithm with the effective parameters. */
-async function fit(data: TrainingData, p: AlgorithmParams, onProgress: ProgressFn): Promise<FittedModel> {
+/** Fits the requested algorithm with the effective parameters; `threads` stands in for an unset `n_jobs`. */
+async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onProgress: ProgressFn): Promise<FittedModel> {
   switch (p.algorithm) {
     case 'logistic_regression':
       return fitLogisticRegression(data, { C: p.C, maxIter: p.max_iter, tol: p.tol, multiClass: p.multi_class, fitIntercept: p.fit_intercept, onProgress });
@@ -168,7 +162,7 @@ async function fit(data: TrainingData, p: AlgorithmParams, onProgress: ProgressF
           max_features: p.max_features,
           bootstrap: p.bootstrap,
           seed: p.seed,
-          n_jobs: p.n_jobs,
+          n_jobs: p.n_jobs ?? threads,
         },
         onProgress,
       );
@@ -282,23 +276,32 @@ export async function runTrainingJob(job: TrainJob, ctx: JobContext, deps: Pipel
 
 /** The steps inside the run. */
 async function trainInRun(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runId: string, experimentName: string): Promise<JobResult> {
-  const data = await loadStep(job, ctx, deps, runId);
-  await checkpoint(ctx);
-  const prepared = prepareStep(job, ctx, data);
+  const prepared = await loadAndPrepare(job, ctx, deps, runId);
+  const { dataset } = prepared;
   await checkpoint(ctx);
   const { model, fitSeconds } = await fitStep(job, ctx, prepared);
   await checkpoint(ctx);
   const evaluation = evaluateStep(job, ctx, prepared, model);
-  const exported = await exportStep(job, ctx, deps, runId, data.dataset, prepared, model);
+  const exported = await exportStep(job, ctx, deps, runId, dataset, prepared, model);
   await checkpoint(ctx);
-  await recordStep(job, ctx, deps, runId, data.dataset, prepared, evaluation, exported, fitSeconds);
+  await recordStep(job, ctx, deps, runId, dataset, prepared, evaluation, exported, fitSeconds);
   await checkpoint(ctx);
   let registered: JobResult['model'] = null;
   if (job.request.register_as !== undefined) {
     ctx.progress(92, 'registering', job.request.register_as);
-    registered = await registerStep(job, ctx, deps, runId, data.dataset, evaluation.metrics, exported);
+    registered = await registerStep(job, ctx, deps, runId, dataset, evaluation.metrics, exported);
   }
   return { runId, experimentName, model: registered, metrics: evaluation.metrics };
+}
+
+/**
+ * Load, then prepare. The table stays inside this function: once the split's matrices are built
+ * nothing refers to it, so its memory is free for the fit (a million rows by 20 columns is 160 MB).
+ */
+async function loadAndPrepare(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runId: string): Promise<Prepared> {
+  const data = await loadStep(job, ctx, deps, runId);
+  await checkpoint(ctx);
+  return prepareStep(job, ctx, data);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,6 +330,7 @@ async function loadStep(job: TrainJob, ctx: JobContext, deps: PipelineDeps, runI
 }
 
 interface Prepared {
+  readonly dataset: DatasetVersion;
   readonly task: Task;
   readonly classLabels: (number | string)[] | null;
   readonly split: { readonly train: Int32Array; readonly test: Int32Array };
@@ -362,25 +366,49 @@ function prepareStep(job: TrainJob, ctx: JobContext, data: Loaded): Prepared {
     throw new DeterministicJobError(`cannot split ${target.rows.length} rows into training and hold-out sets: ${err instanceof Error ? err.message : String(err)}`);
   }
   ctx.log(`split: ${split.train.length} training rows, ${split.test.length} hold-out rows (${stratify ? 'stratified, ' : ''}seed ${seed})`);
-  const kept = data.features.map((c) => rawColumn(c, target.rows));
+  // The split indexes the rows that have a target; these are the table rows they stand for.
+  const trainRows = takeIndices(target.rows, split.train);
+  const testRows = takeIndices(target.rows, split.test);
+  const columns = data.features.map(rawColumn);
   const forLinear = req.algorithm === 'logistic_regression' || req.algorithm === 'linear_regression';
-  const pre = fitPreprocessing(
-    kept.map((c) => subsetRaw(c, split.train)),
-    { forLinear },
-  );
-  const rawAll = encodeRaw(pre, kept);
-  const rawTrain = takeRows(rawAll, split.train);
-  const rawTest = takeRows(rawAll, split.test);
+  const pre = fitPreprocessing(columns, { forLinear, rows: trainRows });
+  const rawTrain = encodeRaw(pre, columns, trainRows);
+  const rawTest = encodeRaw(pre, columns, testRows);
+  // Tree models' preprocessing is the identity: `x` is then `rawTrain` itself, not a copy.
   const train: TrainingData = { x: transform(pre, rawTrain), y: takeValues(target.y, split.train), task, nClasses };
-  return { task, classLabels: target.classLabels, split, testSize, seed, stratify, pre, rawTrain, rawTest, train, yTest: takeValues(target.y, split.test) };
+  return {
+    dataset: data.dataset,
+    task,
+    classLabels: target.classLabels,
+    split,
+    testSize,
+    seed,
+    stratify,
+    pre,
+    rawTrain,
+    rawTest,
+    train,
+    yTest: takeValues(target.y, split.test),
+  };
+}
+
+/** `from[idx[i]]` for each `i`. */
+function takeIndices(from: Int32Array, idx: Int32Array): Int32Array {
+  const out = new Int32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = from[idx[i]!]!;
+  return out;
 }
 
 async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Promise<{ model: FittedModel; fitSeconds: number }> {
   const { train } = prepared;
   const algorithm = job.params.algorithm;
   ctx.progress(10, 'fitting', `${algorithm} on ${train.x.rows} rows x ${train.x.cols} features`);
+  if (job.params.algorithm === 'random_forest') {
+    const nJobs = job.params.n_jobs;
+    ctx.log(`tree building on ${nJobs === null || nJobs === undefined ? `up to ${ctx.threads} threads (the process's default)` : nJobs === -1 ? 'every core (n_jobs -1)' : `up to ${nJobs} threads (n_jobs)`}`);
+  }
   const fitStart = Date.now();
-  const model = await fit(train, job.params, (fraction, message) => {
+  const model = await fit(train, job.params, ctx.threads, (fraction, message) => {
     if (ctx.signal.aborted) throw cancelled(ctx);
     ctx.progress(10 + 70 * Math.min(1, Math.max(0, fraction)), 'fitting', message);
   });
@@ -583,20 +611,6 @@ export function trainedSignature(pre: Preprocessing, task: Task, classLabels: re
   };
 }
 
-/** The rows `rows` of a raw column. */
-function subsetRaw(c: RawColumn, rows: Int32Array): RawColumn {
-  if (c.values instanceof Float64Array) {
-    const src = c.values;
-    const values = new Float64Array(rows.length);
-    for (let i = 0; i < rows.length; i++) values[i] = src[rows[i]!]!;
-    return { name: c.name, kind: c.kind, values };
-  }
-  const src = c.values;
-  const values = new Array<string | null>(rows.length);
-  for (let i = 0; i < rows.length; i++) values[i] = src[rows[i]!] ?? null;
-  return { name: c.name, kind: c.kind, values };
-}
-
 /**
  * A job context for running the pipeline outside the job system (CLI, demo): progress and log
  * lines go to the given callbacks.
@@ -604,6 +618,8 @@ function subsetRaw(c: RawColumn, rows: Int32Array): RawColumn {
 export function localJobContext(options: {
   jobId?: string;
   signal?: AbortSignal;
+  /** `JobContext.threads`; default every core (nothing else runs in a local job's process). */
+  threads?: number;
   onProgress?: (percent: number, stage: string, message?: string) => void;
   onLog?: (line: string) => void;
 }): JobContext {
@@ -611,6 +627,7 @@ export function localJobContext(options: {
     jobId: options.jobId ?? `local-${Date.now().toString(36)}`,
     attempt: 1,
     signal: options.signal ?? new AbortController().signal,
+    threads: options.threads ?? jobThreads({ serving: false, concurrentJobs: 1 }),
     progress: (percent, stage, message) => options.onProgress?.(percent, stage, message),
     log: (line) => options.onLog?.(line),
   };

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/database.ts';
 import type { AnyJobPayload, JobCatalogue } from './handlers.ts';
+import { jobThreads } from './job-threads.ts';
 import { cancelQueued, getJob, requestCancelRunning } from './jobs.repository.ts';
 import type { JobRunner } from './worker.runner.ts';
 
@@ -62,6 +63,12 @@ export class FinishedListeners {
 export interface QueueOptions {
   /** Worker threads running jobs in this process (0: enqueue only). Default `TRAINING_WORKERS`. */
   readonly workers: number;
+  /**
+   * Threads a job builds trees on when its params leave `n_jobs` unset. Default: `jobThreads` for a
+   * serving process running `workers` jobs (the cores less one, shared); `modelplane worker` and
+   * `serve --workers N` pass their own.
+   */
+  readonly jobThreads: number;
   /** How often an idle embedded queue looks for queued rows written by other processes. */
   readonly pollIntervalMs: number;
   /** Heartbeat period of a running job's row. */
@@ -78,6 +85,8 @@ export interface QueueOptions {
   readonly cancelGraceMs: number;
   readonly threadHeartbeatMs: number;
   readonly progressThrottleMs: number;
+  /** An idle training thread is ended after this long, handing its heap back (see `PoolOptions.threadIdleMs`). */
+  readonly threadIdleMs: number;
   /** BullMQ queue name (tests use unique names). */
   readonly queueName: string;
   /** BullMQ lock duration; a job whose worker process dies is re-delivered after about this long. */
@@ -91,7 +100,7 @@ export interface QueueOptions {
   readonly lostEntryGraceMs: number;
 }
 
-export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers'> = {
+export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers' | 'jobThreads'> = {
   pollIntervalMs: 1000,
   heartbeatIntervalMs: 2000,
   heartbeatTimeoutMs: 30_000,
@@ -101,6 +110,7 @@ export const DEFAULT_QUEUE_OPTIONS: Omit<QueueOptions, 'workers'> = {
   cancelGraceMs: 10_000,
   threadHeartbeatMs: 1000,
   progressThrottleMs: 100,
+  threadIdleMs: 1000,
   queueName: 'modelplane-training',
   lockDurationMs: 30_000,
   stalledIntervalMs: 30_000,
@@ -142,7 +152,8 @@ export async function cancelInStore(store: Store, runner: JobRunner | undefined,
 
 /** Resolves options from defaults, the configuration and overrides. */
 export function queueOptions(config: Config, overrides: Partial<QueueOptions> = {}): QueueOptions {
-  return { ...DEFAULT_QUEUE_OPTIONS, workers: config.trainingWorkers, ...overrides };
+  const workers = overrides.workers ?? config.trainingWorkers;
+  return { ...DEFAULT_QUEUE_OPTIONS, workers, jobThreads: jobThreads({ configured: config.trainingThreads, serving: true, concurrentJobs: workers }), ...overrides };
 }
 
 /**

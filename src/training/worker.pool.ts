@@ -1,7 +1,8 @@
 /**
  * A pool of training worker threads. Threads start lazily (an idle server holds none), are reused
- * across jobs, and are thrown away when they die, hang or ignore a cancellation. The pool turns
- * everything a thread can do into one `ThreadOutcome`, so queue backends never see a thread.
+ * by jobs that follow each other, are ended once idle for `threadIdleMs`, and are thrown away when
+ * they die, hang or ignore a cancellation. The pool turns everything a thread can do into one
+ * `ThreadOutcome`, so queue backends never see a thread.
  */
 import { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/threads.ts';
@@ -30,8 +31,22 @@ export interface PoolTimings {
   readonly progressThrottleMs: number;
 }
 
+export interface PoolOptions extends PoolTimings {
+  /** Threads a job builds trees on when its params leave `n_jobs` unset (`JobContext.threads`). */
+  readonly jobThreads: number;
+  /**
+   * An idle thread is ended after this long. A finished job's arrays stay in its thread's heap
+   * until that heap is collected, which an idle thread never does: ending it hands them back (for
+   * a default forest on California housing, about 100 MB of trees and data, plus the thread's own
+   * 40 MB). A new thread costs about 0.1 s plus loading the job's handler.
+   */
+  readonly threadIdleMs: number;
+}
+
 /** A new thread that has not finished loading after this long is considered broken. */
 const STARTUP_TIMEOUT_MS = 120_000;
+/** How long an idle thread may take to close its handlers' dependencies before it is terminated. */
+const GRACEFUL_EXIT_MS = 2000;
 
 export interface RunCallbacks {
   progress(percent: number, stage: string, message: string | null): void;
@@ -58,6 +73,8 @@ interface PooledThread {
   exited: boolean;
   /** Loading a thread (tsx, the handler's imports) is not a stall: the clock starts once it is ready. */
   ready: boolean;
+  /** Ends the thread when it stays idle (see `PoolOptions.threadIdleMs`). */
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 function spawnThread(init: WorkerThreadInit): Worker {
@@ -71,7 +88,7 @@ export class WorkerPool {
 
   constructor(
     private readonly config: Config,
-    private readonly timings: PoolTimings,
+    private readonly options: PoolOptions,
   ) {}
 
   /** Threads alive now (idle or busy). */
@@ -81,9 +98,18 @@ export class WorkerPool {
 
   private take(): PooledThread {
     const reused = this.idle.pop();
-    if (reused !== undefined) return reused;
-    const worker = spawnThread({ config: this.config, heartbeatMs: this.timings.threadHeartbeatMs, progressThrottleMs: this.timings.progressThrottleMs });
-    const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false };
+    if (reused !== undefined) {
+      clearTimeout(reused.idleTimer);
+      reused.idleTimer = undefined;
+      return reused;
+    }
+    const worker = spawnThread({
+      config: this.config,
+      heartbeatMs: this.options.threadHeartbeatMs,
+      progressThrottleMs: this.options.progressThrottleMs,
+      jobThreads: this.options.jobThreads,
+    });
+    const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined };
     worker.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') t.ready = true;
       t.onMessage?.(msg);
@@ -93,6 +119,7 @@ export class WorkerPool {
     });
     worker.on('exit', (code) => {
       t.exited = true;
+      clearTimeout(t.idleTimer);
       this.all.delete(t);
       const i = this.idle.indexOf(t);
       if (i >= 0) this.idle.splice(i, 1);
@@ -111,6 +138,26 @@ export class WorkerPool {
       return;
     }
     this.idle.push(t);
+    t.idleTimer = setTimeout(() => {
+      const i = this.idle.indexOf(t);
+      if (i < 0) return;
+      this.idle.splice(i, 1);
+      void this.shutDown(t, GRACEFUL_EXIT_MS);
+    }, this.options.threadIdleMs);
+    t.idleTimer.unref();
+  }
+
+  /**
+   * Ends an idle thread: it closes its handlers' dependencies and exits, or is terminated after
+   * `gracefulMs`. Resolves once it has exited.
+   */
+  private async shutDown(t: PooledThread, gracefulMs: number): Promise<void> {
+    if (t.exited) return;
+    const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
+    t.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+    const timer = setTimeout(() => void t.worker.terminate(), gracefulMs);
+    await exited;
+    clearTimeout(timer);
   }
 
   /**
@@ -130,11 +177,11 @@ export class WorkerPool {
     const stallCheck = setInterval(
       () => {
         const silentMs = Date.now() - lastHeard;
-        if (silentMs > (t.ready ? this.timings.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
+        if (silentMs > (t.ready ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
           finish({ kind: 'died', reason: `worker stopped responding (no heartbeat for ${Math.round(silentMs / 1000)} s) during ${describeStage()}` }, true);
         }
       },
-      Math.max(50, Math.min(1000, this.timings.stallTimeoutMs / 4)),
+      Math.max(50, Math.min(1000, this.options.stallTimeoutMs / 4)),
     );
     stallCheck.unref();
 
@@ -189,7 +236,7 @@ export class WorkerPool {
       cancel: () => {
         if (settled || cancelTimer !== undefined) return;
         t.worker.postMessage({ type: 'cancel', jobId: job.jobId } satisfies ToWorker);
-        cancelTimer = setTimeout(() => finish({ kind: 'cancelled' }, true), this.timings.cancelGraceMs);
+        cancelTimer = setTimeout(() => finish({ kind: 'cancelled' }, true), this.options.cancelGraceMs);
         cancelTimer.unref();
       },
       interrupt: () => finish({ kind: 'interrupted' }, true),
@@ -200,9 +247,10 @@ export class WorkerPool {
    * Stops every thread: idle ones close their handlers' dependencies first (bounded wait), busy
    * ones are terminated (callers interrupt their jobs before closing the pool).
    */
-  async close(gracefulMs = 2000): Promise<void> {
+  async close(gracefulMs = GRACEFUL_EXIT_MS): Promise<void> {
     this.closed = true;
     const threads = [...this.all];
+    for (const t of this.idle) clearTimeout(t.idleTimer);
     this.idle.length = 0;
     await Promise.all(
       threads.map(async (t) => {
@@ -211,11 +259,7 @@ export class WorkerPool {
           await t.worker.terminate();
           return;
         }
-        const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
-        t.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
-        const timer = setTimeout(() => void t.worker.terminate(), gracefulMs);
-        await exited;
-        clearTimeout(timer);
+        await this.shutDown(t, gracefulMs);
       }),
     );
   }

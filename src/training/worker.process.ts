@@ -14,6 +14,7 @@ import type { Config } from '../config.ts';
 import { KeyService } from '../platform/auth.ts';
 import { listenMetrics, type MetricsListener } from '../platform/metrics.ts';
 import { observeJobDurations } from './job.metrics.ts';
+import { jobThreads } from './job-threads.ts';
 
 export interface WorkerProcessOptions {
   /** Jobs run at once (worker threads). Default: TRAINING_WORKERS, at least 1. */
@@ -43,9 +44,11 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
   // so a liveness probe does not restart a worker that is only waiting.
   const listener = await openMetricsListener(config, registry, log, () => keys);
   let backends: Backends | undefined;
+  // Nothing but metrics is served here, so the jobs share every core (TRAINING_THREADS wins).
+  const threads = jobThreads({ configured: config.trainingThreads, serving: false, concurrentJobs: workers });
   try {
     // Only the store and the queue: the worker threads open what the jobs need themselves.
-    backends = await openBackends(config, log, { queue: { workers }, predictionCache: { entries: 0 }, waitForStore: true });
+    backends = await openBackends(config, log, { queue: { workers, jobThreads: threads }, predictionCache: { entries: 0 }, waitForStore: true });
     if (listener !== undefined && config.prometheus.enabled && config.prometheus.requireAuth) {
       keys = new KeyService(backends.store, config.apiKey, log);
       await keys.start();
@@ -53,7 +56,7 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
     const queue = backends.queue!;
     observeJobDurations(registry, queue);
     await queue.start();
-    log.info({ store: backends.store.description, workers, metrics: listener?.url ?? 'off' }, 'training worker ready');
+    log.info({ store: backends.store.description, workers, threads_per_job: threads, metrics: listener?.url ?? 'off' }, 'training worker ready');
     const opened = backends;
     return {
       async close() {

@@ -12,6 +12,8 @@ export interface WorkerThreadInit {
   readonly heartbeatMs: number;
   /** Minimum gap between progress messages of the same stage (ms). */
   readonly progressThrottleMs: number;
+  /** `JobContext.threads` of every job on this thread. */
+  readonly jobThreads: number;
 }
 
 export type ToWorker =

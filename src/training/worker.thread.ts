@@ -56,6 +56,7 @@ function jobContext(jobId: string, attempt: number, signal: AbortSignal): JobCon
     jobId,
     attempt,
     signal,
+    threads: init.jobThreads,
     progress(percent, stage, message) {
       const now = Date.now();
       if (stage === lastStage && now - lastSent < init.progressThrottleMs) return;

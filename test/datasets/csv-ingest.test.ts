@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { LocalArtifactStore } from '../../src/artifacts/local.ts';
-import { ingestCsv, sniffDelimiter, tableToCsv } from '../../src/datasets/csv-ingest.ts';
+import { ingestCsv, readStoredCsv, sniffDelimiter, tableToCsv } from '../../src/datasets/csv-ingest.ts';
 import type { CsvIngestResult } from '../../src/datasets/csv-ingest.ts';
 import { DatasetParseError, DatasetTooLargeError } from '../../src/datasets/errors.ts';
 import { getColumn } from '../../src/datasets/table.ts';
@@ -355,5 +355,44 @@ void describe('shared datasets', { skip: !existsSync(DATASETS) }, () => {
     assert.equal(quality.stats.min, 3);
     assert.equal(quality.stats.max, 8);
     assert.equal(quality.stats.integer, true);
+  });
+});
+
+void describe('readStoredCsv', () => {
+  const csv = 'n,code,b,free\n1,7,yes,x\nNA,8,no,2\n3,,,y\n';
+
+  void test('builds declared columns as their types and infers the others, as ingestCsv would', async () => {
+    const declared = { rows: 3, types: { n: 'numeric', code: 'categorical', b: 'boolean' } as const };
+    const table = await readStoredCsv(chunked(csv, 5), ',', declared);
+    const inferred = (await ingestCsv(csv)).table;
+    assert.equal(table.rowCount, 3);
+    assert.deepEqual(
+      table.columns.map((c) => [c.name, c.type]),
+      [
+        ['n', 'numeric'],
+        ['code', 'categorical'],
+        ['b', 'boolean'],
+        ['free', 'categorical'],
+      ],
+    );
+    assert.deepEqual(values(getColumn(table, 'n')), values(getColumn(inferred, 'n')));
+    assert.deepEqual(values(getColumn(table, 'b')), values(getColumn(inferred, 'b')));
+    assert.deepEqual(values(getColumn(table, 'free')), values(getColumn(inferred, 'free')));
+    // Declared categorical: numbers stay their text.
+    assert.deepEqual(values(getColumn(table, 'code')), ['7', '8', null]);
+  });
+
+  void test('a cell that does not fit its declared type names the line and the column', async () => {
+    const err = await parseError(readStoredCsv(csv, ',', { rows: 3, types: { free: 'numeric' } }));
+    assert.equal(err.line, 2);
+    assert.equal(err.field, 'free');
+    assert.match(err.message, /line 2: column 'free' holds "x", which is not a number/);
+  });
+
+  void test('more or fewer rows than declared still read every row', async () => {
+    for (const rows of [1, 10]) {
+      const table = await readStoredCsv(csv, ',', { rows, types: { n: 'numeric' } });
+      assert.deepEqual(values(getColumn(table, 'n')), [1, NaN, 3]);
+    }
   });
 });

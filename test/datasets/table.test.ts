@@ -53,6 +53,41 @@ void describe('ColumnBuilder', () => {
     assert.equal(col.values[4999], '2499.5');
     assert.equal(col.values[5000], 'other');
   });
+
+  void test('a text log of several pieces (more than a megabyte) turns categorical with every cell exact', () => {
+    const b = new ColumnBuilder('n');
+    const n = 300_000;
+    for (let i = 0; i < n; i++) b.pushText(i % 1000 === 0 ? '' : (i / 7).toFixed(3));
+    b.pushText('other');
+    const col = b.finish();
+    assert.equal(col.type, 'categorical');
+    assert.equal(col.values.length, n + 1);
+    for (let i = 0; i < n; i++) assert.equal(col.values[i], i % 1000 === 0 ? null : (i / 7).toFixed(3), `cell ${i}`);
+    assert.equal(col.values[n], 'other');
+  });
+
+  void test('a long number cell larger than a piece is logged whole', () => {
+    const b = new ColumnBuilder('n');
+    // A finite number written with 9,002 characters: logged as one cell in a piece of its own.
+    const long = `0.${'0'.repeat(9000)}1`;
+    b.pushText('1');
+    b.pushText(long);
+    b.pushText('z');
+    assert.deepEqual(b.finish().values, ['1', long, 'z']);
+  });
+
+  void test('a declared column is built as its type and refuses a cell that does not fit', () => {
+    const b = new ColumnBuilder('n', { type: 'numeric', rows: 2 });
+    b.pushText('1');
+    b.pushText('NA');
+    assert.deepEqual(b.finish(), { name: 'n', type: 'numeric', values: Float64Array.of(1, Number.NaN) });
+    const strict = new ColumnBuilder('n', { type: 'numeric', rows: 2 });
+    assert.throws(() => strict.pushText('abc'), (err: unknown) => err instanceof DatasetParseError && err.field === 'n');
+    const cat = new ColumnBuilder('c', { type: 'categorical', rows: 2 });
+    cat.pushText('1');
+    cat.pushText('');
+    assert.deepEqual(cat.finish().values, ['1', null]);
+  });
 });
 
 void describe('tableFromJsonRows', () => {

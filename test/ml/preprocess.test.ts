@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeRaw, featureCount, featureNames, fitPreprocessing, transform, transformColumns } from '../../src/ml/preprocess.ts';
+import { encodeRaw, featureCount, featureNames, fitPreprocessing, isIdentity, transform, transformColumns } from '../../src/ml/preprocess.ts';
 import type { RawColumn } from '../../src/ml/preprocess.ts';
 
 const close = (a: number, b: number, eps = 1e-12): void => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
@@ -43,6 +43,14 @@ void describe('fitPreprocessing', () => {
     assert.deepEqual(pre.columns[0]!.categories, ['w', 'z', 'x', 'y']);
   });
 
+  void test('rows: statistics and categories come from those rows only', () => {
+    const pre = fitPreprocessing(columns, { forLinear: true, rows: Int32Array.of(3, 0) });
+    // size over rows 3 and 0: {3, 1}, mean 2, population std 1; color: only 'b' (row 3 is missing).
+    assert.deepEqual([pre.columns[0]!.fill, pre.columns[0]!.scale], [2, 1]);
+    assert.deepEqual(pre.columns[1]!.categories, ['b']);
+    assert.throws(() => fitPreprocessing(columns, { forLinear: true, rows: Int32Array.of(4) }), RangeError);
+  });
+
   void test('all-missing numeric column imputes 0 for linear models', () => {
     const pre = fitPreprocessing([{ name: 'n', kind: 'numeric', values: Float64Array.of(Number.NaN, Number.NaN) }], { forLinear: true });
     assert.deepEqual([pre.columns[0]!.fill, pre.columns[0]!.offset, pre.columns[0]!.scale], [0, 0, 1]);
@@ -63,6 +71,15 @@ void describe('encodeRaw', () => {
     assert.deepEqual(Array.from(raw.values), [4, 1, 5, Number.NaN, Number.NaN, Number.NaN]);
     assert.throws(() => encodeRaw(pre, [columns[0]!]), /color/);
   });
+
+  void test('rows: the given rows in the given order, as encoding every row and taking them would', () => {
+    const pre = fitPreprocessing(columns, { forLinear: false });
+    const all = encodeRaw(pre, columns);
+    const some = encodeRaw(pre, columns, Int32Array.of(2, 0, 2));
+    assert.equal(some.rows, 3);
+    assert.deepEqual(Array.from(some.values), [...all.values.subarray(6, 9), ...all.values.subarray(0, 3), ...all.values.subarray(6, 9)]);
+    assert.throws(() => encodeRaw(pre, columns, Int32Array.of(-1)), RangeError);
+  });
 });
 
 void describe('transform', () => {
@@ -80,10 +97,14 @@ void describe('transform', () => {
     expected.forEach((v, i) => close(x.values[i]!, v));
   });
 
-  void test('trees: raw values and codes pass through, NaN stays NaN', () => {
+  void test('trees: raw values and codes pass through, NaN stays NaN, and the raw matrix is returned as it is', () => {
     const pre = fitPreprocessing(columns, { forLinear: false });
-    const x = transformColumns(pre, columns);
+    assert.ok(isIdentity(pre));
+    const raw = encodeRaw(pre, columns);
+    const x = transform(pre, raw);
+    assert.equal(x, raw);
     assert.deepEqual(Array.from(x.values), [1, 0, 5, 2, 1, 5, Number.NaN, 0, 5, 3, Number.NaN, 5]);
+    assert.ok(!isIdentity(fitPreprocessing(columns, { forLinear: true })));
   });
 
   void test('one-hot ignores codes that are not an in-range integer', () => {

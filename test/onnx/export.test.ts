@@ -9,8 +9,8 @@ import type {
   Tree,
   TreeEnsembleModel,
 } from '../../src/ml/types.ts';
-import { exportModel, floorToFloat32, treeCoverJson } from '../../src/onnx/export.ts';
-import { InvalidModelError } from '../../src/onnx/model-file.ts';
+import { exportModel, floorToFloat32, treeCoverJson, type ExportOptions } from '../../src/onnx/export.ts';
+import { InvalidModelError, parseModel } from '../../src/onnx/model-file.ts';
 import { prepareForServing } from '../../src/onnx/prepare.ts';
 import { maxAbsDiff, runModel } from './helpers.ts';
 import { referenceFeatures, referencePredict } from './reference.ts';
@@ -192,9 +192,9 @@ function ensemble(
  * Exports, registers the bytes through prepareForServing, runs them in onnxruntime and compares
  * with the reference evaluator.
  */
-async function checkAgainstReference(model: FittedModel, pre: Preprocessing, labels: (number | string)[] | null): Promise<void> {
+async function checkAgainstReference(model: FittedModel, pre: Preprocessing, labels: (number | string)[] | null, options: ExportOptions = {}): Promise<void> {
   const names = pre.columns.map((c) => c.name);
-  const bytes = exportModel(model, pre, { featureNames: names, classLabels: labels, producerVersion: '0.1.0', metadata: { run_id: 'r1' } });
+  const bytes = exportModel(model, pre, { featureNames: names, classLabels: labels, producerVersion: '0.1.0', metadata: { run_id: 'r1' } }, options);
 
   const prepared = prepareForServing(bytes);
   assert.equal(prepared.bytes, bytes, 'an exported model needs no rewrite');
@@ -306,5 +306,28 @@ void describe('floorToFloat32', () => {
       else bits[0] = bits[0]! - 1;
       if (Number.isFinite(up[0]!) && f !== 0) assert.ok(up[0]! > x, `${up[0]} > ${x}`);
     }
+  });
+});
+
+void describe('exportModel: large ensembles', () => {
+  const treeOperators = (bytes: Uint8Array): string[] =>
+    (parseModel(bytes).graph?.node ?? []).filter((n) => n.domain === 'ai.onnx.ml' || n.opType === 'Sum').map((n) => n.opType ?? '');
+
+  void test('trees beyond one operator\'s node budget are split into TreeEnsemble operators whose scores are summed', async () => {
+    const t = trees(70, 6, 3, 'probabilities', 0);
+    const model = ensemble('classification', t, 3, 3, 'average', 'none', [0, 0, 0]);
+    const budget = Math.max(...t.map((tree) => tree.left.length)) * 2;
+    const meta = { featureNames: TREE_PRE.columns.map((c) => c.name), classLabels: ['a', 'b', 'c'], producerVersion: '0.1.0' };
+    const ops = treeOperators(exportModel(model, TREE_PRE, meta, { maxNodesPerTreeOperator: budget }));
+    assert.ok(ops.filter((o) => o === 'TreeEnsemble').length >= 3, `operators: ${ops.join(', ')}`);
+    assert.equal(ops.at(-1), 'Sum');
+    assert.deepEqual(treeOperators(exportModel(model, TREE_PRE, meta)), ['TreeEnsemble'], 'a small ensemble stays one operator');
+    await checkAgainstReference(model, TREE_PRE, ['setosa', 'versicolor', 'virginica'], { maxNodesPerTreeOperator: budget });
+  });
+
+  void test('a split regressor keeps its base value', async () => {
+    const t = trees(80, 5, 1, 'scores', 0);
+    // A budget below every tree's size puts each tree in an operator of its own.
+    await checkAgainstReference(ensemble('regression', t, 1, 0, 'sum', 'none', [1.5]), TREE_PRE, null, { maxNodesPerTreeOperator: 1 });
   });
 });

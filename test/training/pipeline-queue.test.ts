@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { closeContext, openContext } from '../../src/context.ts';
 import { createLogger } from '../../src/platform/logging.ts';
-import { getJob } from '../../src/training/jobs.repository.ts';
+import { getJob, getLogs } from '../../src/training/jobs.repository.ts';
 import { EmbeddedQueue } from '../../src/training/queue.embedded.ts';
 import { queueOptions } from '../../src/training/queue.ts';
 import { trainingCatalogue } from '../../src/training/train-job.ts';
@@ -43,6 +43,32 @@ void test('a train job runs in a worker thread: run logged, model registered, re
     assert.equal(run.data.tags.find((t) => t.key === 'modelplane.job_id')?.value, id);
     assert.equal((await services.registry.models.getVersion('queued-iris', 1)).stage, 'Staging');
     assert.equal((await getJob(store.db, id))?.progress_percent, 100);
+  } finally {
+    await queue.close();
+    await closeContext(ctx);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+void test("a forest job builds trees on the queue's thread budget unless its n_jobs says otherwise", async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-pipeline-threads-'));
+  const config = loadConfig({ LOG_LEVEL: 'silent', DATA_DIR: dataDir });
+  const log = createLogger(config, { pretty: false });
+  const ctx = await openContext(config, log, { services: { keyRefreshMs: 60_000 } });
+  const store = ctx.backends.store;
+  const queue = new EmbeddedQueue({ config, store, log, catalogue: trainingCatalogue() }, queueOptions(config, { ...FAST_TIMINGS, workers: 1, stallTimeoutMs: 30_000, jobThreads: 3 }));
+  const forest = async (params: Record<string, unknown>): Promise<string[]> => {
+    const payload = await validateTrainRequest(parseTrainRequest({ dataset: { name: 'iris' }, target: 'target', algorithm: 'random_forest', params }), ctx.services.datasets, 'key-1');
+    const id = await queue.enqueue(payload);
+    const row = await finished(store, id, 60_000);
+    assert.equal(row.status, 'succeeded', row.error ?? '');
+    return (await getLogs(store.db, id, { afterSeq: 0, limit: 1000 })).map((l) => l.line);
+  };
+  try {
+    await queue.start();
+    assert.ok((await forest({ n_estimators: 5 })).includes("tree building on up to 3 threads (the process's default)"));
+    assert.ok((await forest({ n_estimators: 5, n_jobs: 2 })).includes('tree building on up to 2 threads (n_jobs)'));
+    assert.ok((await forest({ n_estimators: 5, n_jobs: -1 })).includes('tree building on every core (n_jobs -1)'));
   } finally {
     await queue.close();
     await closeContext(ctx);

@@ -251,5 +251,40 @@ export function queueContract(name: string, harness: QueueHarness): void {
         assert.ok(line !== undefined, 'the job logged its thread');
         assert.notEqual(Number(line.slice('busy on thread '.length)), threadId, 'the job ran on the queue\'s own thread');
       }));
+
+    const busyThread = async (store: Store, id: string): Promise<number> => {
+      const row = await finished(store, id);
+      assert.equal(row.status, 'succeeded', row.error ?? '');
+      const line = (await lines(store, id)).find((l) => l.startsWith('busy on thread '));
+      assert.ok(line !== undefined, 'the job logged its thread');
+      return Number(line.slice('busy on thread '.length));
+    };
+
+    test('a job that follows another reuses its thread', () =>
+      withQueueOf(
+        harness,
+        async ({ queue, store }) => {
+          const first = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
+          const second = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
+          assert.equal(second, first);
+        },
+        { workers: 1, threadIdleMs: 60_000 },
+      ));
+
+    test('an idle thread is ended after threadIdleMs; the next job starts a new one', () =>
+      withQueueOf(
+        harness,
+        async ({ queue, store }) => {
+          const first = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
+          const deadline = Date.now() + 20_000;
+          while (queue.describe()['threads'] !== 0) {
+            assert.ok(Date.now() < deadline, `threads still alive: ${String(queue.describe()['threads'])}`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          const second = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
+          assert.notEqual(second, first);
+        },
+        { workers: 1, threadIdleMs: 100 },
+      ));
   });
 }
