@@ -8,12 +8,20 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../platform/logging.ts';
 import type { JobHandler } from './handlers.ts';
 import { DeterministicJobError, type JobContext } from './job.types.ts';
+import { lowerThreadPriority } from '../util/threads.ts';
 import type { FromWorker, ToWorker, WorkerThreadInit } from './worker.protocol.ts';
+
+/** Scheduling priority (nice) of a training thread; see `lowerThreadPriority`. */
+const TRAINING_NICE = 10;
 
 if (parentPort === null) throw new Error('worker.thread.ts must run in a worker thread');
 const port = parentPort;
 const init = workerData as WorkerThreadInit;
 const log = createLogger(init.config, { pretty: false });
+// Training is batch work: when it competes for a core with the event loop (requests, the queue's
+// heartbeats), the event loop goes first. The forest's tree builders, started from this thread,
+// inherit the priority.
+lowerThreadPriority(TRAINING_NICE);
 
 interface LoadedHandler {
   readonly handler: JobHandler;

@@ -1,3 +1,6 @@
+import { readlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -26,4 +29,27 @@ export function spawnWorker(callerUrl: string, entry: string, workerData: unknow
  */
 export function siblingModule(callerUrl: string, entry: string): string {
   return new URL(`${entry}${callerUrl.endsWith('.ts') ? '.ts' : '.js'}`, callerUrl).href;
+}
+
+/**
+ * Lowers the calling thread's scheduling priority to at least `nice` (the higher, the less CPU it
+ * gets when threads compete) and returns the value now in force. Only on Linux, where each thread
+ * has a priority of its own and `/proc/thread-self` names it; elsewhere the priority belongs to
+ * the whole process, so nothing changes and the result is `undefined`. Threads this one starts
+ * afterwards inherit the value. Lowering needs no privilege; raising it back would.
+ */
+export function lowerThreadPriority(nice: number): number | undefined {
+  let tid: number;
+  try {
+    tid = Number(path.basename(readlinkSync('/proc/thread-self')));
+  } catch {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(tid) || tid <= 0) return undefined;
+  try {
+    if (os.getPriority(tid) < nice) os.setPriority(tid, nice);
+    return os.getPriority(tid);
+  } catch {
+    return undefined;
+  }
 }
