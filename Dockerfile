@@ -35,15 +35,15 @@ FROM ${NODE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="modelplane" \
       org.opencontainers.image.description="MLOps control plane and model server" \
       org.opencontainers.image.licenses="Apache-2.0"
-# glibc's allocator: at most two arenas, and free memory above 64 KiB at the top of the heap goes
-# back to the kernel. With the defaults (one arena per thread that ever allocated) the blocks
-# onnxruntime and the trainers freed after a training job stayed resident (docs/operations.md,
-# "Memory"). Read by glibc at process start; override with -e like any variable.
+# glibc's allocator: free memory above 64 KiB at the top of an arena goes back to the kernel, and
+# blocks of 128 KiB and more are mapped on their own (unmapped when freed). With the defaults the
+# blocks onnxruntime and the trainers freed after a training job stayed resident; capping the
+# arenas as well (MALLOC_ARENA_MAX=2) made it worse (docs/operations.md, "Memory"). Read by glibc
+# at process start; override with -e like any variable.
 ENV NODE_ENV=production \
     API_HOST=0.0.0.0 \
     API_PORT=8000 \
     DATA_DIR=/data \
-    MALLOC_ARENA_MAX=2 \
     MALLOC_TRIM_THRESHOLD_=65536
 WORKDIR /app
 # The code belongs to root and is only readable by the service user; only /data is writable.

@@ -5,7 +5,7 @@
  * trees) on California housing; `--synthetic N` trains on a seeded N x `--features` regression
  * instead (the issue's 1,000,000 x 20 case).
  *
- *   npm run build && node --import tsx bench/train-at-scale.ts [--jobs 10] [--allocator tuned|glibc|jemalloc]
+ *   npm run build && node --import tsx bench/train-at-scale.ts [--jobs 10] [--allocator trim|arena2-trim|glibc|jemalloc]
  *     [--dataset FILE --target COL | --synthetic ROWS [--features 20]]
  *     [--algorithm random_forest|gradient_boosting] [--params JSON]
  *
@@ -23,10 +23,11 @@
  * at four decimals (about 170 MB) is within the default DATASET_MAX_BYTES (200 MiB).
  *
  * `--allocator`: onnxruntime builds a tree ensemble's kernel from many small heap blocks, and
- * glibc's per-thread arenas keep them after the session is released, so RSS after a job depends on
- * the C allocator: `tuned` (default, as deployed: MALLOC_ARENA_MAX=2, MALLOC_TRIM_THRESHOLD_=65536),
- * `glibc` (glibc's defaults; the two variables are removed from the server's environment) or
- * `jemalloc` (LD_PRELOAD of Debian's libjemalloc2).
+ * glibc keeps freed blocks in its arenas, so RSS after a job depends on the C allocator: `trim`
+ * (default, as deployed: MALLOC_TRIM_THRESHOLD_=65536), `arena2-trim` (the same plus
+ * MALLOC_ARENA_MAX=2), `glibc` (glibc's defaults) or `jemalloc` (LD_PRELOAD of Debian's
+ * libjemalloc2). Both variables are removed from the environment the server inherits, so each
+ * choice runs with exactly its own settings.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openAsBlob, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -55,14 +56,19 @@ const TARGET = SYNTHETIC_ROWS > 0 ? 'target' : arg('target', 'MedHouseVal');
 const ALGORITHM = arg('algorithm', 'random_forest');
 const PARAMS = JSON.parse(arg('params', '{}')) as Record<string, unknown>;
 if (ALGORITHM !== 'random_forest' && ALGORITHM !== 'gradient_boosting') throw new Error('--algorithm is random_forest or gradient_boosting');
-const ALLOCATOR = arg('allocator', 'tuned');
+const ALLOCATOR = arg('allocator', 'trim');
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-const TUNED = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '65536' };
-const ALLOCATOR_ENV: Record<string, string> = ALLOCATOR === 'jemalloc' ? { LD_PRELOAD: JEMALLOC } : ALLOCATOR === 'tuned' ? TUNED : {};
-if (!['tuned', 'glibc', 'jemalloc'].includes(ALLOCATOR)) throw new Error('--allocator is tuned, glibc or jemalloc');
+const ALLOCATORS: Record<string, Record<string, string>> = {
+  trim: { MALLOC_TRIM_THRESHOLD_: '65536' },
+  'arena2-trim': { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '65536' },
+  glibc: {},
+  jemalloc: { LD_PRELOAD: JEMALLOC },
+};
+const ALLOCATOR_ENV = ALLOCATORS[ALLOCATOR];
+if (ALLOCATOR_ENV === undefined) throw new Error(`--allocator is one of ${Object.keys(ALLOCATORS).join(', ')}`);
 if (ALLOCATOR === 'jemalloc' && !existsSync(JEMALLOC)) throw new Error(`${JEMALLOC} is missing (apt-get install libjemalloc2)`);
-// The server inherits this process's environment: glibc's defaults mean neither variable set.
-if (ALLOCATOR !== 'tuned') for (const name of Object.keys(TUNED)) delete process.env[name];
+// The server inherits this process's environment.
+for (const name of ['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD']) delete process.env[name];
 const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const MODEL = 'scale-model';
 
@@ -363,9 +369,14 @@ async function main(): Promise<void> {
         running = false;
         return s;
       });
-      const windows: WrkResult[] = [];
+      // Each wrk window with the stages the job went through while it ran.
+      const windows: (WrkResult & { stages: string })[] = [];
       if (j === 0) {
-        while (running) windows.push(await runWrk(`${BASE}/predict`, wrkScript, 4, 3));
+        while (running) {
+          const from = rss.stage;
+          const w = await runWrk(`${BASE}/predict`, wrkScript, 4, 3);
+          windows.push({ ...w, stages: from === rss.stage ? from : `${from}..${rss.stage}` });
+        }
       }
       const done = await finished;
       const total = (performance.now() - started) / 1000;
@@ -391,11 +402,13 @@ async function main(): Promise<void> {
         if (windows.length > 0) {
           const p50s = windows.map((w) => w.p50).sort((a, b) => a - b);
           const p99s = windows.map((w) => w.p99).sort((a, b) => a - b);
+          const worst = windows.reduce((a, b) => (b.p99 > a.p99 ? b : a));
           console.log(
             `/predict during job 1 (wrk, 4 connections, ${windows.length} windows of 3 s): p50 ${percentile(p50s, 50).toFixed(2)} ms (median window), ` +
-              `p99 worst window ${p99s.at(-1)!.toFixed(2)} ms, median window ${percentile(p99s, 50).toFixed(2)} ms, ` +
+              `p99 worst window ${worst.p99.toFixed(2)} ms (stage ${worst.stages}), median window ${percentile(p99s, 50).toFixed(2)} ms, ` +
               `${windows.reduce((s, w) => s + w.requests, 0)} requests, ${windows.reduce((s, w) => s + w.non2xx + w.errors, 0)} errors/non-2xx`,
           );
+          console.log(`/predict p99 per window (ms, stage): ${windows.map((w) => `${w.p99.toFixed(1)} ${w.stages}`).join('; ')}`);
         }
       } else {
         quietFits.push(fit);

@@ -47,6 +47,8 @@ describe('production bundle', { timeout: 300_000 }, () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Not left running if this test process is killed before its after hook runs.
+    process.once('exit', () => child?.kill('SIGKILL'));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`bundled server did not start within ${DEADLINE_MS} ms: ${stderr}`)), DEADLINE_MS);
       child!.stdout!.on('data', (d: Buffer) => {
