@@ -10,25 +10,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from './production/faults.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const OUT = `.bundle-test-${process.pid}`;
 const DEADLINE_MS = 180_000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('production bundle', { timeout: 300_000 }, () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'modelplane-bundle-'));

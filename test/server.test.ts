@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { freePort } from './production/faults.ts';
 import { TEST_DATABASE_URL, dropSchema, postgresAvailable, uniqueSchema } from './helper.ts';
 import pg from 'pg';
 
 const CLI = path.resolve(import.meta.dirname, '../bin/modelplane.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'modelplane-cli-'));
