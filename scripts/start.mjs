@@ -36,8 +36,11 @@ function run(script) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-const mtime = (file) => statSync(path.join(root, file)).mtimeMs;
-if (stale(path.join(root, 'dist', 'main.js'), newest(path.join(root, 'src')), mtime('tsconfig.build.json'), mtime('scripts/bundle.mjs'))) run('build:server');
-if (stale(path.join(root, 'ui', 'dist', 'index.html'), newest(path.join(root, 'ui'), ['dist', 'node_modules']))) run('build:ui');
+// Only in a source checkout: an installed package has dist/ and ui/dist/ and no sources.
+if (existsSync(path.join(root, 'src'))) {
+  const mtime = (file) => statSync(path.join(root, file)).mtimeMs;
+  if (stale(path.join(root, 'dist', 'main.js'), newest(path.join(root, 'src')), mtime('tsconfig.build.json'), mtime('scripts/bundle.mjs'))) run('build:server');
+  if (stale(path.join(root, 'ui', 'dist', 'index.html'), newest(path.join(root, 'ui'), ['dist', 'node_modules']))) run('build:ui');
+}
 
 await import(pathToFileURL(path.join(root, 'dist', 'main.js')).href);
