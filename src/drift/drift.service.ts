@@ -333,12 +333,17 @@ export class DriftService {
 
   private async checkAll(): Promise<void> {
     const now = this.now();
-    const interval = Math.max(this.deps.settings.checkIntervalSeconds * 1000, 1);
+    const periodic = this.deps.settings.checkIntervalSeconds > 0;
+    const interval = periodic ? this.deps.settings.checkIntervalSeconds * 1000 : 1;
     const slot = Math.floor(now / interval);
+    // Periodic: the models logged since the previous interval began. With the timer off
+    // (DRIFT_CHECK_INTERVAL=0) a check is run by hand and looks back one day.
+    const since = periodic ? (slot - 1) * interval : now - UNIT_MS['d']!;
     try {
       await this.deps.predictionLog.flush();
-      const models = await repo.recentlyLoggedModels(this.deps.store.db, (slot - 1) * interval);
-      if (!(await repo.claimSlot(this.deps.store.db, 'drift-check', slot, now))) {
+      const models = await repo.recentlyLoggedModels(this.deps.store.db, since);
+      // A check run by hand (timer off) is not one replica's share of a period: it always runs.
+      if (periodic && !(await repo.claimSlot(this.deps.store.db, 'drift-check', slot, now))) {
         await this.publishStored(models.map((m) => m.model));
         return;
       }

@@ -104,6 +104,25 @@ for (const backend of await storeBackends()) {
       assert.equal(await history(), 2);
     });
 
+    test('with the timer off (interval 0) each check run by hand reports on the last day of traffic', async () => {
+      // The rows were logged before this test; ten minutes later by this clock.
+      const clock = Date.now() + 10 * MINUTE;
+      const drift = new DriftService({
+        store: replicas[0]!.backends.store,
+        registry: replicas[0]!.services.registry,
+        datasets: replicas[0]!.services.datasets,
+        metrics: new Metrics(),
+        log,
+        predictionLog: replicas[0]!.services.drift.log,
+        settings: { ...config.drift, checkIntervalSeconds: 0 },
+        now: () => clock,
+      });
+      const before = (await replicas[0]!.services.drift.history(MODEL, 50)).reports.length;
+      await drift.runChecks();
+      await drift.runChecks();
+      assert.equal((await replicas[0]!.services.drift.history(MODEL, 50)).reports.length, before + 2);
+    });
+
     test('retention runs once per retention period across the replicas', async () => {
       const count = async (): Promise<number> => Number((await replicas[0]!.backends.store.db.selectFrom('prediction_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
       const add = async (n: number): Promise<void> => {
