@@ -14,7 +14,7 @@ import { schemaCompilers } from './platform/schema-compilers.ts';
 import { AppError } from './platform/errors.ts';
 import { healthRoutes } from './platform/health.routes.ts';
 import { keysRoutes } from './platform/keys.routes.ts';
-import { mlflowRoutes } from './mlflow/index.ts';
+import { mlflowRoutes, mlflowRoutingUrl } from './mlflow/index.ts';
 import { installRequestMetrics } from './platform/metrics.ts';
 import { installResponseHeaders } from './platform/security-headers.ts';
 import { registryRoutes } from './registry/registry.routes.ts';
@@ -71,6 +71,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     // MLflow allows 255-character aliases and long model names in paths.
     // ignoreTrailingSlash: `/health/` as the seed service's clients call it answers like `/health`.
     routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true },
+    // MLflow's `/ajax-api` prefix is routed by the `/api` routes (mlflow/index.ts).
+    rewriteUrl: (req) => mlflowRoutingUrl(req.url ?? '/'),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -14,7 +14,7 @@ import type { App } from '../platform/app-type.ts';
 import type { Registry } from '../registry/registry.service.ts';
 import type { Tracking } from '../tracking/tracking.service.ts';
 import { validateArtifactPath } from '../tracking/validation.ts';
-import { MlflowReply, type MlflowScopeOptions } from './route.ts';
+import { MlflowReply } from './route.ts';
 import { fileInfoView } from './views.ts';
 import { invalidValue, mlflowError, sendMessage } from './wire.ts';
 
@@ -38,9 +38,9 @@ function target(raw: string): Target {
 const SUMMARY = 'MLflow artifact proxy';
 
 /** The artifact proxy routes, relative to `/api/2.0/mlflow-artifacts`. */
-export function mlflowArtifactRoutes(scope: App, opts: MlflowScopeOptions, deps: { tracking: Tracking; registry: Registry; artifacts: ArtifactStore }): void {
+export function mlflowArtifactRoutes(scope: App, deps: { tracking: Tracking; registry: Registry; artifacts: ArtifactStore }): void {
   const { tracking, registry, artifacts } = deps;
-  const schema = (summary: string) => ({ summary, tags: ['mlflow'], ...(opts.hidden ? { hide: true } : {}), response: { 200: MlflowReply } });
+  const schema = (summary: string) => ({ summary, tags: ['mlflow'], response: { 200: MlflowReply } });
 
   // Uploads are any content type and are passed on as the request stream, never buffered.
   scope.removeAllContentTypeParsers();

@@ -11,7 +11,7 @@ import { STAGES, type ModelVersion, type RegisteredModel } from '../registry/reg
 import type { Registry } from '../registry/registry.service.ts';
 import type { Tracking } from '../tracking/tracking.service.ts';
 import { MODEL_VERSION_SEARCH, REGISTERED_MODEL_SEARCH, searchItems, type Searchable } from './registry-search.ts';
-import { endpoint, type MlflowScopeOptions } from './route.ts';
+import { endpoint } from './route.ts';
 import { modelVersionView, registeredModelView, versionArtifactUri } from './views.ts';
 import { actorOf, invalidValue, toInt, type MlflowMessage } from './wire.ts';
 
@@ -87,7 +87,7 @@ const versionSearchable = (v: ModelVersion): Searchable => ({
 });
 
 /** Registered models and model versions of MLflow's registry API. */
-export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, registry: Registry, tracking: Tracking): void {
+export function mlflowRegistryRoutes(scope: App, registry: Registry, tracking: Tracking): void {
   const { models, lifecycle } = registry;
 
   const modelMessage = async (name: string): Promise<Record<string, unknown>> => {
@@ -106,7 +106,7 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
 
   // ------------------------------------------------------------------ registered models
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/registered-models/create', role: 'train', summary: 'MLflow CreateRegisteredModel' }, async (m, request) => {
+  endpoint(scope, { methods: ['POST'], path: '/registered-models/create', role: 'train', summary: 'MLflow CreateRegisteredModel' }, async (m, request) => {
     const name = m.string('name');
     const tags = Object.fromEntries(m.keyValues('tags').map((t) => [t.key, t.value]));
     const description = m.optString('description');
@@ -114,25 +114,25 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
     return modelMessage(name);
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/registered-models/get', role: 'read', summary: 'MLflow GetRegisteredModel' }, async (m) => modelMessage(m.string('name')));
+  endpoint(scope, { methods: ['GET'], path: '/registered-models/get', role: 'read', summary: 'MLflow GetRegisteredModel' }, async (m) => modelMessage(m.string('name')));
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/registered-models/rename', role: 'admin', summary: 'MLflow RenameRegisteredModel (admin: it changes what serving routes by name)' }, async (m, request) => {
+  endpoint(scope, { methods: ['POST'], path: '/registered-models/rename', role: 'admin', summary: 'MLflow RenameRegisteredModel (admin: it changes what serving routes by name)' }, async (m, request) => {
     const renamed = await models.renameModel(m.string('name'), m.string('new_name'), actorOf(request).keyId);
     return modelMessage(renamed.name);
   });
 
-  endpoint(scope, opts, { methods: ['PATCH'], path: '/registered-models/update', role: 'train', summary: 'MLflow UpdateRegisteredModel' }, async (m) => {
+  endpoint(scope, { methods: ['PATCH'], path: '/registered-models/update', role: 'train', summary: 'MLflow UpdateRegisteredModel' }, async (m) => {
     const name = m.string('name');
     const description = m.optString('description');
     if (description !== undefined) await models.updateModel(name, { description });
     return modelMessage(name);
   });
 
-  endpoint(scope, opts, { methods: ['DELETE'], path: '/registered-models/delete', role: 'admin', summary: 'MLflow DeleteRegisteredModel', conflict: 'RESOURCE_CONFLICT' }, async (m, request) => {
+  endpoint(scope, { methods: ['DELETE'], path: '/registered-models/delete', role: 'admin', summary: 'MLflow DeleteRegisteredModel', conflict: 'RESOURCE_CONFLICT' }, async (m, request) => {
     await models.deleteModel(m.string('name'), actorOf(request).keyId);
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/registered-models/search', role: 'read', summary: 'MLflow SearchRegisteredModels' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/registered-models/search', role: 'read', summary: 'MLflow SearchRegisteredModels' }, async (m) => {
     const found = searchItems(
       (await allModels()).map((model) => Object.assign(modelSearchable(model), { model })),
       { filter: m.optString('filter'), orderBy: m.stringList('order_by'), maxResults: m.optInt('max_results'), pageToken: m.optString('page_token') },
@@ -143,34 +143,34 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
     return { registered_models: out, next_page_token: found.nextPageToken };
   });
 
-  endpoint(scope, opts, { methods: ['GET', 'POST'], path: '/registered-models/get-latest-versions', role: 'read', summary: 'MLflow GetLatestVersions' }, async (m) => {
+  endpoint(scope, { methods: ['GET', 'POST'], path: '/registered-models/get-latest-versions', role: 'read', summary: 'MLflow GetLatestVersions' }, async (m) => {
     const stages = m.stringList('stages').map(canonicalStage);
     return { model_versions: latestPerStage(await models.listVersions(m.string('name')), stages).map(modelVersionView) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/registered-models/set-tag', role: 'train', summary: 'MLflow SetRegisteredModelTag' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/registered-models/set-tag', role: 'train', summary: 'MLflow SetRegisteredModelTag' }, async (m) => {
     await models.updateModel(m.string('name'), { tags: { [m.string('key')]: m.optString('value') ?? '' } });
   });
 
-  endpoint(scope, opts, { methods: ['DELETE'], path: '/registered-models/delete-tag', role: 'train', summary: 'MLflow DeleteRegisteredModelTag' }, async (m) => {
+  endpoint(scope, { methods: ['DELETE'], path: '/registered-models/delete-tag', role: 'train', summary: 'MLflow DeleteRegisteredModelTag' }, async (m) => {
     await models.updateModel(m.string('name'), { tags: { [m.string('key')]: null } });
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/registered-models/alias', role: 'admin', summary: 'MLflow SetRegisteredModelAlias' }, async (m, request) => {
+  endpoint(scope, { methods: ['POST'], path: '/registered-models/alias', role: 'admin', summary: 'MLflow SetRegisteredModelAlias' }, async (m, request) => {
     await lifecycle.setAlias(m.string('name'), m.string('alias'), versionNumber(m), actorOf(request).keyId);
   });
 
-  endpoint(scope, opts, { methods: ['DELETE'], path: '/registered-models/alias', role: 'admin', summary: 'MLflow DeleteRegisteredModelAlias' }, async (m, request) => {
+  endpoint(scope, { methods: ['DELETE'], path: '/registered-models/alias', role: 'admin', summary: 'MLflow DeleteRegisteredModelAlias' }, async (m, request) => {
     await lifecycle.deleteAlias(m.string('name'), m.string('alias'), actorOf(request).keyId);
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/registered-models/alias', role: 'read', summary: 'MLflow GetModelVersionByAlias' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/registered-models/alias', role: 'read', summary: 'MLflow GetModelVersionByAlias' }, async (m) => {
     return { model_version: modelVersionView(await lifecycle.getAlias(m.string('name'), m.string('alias'))) };
   });
 
   // ------------------------------------------------------------------ model versions
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/model-versions/create', role: 'train', summary: "MLflow CreateModelVersion (from an ONNX file a run logged)" }, async (m, request) => {
+  endpoint(scope, { methods: ['POST'], path: '/model-versions/create', role: 'train', summary: "MLflow CreateModelVersion (from an ONNX file a run logged)" }, async (m, request) => {
     const name = m.string('name');
     // MLflow creates versions only of registered models that exist.
     await models.getModelSummary(name);
@@ -193,11 +193,11 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
     return { model_version: modelVersionView(version) };
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/model-versions/get', role: 'read', summary: 'MLflow GetModelVersion' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/model-versions/get', role: 'read', summary: 'MLflow GetModelVersion' }, async (m) => {
     return { model_version: modelVersionView(await models.getVersion(m.string('name'), versionNumber(m))) };
   });
 
-  endpoint(scope, opts, { methods: ['PATCH'], path: '/model-versions/update', role: 'train', summary: 'MLflow UpdateModelVersion' }, async (m) => {
+  endpoint(scope, { methods: ['PATCH'], path: '/model-versions/update', role: 'train', summary: 'MLflow UpdateModelVersion' }, async (m) => {
     const name = m.string('name');
     const version = versionNumber(m);
     const description = m.optString('description');
@@ -207,7 +207,6 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
 
   endpoint(
     scope,
-    opts,
     { methods: ['POST'], path: '/model-versions/transition-stage', role: 'train', summary: 'MLflow TransitionModelVersionStage (entering or leaving Production, or Archived: admin)' },
     async (m, request) => {
       const result = await lifecycle.transitionStage(m.string('name'), versionNumber(m), canonicalStage(m.string('stage')), {
@@ -218,11 +217,11 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
     },
   );
 
-  endpoint(scope, opts, { methods: ['DELETE'], path: '/model-versions/delete', role: 'admin', summary: 'MLflow DeleteModelVersion', conflict: 'RESOURCE_CONFLICT' }, async (m, request) => {
+  endpoint(scope, { methods: ['DELETE'], path: '/model-versions/delete', role: 'admin', summary: 'MLflow DeleteModelVersion', conflict: 'RESOURCE_CONFLICT' }, async (m, request) => {
     await models.deleteVersion(m.string('name'), versionNumber(m), actorOf(request).keyId);
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/model-versions/search', role: 'read', summary: 'MLflow SearchModelVersions' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/model-versions/search', role: 'read', summary: 'MLflow SearchModelVersions' }, async (m) => {
     const filter = m.optString('filter');
     // `name = '...'` alone (what clients send most) reads one model's versions only.
     const single = filter === undefined ? undefined : /^\s*name\s*=\s*'((?:[^']|'')*)'\s*$/.exec(filter)?.[1]?.replaceAll("''", "'");
@@ -241,15 +240,15 @@ export function mlflowRegistryRoutes(scope: App, opts: MlflowScopeOptions, regis
     return { model_versions: found.items.map(({ v }) => modelVersionView(v)), next_page_token: found.nextPageToken };
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/model-versions/get-download-uri', role: 'read', summary: 'MLflow GetModelVersionDownloadUri' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/model-versions/get-download-uri', role: 'read', summary: 'MLflow GetModelVersionDownloadUri' }, async (m) => {
     return { artifact_uri: versionArtifactUri(await models.getVersion(m.string('name'), versionNumber(m))) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/model-versions/set-tag', role: 'train', summary: 'MLflow SetModelVersionTag' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/model-versions/set-tag', role: 'train', summary: 'MLflow SetModelVersionTag' }, async (m) => {
     await models.updateVersion(m.string('name'), versionNumber(m), { tags: { [m.string('key')]: m.optString('value') ?? '' } });
   });
 
-  endpoint(scope, opts, { methods: ['DELETE'], path: '/model-versions/delete-tag', role: 'train', summary: 'MLflow DeleteModelVersionTag' }, async (m) => {
+  endpoint(scope, { methods: ['DELETE'], path: '/model-versions/delete-tag', role: 'train', summary: 'MLflow DeleteModelVersionTag' }, async (m) => {
     await models.updateVersion(m.string('name'), versionNumber(m), { tags: { [m.string('key')]: null } });
   });
 }

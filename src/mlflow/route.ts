@@ -1,6 +1,6 @@
 /**
- * How an MLflow endpoint is declared: its methods and path (relative to `/api/2.0/mlflow` or
- * `/ajax-api/2.0/mlflow`), the role it needs, a summary for the OpenAPI document, and a handler
+ * How an MLflow endpoint is declared: its methods and path (relative to `/api/2.0/mlflow`, which
+ * `/ajax-api/2.0/mlflow` is rewritten to), the role it needs, a summary for the OpenAPI document, and a handler
  * that reads an `MlflowMessage` and returns the reply message.
  */
 import { Type } from '@sinclair/typebox';
@@ -24,14 +24,8 @@ export interface EndpointOptions {
 
 export type EndpointHandler = (message: MlflowMessage, request: FastifyRequest) => Promise<Record<string, unknown> | void>;
 
-/** Options of the plugin that registers a group of endpoints under one prefix. */
-export interface MlflowScopeOptions {
-  /** Hidden from the OpenAPI document (the `/ajax-api` copy of the endpoints). */
-  readonly hidden: boolean;
-}
-
 /** Registers one MLflow endpoint on a scope (one route per method). */
-export function endpoint(scope: App, scopeOptions: MlflowScopeOptions, options: EndpointOptions, handler: EndpointHandler): void {
+export function endpoint(scope: App, options: EndpointOptions, handler: EndpointHandler): void {
   scope.route({
     method: [...options.methods],
     url: options.path,
@@ -39,7 +33,6 @@ export function endpoint(scope: App, scopeOptions: MlflowScopeOptions, options: 
     schema: {
       summary: options.summary,
       tags: ['mlflow'],
-      ...(scopeOptions.hidden ? { hide: true } : {}),
       response: { 200: MlflowReply, 400: MlflowErrorReply, 404: MlflowErrorReply },
     },
     handler: async (request: FastifyRequest, reply: FastifyReply) => {

@@ -7,7 +7,7 @@
 import type { App } from '../platform/app-type.ts';
 import type { Tracking } from '../tracking/tracking.service.ts';
 import { RUN_STATUSES, VIEW_TYPES, type RunStatus, type ViewType } from '../tracking/tracking.types.ts';
-import { endpoint, type MlflowScopeOptions } from './route.ts';
+import { endpoint } from './route.ts';
 import { experimentView, fileInfoView, metricView, runInfoView, runView } from './views.ts';
 import { fieldString, invalidValue, toDouble, toInt, type MlflowMessage } from './wire.ts';
 
@@ -29,12 +29,12 @@ function searchPage(m: MlflowMessage): { maxResults?: number; pageToken?: string
 }
 
 /** Experiments, runs, metric history and artifact listings of MLflow's tracking API. */
-export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, tracking: Tracking): void {
+export function mlflowTrackingRoutes(scope: App, tracking: Tracking): void {
   const { experiments, runs } = tracking;
 
   // ------------------------------------------------------------------ experiments
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/experiments/create', role: 'train', summary: 'MLflow CreateExperiment' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/experiments/create', role: 'train', summary: 'MLflow CreateExperiment' }, async (m) => {
     const e = await experiments.createExperiment({
       name: m.string('name'),
       ...optional('artifactLocation', m.optString('artifact_location')),
@@ -53,28 +53,28 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     });
     return { experiments: page.items.map(experimentView), next_page_token: page.nextPageToken };
   };
-  endpoint(scope, opts, { methods: ['GET', 'POST'], path: '/experiments/search', role: 'read', summary: 'MLflow SearchExperiments' }, (m) => searchExperiments(m));
-  endpoint(scope, opts, { methods: ['GET'], path: '/experiments/list', role: 'read', summary: 'MLflow 1.x ListExperiments' }, (m) => searchExperiments(m, LIST_ALL));
+  endpoint(scope, { methods: ['GET', 'POST'], path: '/experiments/search', role: 'read', summary: 'MLflow SearchExperiments' }, (m) => searchExperiments(m));
+  endpoint(scope, { methods: ['GET'], path: '/experiments/list', role: 'read', summary: 'MLflow 1.x ListExperiments' }, (m) => searchExperiments(m, LIST_ALL));
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/experiments/get', role: 'read', summary: 'MLflow GetExperiment' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/experiments/get', role: 'read', summary: 'MLflow GetExperiment' }, async (m) => {
     const e = await experiments.getExperiment(m.string('experiment_id'));
     // 1.x clients read the runs' infos from here too; 2.x servers answer only the experiment.
     return { experiment: experimentView(e) };
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/experiments/get-by-name', role: 'read', summary: 'MLflow GetExperimentByName' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/experiments/get-by-name', role: 'read', summary: 'MLflow GetExperimentByName' }, async (m) => {
     return { experiment: experimentView(await experiments.getExperimentByName(m.string('experiment_name'))) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/experiments/delete', role: 'train', summary: 'MLflow DeleteExperiment' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/experiments/delete', role: 'train', summary: 'MLflow DeleteExperiment' }, async (m) => {
     await experiments.deleteExperiment(m.string('experiment_id'));
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/experiments/restore', role: 'train', summary: 'MLflow RestoreExperiment' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/experiments/restore', role: 'train', summary: 'MLflow RestoreExperiment' }, async (m) => {
     await experiments.restoreExperiment(m.string('experiment_id'));
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/experiments/update', role: 'train', summary: 'MLflow UpdateExperiment (rename)' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/experiments/update', role: 'train', summary: 'MLflow UpdateExperiment (rename)' }, async (m) => {
     const id = m.string('experiment_id');
     const newName = m.optString('new_name');
     // MLflow treats an update without a new name as a no-op on an existing experiment.
@@ -82,13 +82,13 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     else await experiments.renameExperiment(id, newName);
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/experiments/set-experiment-tag', role: 'train', summary: 'MLflow SetExperimentTag' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/experiments/set-experiment-tag', role: 'train', summary: 'MLflow SetExperimentTag' }, async (m) => {
     await experiments.setExperimentTag(m.string('experiment_id'), m.string('key'), m.optString('value') ?? '');
   });
 
   // ------------------------------------------------------------------ runs
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/create', role: 'train', summary: 'MLflow CreateRun' }, async (m, request) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/create', role: 'train', summary: 'MLflow CreateRun' }, async (m, request) => {
     const run = await runs.createRun({
       ...optional('experimentId', m.optString('experiment_id')),
       ...optional('runName', m.optString('run_name') || undefined),
@@ -99,7 +99,7 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     return { run: runView(run) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/update', role: 'train', summary: 'MLflow UpdateRun' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/update', role: 'train', summary: 'MLflow UpdateRun' }, async (m) => {
     const info = await runs.updateRun(m.runId(), {
       ...optional('status', m.optEnum('status', RUN_STATUSES, RUN_STATUS_NUMBERS)),
       ...optional('endTime', m.optInt('end_time')),
@@ -108,15 +108,15 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     return { run_info: runInfoView(info) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/delete', role: 'train', summary: 'MLflow DeleteRun' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/delete', role: 'train', summary: 'MLflow DeleteRun' }, async (m) => {
     await runs.deleteRun(m.runId());
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/restore', role: 'train', summary: 'MLflow RestoreRun' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/restore', role: 'train', summary: 'MLflow RestoreRun' }, async (m) => {
     await runs.restoreRun(m.runId());
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/log-metric', role: 'train', summary: 'MLflow LogMetric' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/log-metric', role: 'train', summary: 'MLflow LogMetric' }, async (m) => {
     await runs.logMetric(m.runId(), {
       key: m.string('key'),
       value: m.double('value'),
@@ -125,23 +125,23 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     });
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/log-parameter', role: 'train', summary: 'MLflow LogParam' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/log-parameter', role: 'train', summary: 'MLflow LogParam' }, async (m) => {
     await runs.logParam(m.runId(), m.string('key'), m.optString('value') ?? '');
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/set-tag', role: 'train', summary: 'MLflow SetTag' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/set-tag', role: 'train', summary: 'MLflow SetTag' }, async (m) => {
     await runs.setTag(m.runId(), m.string('key'), m.optString('value') ?? '');
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/delete-tag', role: 'train', summary: 'MLflow DeleteTag' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/delete-tag', role: 'train', summary: 'MLflow DeleteTag' }, async (m) => {
     await runs.deleteTag(m.runId(), m.string('key'));
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/runs/get', role: 'read', summary: 'MLflow GetRun' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/runs/get', role: 'read', summary: 'MLflow GetRun' }, async (m) => {
     return { run: runView(await runs.getRun(m.runId())) };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/search', role: 'read', summary: 'MLflow SearchRuns' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/search', role: 'read', summary: 'MLflow SearchRuns' }, async (m) => {
     const page = await runs.searchRuns({
       experimentIds: m.stringList('experiment_ids'),
       ...optional('filter', m.optString('filter')),
@@ -152,7 +152,7 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     return { runs: page.items.map(runView), next_page_token: page.nextPageToken };
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/log-batch', role: 'train', summary: 'MLflow LogBatch' }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/log-batch', role: 'train', summary: 'MLflow LogBatch' }, async (m) => {
     const metrics = m.objects('metrics').map((o, i) => {
       const where = `metrics[${i}]`;
       return {
@@ -165,7 +165,7 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     await runs.logBatch(m.runId(), { metrics, params: m.keyValues('params'), tags: m.keyValues('tags') });
   });
 
-  endpoint(scope, opts, { methods: ['POST'], path: '/runs/log-model', role: 'train', summary: "MLflow LogModel (appends the MLmodel to the run's mlflow.log-model.history tag)" }, async (m) => {
+  endpoint(scope, { methods: ['POST'], path: '/runs/log-model', role: 'train', summary: "MLflow LogModel (appends the MLmodel to the run's mlflow.log-model.history tag)" }, async (m) => {
     const runId = m.runId();
     let model: unknown;
     try {
@@ -190,12 +190,12 @@ export function mlflowTrackingRoutes(scope: App, opts: MlflowScopeOptions, track
     await runs.setTag(runId, LOGGED_MODELS_TAG, JSON.stringify([...history, model]));
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/metrics/get-history', role: 'read', summary: 'MLflow GetMetricHistory' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/metrics/get-history', role: 'read', summary: 'MLflow GetMetricHistory' }, async (m) => {
     const page = await runs.getMetricHistory(m.runId(), m.string('metric_key'), searchPage(m));
     return { metrics: page.items.map(metricView), next_page_token: page.nextPageToken };
   });
 
-  endpoint(scope, opts, { methods: ['GET'], path: '/artifacts/list', role: 'read', summary: 'MLflow ListArtifacts' }, async (m) => {
+  endpoint(scope, { methods: ['GET'], path: '/artifacts/list', role: 'read', summary: 'MLflow ListArtifacts' }, async (m) => {
     const runId = m.runId();
     const run = await runs.getRun(runId);
     const files = await tracking.artifacts.listArtifacts(runId, m.optString('path') ?? '');

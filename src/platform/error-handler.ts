@@ -185,7 +185,7 @@ export function installErrorHandling(app: App, options: { debug?: boolean } = {}
     if (appError !== undefined) {
       if (appError.status >= 500) request.log.error({ err }, appError.message);
       // API_DEBUG: every refused request in the log with its cause and stack (never in the reply).
-      else if (options.debug === true) request.log.warn({ err, status: appError.status, url: request.url }, `request failed: ${appError.message}`);
+      else if (options.debug === true) request.log.warn({ err, status: appError.status, url: request.originalUrl }, `request failed: ${appError.message}`);
       return send(reply, request, appError);
     }
     request.log.error({ err }, 'unexpected error');
@@ -194,7 +194,7 @@ export function installErrorHandling(app: App, options: { debug?: boolean } = {}
 
   app.setNotFoundHandler((request, reply) => {
     app.metricsHooks?.onUnmatched(request, reply);
-    return send(reply, request, new AppError(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
+    return send(reply, request, new AppError(404, 'not_found', `no route ${request.method} ${request.originalUrl.split('?')[0] ?? ''}`));
   });
 }
 
