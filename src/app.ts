@@ -116,7 +116,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   // Shared schemas referenced by every route's error responses.
   app.addSchema(ErrorBody);
-  if (config.docsEnabled) await installOpenApi(app, { title: config.apiTitle, ...(config.apiVersion === undefined ? {} : { version: config.apiVersion }) });
+  if (config.docsEnabled) installOpenApi(app, { title: config.apiTitle, ...(config.apiVersion === undefined ? {} : { version: config.apiVersion }) });
 
   await healthRoutes(app, ctx);
   await keysRoutes(app, services.keys);
@@ -141,6 +141,6 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await whoamiRoutes(app);
   await uiRoutes(app);
 
-  if (config.docsEnabled) await installDocsUi(app);
+  if (config.docsEnabled) installDocsUi(app);
   return app;
 }

@@ -128,7 +128,7 @@ describe('web UI in the full app', { timeout: 60_000 }, () => {
     const ui = await t.app.inject({ url: '/ui/' });
     assert.notEqual(ui.statusCode, 401);
     assert.ok([200, 503].includes(ui.statusCode), String(ui.statusCode));
-    const doc = t.app.swagger() as { paths: Record<string, unknown> };
+    const doc = (await t.app.openApiDocument()) as { paths: Record<string, unknown> };
     assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/ui')));
     const api = await t.app.inject({ url: '/health' });
     assert.equal(api.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");

@@ -26,7 +26,7 @@ const HEADER = `/**
 async function generate(): Promise<{ doc: string; types: string }> {
   const t = await buildTestApp();
   try {
-    const document = t.app.swagger() as Record<string, unknown>;
+    const document = await t.app.openApiDocument();
     const doc = `${JSON.stringify(document, null, 2)}\n`;
     const ast = await openapiTS(JSON.parse(doc) as Parameters<typeof openapiTS>[0]);
     return { doc, types: HEADER + astToString(ast) };
