@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import type pg from 'pg';
 import type { Database } from './schema.ts';
@@ -187,8 +187,10 @@ type SqliteConnection = SqliteDatabase & { exec(sql: string): unknown };
  */
 function openSqlite(file: string): SqliteConnection {
   const major = Number(process.versions.node.split('.')[0]);
-  if (major < 24) return new SQLite(file);
-  const { DatabaseSync } = createRequire(import.meta.url)('node:sqlite') as NodeSqliteModule;
+  const require = createRequire(import.meta.url);
+  // Required here, not imported: on Node 24 the native addon is never loaded.
+  if (major < 24) return new (require('better-sqlite3') as typeof SQLite)(file);
+  const { DatabaseSync } = require('node:sqlite') as NodeSqliteModule;
   const db = new DatabaseSync(file);
   return {
     exec: (text: string) => db.exec(text),
