@@ -69,6 +69,8 @@ function toError(e: ThreadError): Error {
 
 /** One upload on the thread: what the thread said of it so far. */
 class Upload {
+  constructor(readonly worker: Worker) {}
+
   inFlight = 0;
   failure: Error | undefined;
   result: ParsedUpload | undefined;
@@ -108,7 +110,7 @@ export class CsvParserThread {
     const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DATASET_BYTES;
     const worker = this.thread();
     const id = this.nextId++;
-    const upload = new Upload();
+    const upload = new Upload(worker);
     this.uploads.set(id, upload);
     worker.postMessage({ op: 'start', id, maxBytes, ...(opts.delimiter === undefined ? {} : { delimiter: opts.delimiter }) } satisfies ParserRequest);
     let bytes = 0;
@@ -142,6 +144,11 @@ export class CsvParserThread {
     }
   }
 
+  /** Whether the thread is running (it is ended once idle). */
+  get alive(): boolean {
+    return this.worker !== undefined;
+  }
+
   /** Ends the thread now (uploads in progress fail). */
   async close(): Promise<void> {
     clearTimeout(this.idleTimer);
@@ -172,6 +179,7 @@ export class CsvParserThread {
     worker.on('exit', (code) => {
       if (this.worker === worker) this.worker = undefined;
       for (const upload of this.uploads.values()) {
+        if (upload.worker !== worker) continue;
         upload.failure ??= new Error(`the CSV parser thread stopped (exit code ${code}${lastError === undefined ? '' : `: ${lastError.message}`})`);
         upload.notify();
       }
