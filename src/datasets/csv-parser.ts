@@ -98,6 +98,8 @@ export class CsvParserThread {
   private readonly uploads = new Map<number, Upload>();
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Per thread, the uploads waiting for its answer now. */
+  private readonly waiting = new Map<Worker, number>();
 
   /**
    * Parses CSV from `source` on the thread, with `ingestCsv`'s options and errors: the source is
@@ -121,11 +123,11 @@ export class CsvParserThread {
         bytes += chunk.length;
         if (bytes > maxBytes) {
           // A parse error in what was sent already came first in the file.
-          await upload.until(() => upload.inFlight === 0);
+          await this.waitFor(upload, () => upload.inFlight === 0);
           throw new DatasetTooLargeError(maxBytes, bytes);
         }
         if (opts.onChunk) await opts.onChunk(chunk);
-        await upload.until(() => upload.inFlight < IN_FLIGHT_BYTES);
+        await this.waitFor(upload, () => upload.inFlight < IN_FLIGHT_BYTES);
         // A copy of its own, moved to the thread: the chunk may be a view of a larger (pooled) buffer.
         const data = new Uint8Array(chunk.length);
         data.set(chunk);
@@ -133,7 +135,7 @@ export class CsvParserThread {
         worker.postMessage({ op: 'chunk', id, data } satisfies ParserRequest, [data.buffer]);
       }
       worker.postMessage({ op: 'end', id } satisfies ParserRequest);
-      await upload.until(() => upload.result !== undefined);
+      await this.waitFor(upload, () => upload.result !== undefined);
       return upload.result!;
     } catch (err) {
       if (upload.result === undefined && upload.failure === undefined) worker.postMessage({ op: 'abort', id } satisfies ParserRequest);
@@ -160,11 +162,10 @@ export class CsvParserThread {
   private thread(): Worker {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    if (this.worker !== undefined) {
-      this.worker.ref();
-      return this.worker;
-    }
+    if (this.worker !== undefined) return this.worker;
     const worker = spawnWorker(import.meta.url, './csv-parser.thread', null);
+    // Referenced only while an upload waits for it (see waitFor).
+    worker.unref();
     this.worker = worker;
     worker.on('message', (msg: ParserReply) => {
       const upload = this.uploads.get(msg.id);
@@ -187,11 +188,34 @@ export class CsvParserThread {
     return worker;
   }
 
-  /** With no upload left, the thread no longer keeps the process alive and is ended once idle. */
+  /**
+   * Waits on the thread for `upload`, keeping the process alive meanwhile (a command-line upload
+   * would otherwise exit before the thread answers). While an upload waits for its source instead,
+   * the thread holds nothing: a request that stalls keeps the process no more alive than its
+   * socket does.
+   */
+  private async waitFor(upload: Upload, ready: () => boolean): Promise<void> {
+    const { worker } = upload;
+    const before = this.waiting.get(worker) ?? 0;
+    this.waiting.set(worker, before + 1);
+    if (before === 0) worker.ref();
+    try {
+      await upload.until(ready);
+    } finally {
+      const left = (this.waiting.get(worker) ?? 1) - 1;
+      if (left === 0) {
+        this.waiting.delete(worker);
+        worker.unref();
+      } else {
+        this.waiting.set(worker, left);
+      }
+    }
+  }
+
+  /** With no upload left, the thread is ended once idle. */
   private settle(): void {
     const worker = this.worker;
     if (worker === undefined || this.uploads.size > 0) return;
-    worker.unref();
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.worker === worker && this.uploads.size === 0) {
