@@ -106,7 +106,8 @@ export class CsvParserThread {
    * read here (a `DatasetTooLargeError` as soon as more than `maxBytes` arrived, `onChunk` awaited
    * with every chunk before it is sent on), parsed there; a `DatasetParseError` names the line as
    * `ingestCsv`'s does. Reading stops at the first error (a parse error reaches the reader within
-   * {@link IN_FLIGHT_BYTES} of the failing line).
+   * {@link IN_FLIGHT_BYTES} of the failing line; passing `maxBytes` before the thread reported a
+   * parse error in the bytes before it gives `DatasetTooLargeError`).
    */
   async parse(source: CsvSource, opts: CsvIngestOptions = {}): Promise<ParsedUpload> {
     const maxBytes = opts.maxBytes ?? DEFAULT_MAX_DATASET_BYTES;
@@ -121,11 +122,9 @@ export class CsvParserThread {
       for await (const chunk of chunksOf(source)) {
         if (chunk.length === 0) continue;
         bytes += chunk.length;
-        if (bytes > maxBytes) {
-          // A parse error in what was sent already came first in the file.
-          await this.waitFor(upload, () => upload.inFlight === 0);
-          throw new DatasetTooLargeError(maxBytes, bytes);
-        }
+        // At once, without waiting for the thread to catch up (it may still be starting): a parse
+        // error it already reported came first in the file and wins.
+        if (bytes > maxBytes) throw upload.failure ?? new DatasetTooLargeError(maxBytes, bytes);
         if (opts.onChunk) await opts.onChunk(chunk);
         await this.waitFor(upload, () => upload.inFlight < IN_FLIGHT_BYTES);
         // A copy of its own, moved to the thread: the chunk may be a view of a larger (pooled) buffer.
