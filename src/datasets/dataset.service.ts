@@ -176,9 +176,9 @@ export class DatasetService {
 
   /**
    * Stores CSV bytes as a new version of `name`: they are hashed, written to the artifact store
-   * and parsed (on the parser thread) in one pass as they arrive. The version number is allocated before the bytes
-   * stream (so concurrent uploads never share one) and released again if the upload fails: a
-   * failed upload leaves neither a version nor a file. Built-in names are reserved.
+   * and parsed (on the parser thread) in one pass as they arrive. The version number is allocated
+   * before the bytes stream (so concurrent uploads never share one) and released again if the
+   * upload fails: a failed upload leaves neither a version nor a file. Built-in names are reserved.
    * @throws AppError 400 (`invalid_dataset`, naming the line), 409 (built-in name), 413
    */
   async uploadCsv(name: string, source: CsvSource, options: UploadOptions): Promise<DatasetVersion> {
