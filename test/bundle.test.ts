@@ -3,7 +3,7 @@
  * run): built into a scratch folder beside dist/, then started as a real process. Every entry point
  * is exercised: the CLI and server, the training thread with the job handler it imports by URL, the
  * forest's tree-building threads (n_jobs 2), the inference thread (INFERENCE_THREAD) and the
- * prediction log's writer thread; so are the files found by path (package.json for the version,
+ * prediction log's writer thread and the CSV parser thread; so are the files found by path (package.json for the version,
  * ui/dist, the API-docs assets) and the modules left outside the bundle (pino, Swagger,
  * onnxruntime, better-sqlite3).
  */
@@ -67,7 +67,7 @@ describe('production bundle', { timeout: 300_000 }, () => {
     fetch(base + p, { ...init, headers: { 'x-api-key': key, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
 
   test('one file per entry point, chunks beside them', () => {
-    for (const entry of ['main', 'worker.thread', 'train-handler', 'forest-worker', 'inference-worker']) {
+    for (const entry of ['main', 'worker.thread', 'train-handler', 'forest-worker', 'inference-worker', 'csv-parser.thread']) {
       assert.ok(existsSync(path.join(ROOT, OUT, `${entry}.js`)), entry);
     }
   });
@@ -89,6 +89,17 @@ describe('production bundle', { timeout: 300_000 }, () => {
       logged = ((await (await call('/predictions?model=iris-demo')).json()) as { predictions: unknown[] }).predictions;
     }
     assert.ok(logged.length >= 1);
+  });
+
+  test('a CSV upload is parsed by the parser thread', async () => {
+    const r = await call('/datasets/bundled-upload', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'x,y\n1,a\n2,b\n3,a\n' });
+    assert.equal(r.status, 201, await r.clone().text());
+    assert.equal(((await r.json()) as { rows: number }).rows, 3);
+    const bad = await call('/datasets/bundled-upload', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'x,y\n1,a\n2\n' });
+    assert.equal(bad.status, 400);
+    const body = (await bad.json()) as { error: string; details: string };
+    assert.equal(body.error, 'invalid_dataset');
+    assert.match(body.details, /line 3 has 1 fields, header has 2/);
   });
 
   test('trains a forest on two threads and registers it', async () => {

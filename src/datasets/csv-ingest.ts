@@ -135,7 +135,8 @@ function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
   return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
-async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
+/** The chunks of a source as Buffers (whole content in 64 KiB slices). */
+export async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
   if (typeof source === 'string' || source instanceof Uint8Array) {
     const buf = toBuffer(source);
     for (let i = 0; i < buf.length; i += SNIFF_BYTES) yield buf.subarray(i, i + SNIFF_BYTES);

@@ -13,7 +13,8 @@ import type { ArtifactInfo, ArtifactStore } from '../artifacts/artifact-store.ts
 import { AppError, conflict, invalidField, notFound, payloadTooLarge, type FieldError } from '../platform/errors.ts';
 import type { Store } from '../store/database.ts';
 import { builtinAsCsv, isBuiltinDataset, listBuiltinDatasets, type BuiltinDatasetInfo } from './builtin.ts';
-import { ingestCsv, readStoredCsv, tableToCsv, type CsvSource } from './csv-ingest.ts';
+import { readStoredCsv, tableToCsv, type CsvSource } from './csv-ingest.ts';
+import { CsvParserThread } from './csv-parser.ts';
 import * as repo from './dataset.repository.ts';
 import { DatasetError, DatasetParseError, DatasetTooLargeError } from './errors.ts';
 import type { DatasetSchema } from './schema.ts';
@@ -158,6 +159,8 @@ export class DatasetService {
   private readonly log: Logger;
   private readonly maxBytes: number;
   private readonly now: () => number;
+  /** Uploads are parsed off the event loop (see csv-parser.ts); started on the first one. */
+  private readonly parser = new CsvParserThread();
 
   constructor(options: DatasetServiceOptions) {
     this.store = options.store;
@@ -173,9 +176,9 @@ export class DatasetService {
 
   /**
    * Stores CSV bytes as a new version of `name`: they are hashed, written to the artifact store
-   * and parsed in one pass as they arrive. The version number is allocated before the bytes
-   * stream (so concurrent uploads never share one) and released again if the upload fails: a
-   * failed upload leaves neither a version nor a file. Built-in names are reserved.
+   * and parsed (on the parser thread) in one pass as they arrive. The version number is allocated
+   * before the bytes stream (so concurrent uploads never share one) and released again if the
+   * upload fails: a failed upload leaves neither a version nor a file. Built-in names are reserved.
    * @throws AppError 400 (`invalid_dataset`, naming the line), 409 (built-in name), 413
    */
   async uploadCsv(name: string, source: CsvSource, options: UploadOptions): Promise<DatasetVersion> {
@@ -365,7 +368,7 @@ export class DatasetService {
     const key = datasetKey(name, version);
     const sink = new ArtifactSink(this.artifacts, key);
     try {
-      const result = await ingestCsv(source, {
+      const result = await this.parser.parse(source, {
         maxBytes: this.maxBytes,
         ...(options.delimiter === undefined ? {} : { delimiter: options.delimiter }),
         onChunk: (chunk) => sink.write(chunk),
@@ -375,7 +378,7 @@ export class DatasetService {
         sha256: result.sha256,
         bytes: result.bytes,
         row_count: result.rowCount,
-        column_count: result.table.columns.length,
+        column_count: result.columnCount,
         delimiter: result.delimiter,
         schema: JSON.stringify(result.schema),
       });

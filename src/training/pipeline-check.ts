@@ -30,29 +30,59 @@ export interface ExportCheck {
 }
 
 /**
- * Runs the exported model on `raw` (rows of raw model input, float32-rounded here) and compares
- * with `predictScores` of the in-memory model on the same rounded rows. Classification compares
- * every probability (absolute difference <= 1e-5); regression compares values relative to
- * `max(|expected|, scale)`, where `scale` is the root mean square of the expected values, so that
- * predictions near zero are not held to an impossible relative bound by float32 arithmetic.
- * Two NaNs agree.
+ * What the exported model must answer on the check's rows: the in-memory model's scores on the raw
+ * rows rounded to float32, and those rows as float32 (onnxruntime's input). Computed while the
+ * model is alive; {@link compareInRuntime} then needs neither the model nor the training data, so
+ * a pipeline can let them go before onnxruntime loads the file.
  */
-export async function checkExport(onnx: OnnxRuntime, bytes: Uint8Array, model: FittedModel, pre: Preprocessing, raw: Matrix): Promise<ExportCheck> {
+export interface ExpectedScores {
+  readonly classification: boolean;
+  readonly rows: number;
+  readonly cols: number;
+  /** The check's input rows, float32, row-major. */
+  readonly input: Float32Array;
+  /** Probabilities (classification) or values, `rows x width`, row-major. */
+  readonly scores: Float64Array;
+}
+
+/** The in-memory model's answers on `raw` (rows of raw model input) rounded to float32. */
+export function expectedScores(model: FittedModel, pre: Preprocessing, raw: Matrix): ExpectedScores {
   const f32 = Float32Array.from(raw.values);
   const rounded: Matrix = { rows: raw.rows, cols: raw.cols, values: Float64Array.from(f32) };
   const expected = predictScores(model, transform(pre, rounded));
   const classification = model.task === 'classification';
   const want = classification ? expected.probabilities : expected.values;
   if (want === undefined) throw new Error('the in-memory model returned no scores');
-  const width = raw.rows === 0 ? 0 : want.length / raw.rows;
+  return { classification, rows: raw.rows, cols: raw.cols, input: f32, scores: want };
+}
+
+/**
+ * Runs the exported model on `raw` (rows of raw model input, float32-rounded here) and compares
+ * with `predictScores` of the in-memory model on the same rounded rows: {@link expectedScores},
+ * then {@link compareInRuntime}.
+ */
+export async function checkExport(onnx: OnnxRuntime, bytes: Uint8Array, model: FittedModel, pre: Preprocessing, raw: Matrix): Promise<ExportCheck> {
+  return compareInRuntime(onnx, bytes, expectedScores(model, pre, raw));
+}
+
+/**
+ * Loads `bytes` in onnxruntime, runs it on the expected scores' rows and compares. Classification
+ * compares every probability (absolute difference <= 1e-5); regression compares values relative to
+ * `max(|expected|, scale)`, where `scale` is the root mean square of the expected values, so that
+ * predictions near zero are not held to an impossible relative bound by float32 arithmetic.
+ * Two NaNs agree. The session is released before this returns.
+ */
+export async function compareInRuntime(onnx: OnnxRuntime, bytes: Uint8Array, expected: ExpectedScores): Promise<ExportCheck> {
+  const { classification, rows, cols, input: f32, scores: want } = expected;
+  const width = rows === 0 ? 0 : want.length / rows;
 
   const { session } = await onnx.load(bytes, { intraOpThreads: 1 });
   const got = new Float64Array(want.length);
   try {
     const output = classification ? PROBABILITY_OUTPUT : VALUE_OUTPUT;
-    for (let start = 0; start < raw.rows; start += CHUNK_ROWS) {
-      const n = Math.min(CHUNK_ROWS, raw.rows - start);
-      const result = await session.run(INPUT_NAME, f32.subarray(start * raw.cols, (start + n) * raw.cols), [n, raw.cols], [output]);
+    for (let start = 0; start < rows; start += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, rows - start);
+      const result = await session.run(INPUT_NAME, f32.subarray(start * cols, (start + n) * cols), [n, cols], [output]);
       const data = result[output]?.data;
       if (!(data instanceof Float32Array) || data.length !== n * width) {
         throw new Error(`output '${output}' has ${data?.length ?? 0} values for ${n} rows x ${width}`);
@@ -97,5 +127,5 @@ export async function checkExport(onnx: OnnxRuntime, bytes: Uint8Array, model: F
       firstMismatch = { row: Math.floor(i / width), output: i % width, onnx: g, expected: e };
     }
   }
-  return { ok: firstMismatch === undefined, rows: raw.rows, maxAbsDiff, worstRatio, ...(firstMismatch === undefined ? {} : { firstMismatch }) };
+  return { ok: firstMismatch === undefined, rows, maxAbsDiff, worstRatio, ...(firstMismatch === undefined ? {} : { firstMismatch }) };
 }
