@@ -110,7 +110,7 @@ async function speed(): Promise<void> {
     for (let k = 0; k < 10; k++) {
       const rows = new LogRows(1000);
       for (let i = k * 1000; i < (k + 1) * 1000; i++) rows.append(0, 'single', Date.now(), 0.1, null, '"prediction":1', input, i * F, F);
-      await insertBlocks(store.db, rows.blocks(['bench', '1']), store.dialect);
+      await insertBlocks(store.db, rows.blocks(['bench', '1']));
     }
     for (const refRows of [800, 5000]) {
       const reference = referenceOf(refRows, 1);

@@ -10,6 +10,7 @@ declare module '../store/schema.ts' {
   interface Database {
     prediction_log: LegacyPredictionLogTable;
     prediction_log_blocks: PredictionLogBlockTable;
+    prediction_log_sequence: PredictionLogSequenceTable;
     prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
     drift_claims: DriftClaimTable;
@@ -46,6 +47,12 @@ export interface PredictionLogBlockTable {
   first_at: number;
   last_at: number;
   data: Uint8Array;
+}
+
+/** The next row's sequence number: one row (id 1), so numbers are never given twice, even once retention deleted every block. */
+export interface PredictionLogSequenceTable {
+  id: number;
+  next_seq: number;
 }
 
 /** What gives a model version's logged input rows meaning. */
@@ -91,18 +98,32 @@ function meta<T extends BlockMeta>(row: T): T {
 }
 
 /**
- * Appends blocks in one transaction, their rows numbered on from the last stored row: a write
- * refused stores nothing, so writing it again stores no row twice. The numbering reads the last
- * block under a lock (SQLite's write lock, which transactions here take when they begin; on
- * PostgreSQL a table lock that only writers of blocks wait for), so writers in several processes
- * or replicas never number rows alike. `firstSeq` numbers the rows from there instead (rows moved
- * from the table before blocks keep their ids). Resolves with each block's first sequence number.
+ * Appends blocks in one transaction, their rows numbered on from the last row numbered: a write
+ * refused stores nothing, so writing it again stores no row twice. The numbers come from the
+ * sequence row, updated first: SQLite's write lock (which transactions here take when they begin)
+ * or PostgreSQL's lock on that row makes writers in other processes or replicas wait for the
+ * commit, so no two number rows alike. `firstSeq` numbers the rows from there instead (rows moved
+ * from the table before blocks keep their ids), moving the sequence past them. Resolves with each
+ * block's first sequence number.
  */
-export async function insertBlocks(db: Db, blocks: readonly EncodedBlock[], dialect: 'sqlite' | 'postgres', firstSeq?: number): Promise<number[]> {
+export async function insertBlocks(db: Db, blocks: readonly EncodedBlock[], firstSeq?: number): Promise<number[]> {
   if (blocks.length === 0) return [];
+  let rows = 0;
+  for (const b of blocks) rows += b.rows;
   const write = async (trx: Db): Promise<number[]> => {
-    if (dialect === 'postgres') await sql`lock table prediction_log_blocks in share row exclusive mode`.execute(trx);
-    let next = firstSeq ?? (await nextSeq(trx));
+    let next: number;
+    if (firstSeq === undefined) {
+      const r = await trx.updateTable('prediction_log_sequence').set((eb) => ({ next_seq: eb('next_seq', '+', rows) })).where('id', '=', 1).returning('next_seq').executeTakeFirstOrThrow();
+      next = Number(r.next_seq) - rows;
+    } else {
+      next = firstSeq;
+      const end = firstSeq + rows;
+      await trx
+        .updateTable('prediction_log_sequence')
+        .set((eb) => ({ next_seq: eb.case().when('next_seq', '<', end).then(end).else(eb.ref('next_seq')).end() }))
+        .where('id', '=', 1)
+        .execute();
+    }
     const seqs: number[] = [];
     for (const b of blocks) {
       seqs.push(next);
@@ -115,12 +136,6 @@ export async function insertBlocks(db: Db, blocks: readonly EncodedBlock[], dial
     return seqs;
   };
   return db.isTransaction ? write(db) : db.transaction().execute(write);
-}
-
-/** The sequence number after the last stored row (1 for an empty log). */
-async function nextSeq(db: Db): Promise<number> {
-  const last = await db.selectFrom('prediction_log_blocks').select(['first_seq', 'row_count']).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
-  return last === undefined ? 1 : Number(last.first_seq) + Number(last.row_count);
 }
 
 /** Bytes as the drivers take them (node-postgres writes a Buffer as bytea), without a copy. */

@@ -25,7 +25,7 @@ type LegacyRow = Selectable<LegacyPredictionLogTable>;
  * table). Otherwise the rows are numbered after the last stored row, in id order. Resolves with
  * the number of rows moved. @throws Error naming a row whose kind is not a served kind
  */
-export async function foldLegacyRows(db: Kysely<Database>, dialect: 'sqlite' | 'postgres', keepIds: boolean): Promise<number> {
+export async function foldLegacyRows(db: Kysely<Database>, keepIds: boolean): Promise<number> {
   let moved = 0;
   for (;;) {
     const rows = await legacyRows(db, CHUNK);
@@ -33,12 +33,11 @@ export async function foldLegacyRows(db: Kysely<Database>, dialect: 'sqlite' | '
     const runs = runsOf(rows, keepIds);
     const store = async (trx: Kysely<Database>): Promise<void> => {
       if (keepIds) {
-        for (const run of runs) await insertBlocks(trx, [run.block], dialect, Number(run.firstId));
+        for (const run of runs) await insertBlocks(trx, [run.block], run.firstId);
       } else {
         await insertBlocks(
           trx,
           runs.map((r) => r.block),
-          dialect,
         );
       }
       await deleteLegacyRows(trx, Number(rows[rows.length - 1]!.id));

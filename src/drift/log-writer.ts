@@ -26,7 +26,7 @@ export class StoreLogWriter implements LogWriter {
   }
 
   async write(blocks: readonly EncodedBlock[]): Promise<void> {
-    await insertBlocks(this.store.db, blocks, this.store.dialect);
+    await insertBlocks(this.store.db, blocks);
   }
 
   async close(): Promise<void> {

@@ -204,7 +204,7 @@ export class PredictionLog implements PredictionSink {
     try {
       const now = this.now();
       if (!(await claimSlot(this.store.db, 'prediction-log-retention', Math.floor(now / (this.options.retentionMs ?? RETENTION_MS)), now))) return;
-      const moved = await foldLegacyRows(this.store.db, this.store.dialect, false);
+      const moved = await foldLegacyRows(this.store.db, false);
       if (moved > 0) this.log.info({ rows: moved }, 'prediction log: moved rows of the table before blocks into blocks');
       if (this.options.retentionDays > 0) await this.trimByAge(now - this.options.retentionDays * 86_400_000);
       if (this.options.maxRows > 0) await this.trimByCount(this.options.maxRows);

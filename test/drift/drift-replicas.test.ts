@@ -56,8 +56,7 @@ for (const backend of await storeBackends()) {
       const now = Date.now();
       await insertRows(
         db,
-        Array.from({ length: 200 }, (_, i) => ({ at: now, model: MODEL, version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: inputBytes(input, i, 2), output: '{"prediction":"yes"}' })),
-        a!.backends.store.dialect,
+        Array.from({ length: 200 }, (_, i) => ({ at: now, model: MODEL, version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: inputBytes(input, i, 2), output: '{"prediction":"yes"}' }))
       );
     });
     after(async () => {
@@ -127,7 +126,7 @@ for (const backend of await storeBackends()) {
       const count = (): Promise<number> => countRows(replicas[0]!.backends.store.db);
       const add = async (n: number): Promise<void> => {
         const rows = Array.from({ length: n }, () => ({ at: Date.now(), model: 'kept', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: new Uint8Array(0), output: '{}' }));
-        await insertRows(replicas[0]!.backends.store.db, rows, backend);
+        await insertRows(replicas[0]!.backends.store.db, rows);
       };
       let clock = 10 * MINUTE;
       const logs = replicas.map(

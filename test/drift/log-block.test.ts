@@ -174,7 +174,7 @@ for (const backend of await storeBackends()) {
       const rows = sampleRows(30);
       const buffer = new LogRows(16);
       appendAll(buffer, rows);
-      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS), backend), [1, 21]);
+      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [1, 21]);
       // The second block of the next flush is refused: neither is stored.
       const trigger =
         backend === 'sqlite'
@@ -182,10 +182,10 @@ for (const backend of await storeBackends()) {
           : sql`create function refuse_block() returns trigger language plpgsql as $$ begin if new.model = 'prices model' then raise exception 'refused by the test'; end if; return new; end $$`;
       await trigger.execute(store.db);
       if (backend === 'postgres') await sql`create trigger refuse_block before insert on prediction_log_blocks for each row execute function refuse_block()`.execute(store.db);
-      await assert.rejects(insertBlocks(store.db, buffer.blocks(LABELS), backend), /refused by the test/);
+      await assert.rejects(insertBlocks(store.db, buffer.blocks(LABELS)), /refused by the test/);
       assert.equal((await storedRows(store.db)).length, 30);
       await sql`drop trigger refuse_block${backend === 'postgres' ? sql` on prediction_log_blocks` : sql``}`.execute(store.db);
-      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS), backend), [31, 51]);
+      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [31, 51]);
       const stored = await storedRows(store.db);
       assert.deepEqual(
         stored.map((r) => r.id),

@@ -148,8 +148,8 @@ for (const backend of await storeBackends()) {
       const now = Date.now();
       const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: new Uint8Array(0), output: `{"i":${i}}` });
       // Two blocks: the old rows, and the new ones, which retention by count cuts.
-      await insertRows(store.db, Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)), backend);
-      await insertRows(store.db, Array.from({ length: 10 }, (_, i) => row(now, 5 + i)), backend);
+      await insertRows(store.db, Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)));
+      await insertRows(store.db, Array.from({ length: 10 }, (_, i) => row(now, 5 + i)));
       const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 10, retentionDays: 30, maxRows: 6 });
       await log.enforceRetention();
       const left = await rowsOf(store);

@@ -30,7 +30,7 @@ export function inputBytes(input: FloatRows, r: number, f: number): Uint8Array {
 }
 
 /** Writes rows as one block per model version (in order of first appearance). */
-export async function insertRows(db: Kysely<Database>, rows: readonly NewRow[], dialect: 'sqlite' | 'postgres'): Promise<void> {
+export async function insertRows(db: Kysely<Database>, rows: readonly NewRow[]): Promise<void> {
   const groups = new Map<string, LogRowValues[]>();
   for (const r of rows) {
     const key = `${r.model}\u0000${r.version}`;
@@ -42,7 +42,7 @@ export async function insertRows(db: Kysely<Database>, rows: readonly NewRow[], 
     const [model, version] = key.split('\u0000') as [string, string];
     return encodeRows(model, version, values);
   });
-  await insertBlocks(db, blocks, dialect);
+  await insertBlocks(db, blocks);
 }
 
 /** Every stored row, in sequence order. */

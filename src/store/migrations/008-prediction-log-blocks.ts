@@ -7,7 +7,9 @@ import { autoIncrementPk, autoIncrementType, isSqlite } from './dialect.ts';
  * flush's rows packed (`drift/log-block.ts`, format byte first), with the metadata reads need:
  * the first row's sequence number (a row's id is it plus the row's index), the row count and the
  * first and last row times. "The latest N rows" and paging read the `(model, version, first_seq)`
- * index and the unique `first_seq`; time windows and retention by age read `(last_at)`.
+ * index and the unique `first_seq`; time windows and retention by age read `(last_at)`. The next
+ * sequence number is kept in `prediction_log_sequence` (one row), so numbers are never given
+ * twice, even after retention deleted every block; writers lock that row to number their rows.
  *
  * The rows of `prediction_log` (one per predicted row) are moved into blocks here, a chunk per
  * transaction, each keeping its id as its sequence number. The table itself stays: migrations are
@@ -32,6 +34,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('prediction_log_blocks_seq_idx').ifNotExists().unique().on('prediction_log_blocks').column('first_seq').execute();
   await db.schema.createIndex('prediction_log_blocks_model_idx').ifNotExists().on('prediction_log_blocks').columns(['model', 'version', 'first_seq']).execute();
   await db.schema.createIndex('prediction_log_blocks_at_idx').ifNotExists().on('prediction_log_blocks').column('last_at').execute();
+  await db.schema
+    .createTable('prediction_log_sequence')
+    .ifNotExists()
+    .addColumn('id', 'integer', (c) => c.primaryKey())
+    .addColumn('next_seq', 'bigint', (c) => c.notNull())
+    .execute();
+  const seq = db as Kysely<{ prediction_log_sequence: { id: number; next_seq: number } }>;
+  await seq.insertInto('prediction_log_sequence').values({ id: 1, next_seq: 1 }).onConflict((oc) => oc.column('id').doNothing()).execute();
 
-  await foldLegacyRows(db, isSqlite(db) ? 'sqlite' : 'postgres', true);
+  await foldLegacyRows(db, true);
 }
