@@ -169,8 +169,8 @@ export interface PredictionFilter {
 
 /**
  * Blocks that may hold rows of the filter, in sequence order, at most `limit`: those of the
- * model and version, whose time range meets [since, until), holding rows after `afterId`. Their
- * rows still need the filter applied one by one.
+ * model and version whose time range meets [since, until), from the one holding row `afterId`
+ * on. Their rows still need the filter applied one by one.
  */
 export async function listBlocks(db: Db, filter: PredictionFilter, limit: number): Promise<PredictionLogBlockRow[]> {
   let q = db.selectFrom('prediction_log_blocks').selectAll();
@@ -178,7 +178,13 @@ export async function listBlocks(db: Db, filter: PredictionFilter, limit: number
   if (filter.version !== undefined) q = q.where('version', '=', filter.version);
   if (filter.since !== undefined) q = q.where('last_at', '>=', filter.since);
   if (filter.until !== undefined) q = q.where('first_at', '<', filter.until);
-  if (filter.afterId !== undefined) q = q.where((eb) => eb(eb('first_seq', '+', eb.ref('row_count')), '>', filter.afterId! + 1));
+  if (filter.afterId !== undefined) {
+    // The blocks after row `afterId`, and the block holding it when it holds later rows too (two
+    // index reads; the caller skips that block's rows up to `afterId`).
+    const edge = await db.selectFrom('prediction_log_blocks').select(['first_seq', 'row_count']).where('first_seq', '<=', filter.afterId).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
+    const from = edge !== undefined && Number(edge.first_seq) + Number(edge.row_count) - 1 > filter.afterId ? Number(edge.first_seq) : filter.afterId + 1;
+    q = q.where('first_seq', '>=', from);
+  }
   return (await q.orderBy('first_seq', 'asc').limit(limit).execute()).map(meta);
 }
 
@@ -214,11 +220,6 @@ export async function recentlyLoggedModels(db: Db, since: number): Promise<{ mod
     if (v !== undefined) out.push({ model: r.model, version: v.version });
   }
   return out;
-}
-
-/** Metadata of the oldest blocks, at most `limit` (retention walks them). */
-export async function oldestBlocks(db: Db, limit: number): Promise<BlockMeta[]> {
-  return (await db.selectFrom('prediction_log_blocks').select(META).orderBy('first_seq', 'asc').limit(limit).execute()).map(meta);
 }
 
 /** A block's store row by id. */

@@ -102,6 +102,12 @@ for (const backend of await storeBackends()) {
           [16, 'a', 10],
         ],
       );
+      // A page that ends with a block's last row, and the next block of another model.
+      const b = await allPages(drift, { model: 'b' }, 5);
+      assert.deepEqual(
+        [b.pages, b.rows.map((r) => r.id)],
+        [1, [11, 12, 13, 14, 15]],
+      );
       const exported: LoggedPrediction[] = [];
       for await (const rows of drift.exportPredictions({ version: '1', until: 1007 }, 100)) exported.push(...rows);
       assert.deepEqual(
