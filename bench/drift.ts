@@ -16,13 +16,15 @@
  *    number of A B B A rounds: on a shared machine the runs' spread is larger than 5%, so the
  *    comparison needs many alternations (and CPU time per request, which other load moves less).
  *
+ * DRIFT_BENCH_LOG_DIR=<dir> keeps the servers' logs there (one file per port).
+ *
  *   node --import tsx bench/drift.ts            # all three
  *   node --import tsx bench/drift.ts quality speed
  *
  * Needs wrk on PATH for part 3. Servers run from src/ through tsx on free ports, fresh data dirs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findSchema, insertBlocks, upsertSchema } from '../src/drift/drift.repository.ts';
@@ -154,11 +156,13 @@ function cpuSeconds(pid: number, eventLoop = false): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Starts a server; its log (warnings and errors) goes to `DRIFT_BENCH_LOG_DIR/<port>.log` when that is set. */
 function serve(env: Record<string, string>): ChildProcess {
+  const dir = process.env['DRIFT_BENCH_LOG_DIR'];
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
     env: { ...process.env, API_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', DATABASE_URL: '', REDIS_URL: '', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', dir === undefined ? 'ignore' : openSync(path.join(dir, `${env['API_PORT'] ?? 'server'}.log`), 'a'), 'inherit'],
   });
 }
 
