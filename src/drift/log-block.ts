@@ -1,8 +1,8 @@
 /**
  * The prediction log's stored form: a block per (model, version) per flush, holding that flush's
- * rows packed column by column. One store row per flush instead of one per prediction: a single
- * INSERT of a few hundred kilobytes costs the event loop about what one row's INSERT cost before,
- * and reading a 10,000-row drift window is a few block reads and one copy of their input bytes.
+ * rows packed column by column. One store row per flush instead of one per prediction: writing a
+ * flush is one INSERT of its bytes instead of thousands, and reading a 10,000-row drift window is
+ * a few block reads and one copy of each block's input bytes.
  *
  * Format 1, little-endian, sections in this order (the float sections start at multiples of 8):
  *

@@ -1,9 +1,9 @@
 /**
  * Where the prediction log's flushes go. The store takes a flush as one block per (model, version)
- * in one transaction (`insertBlocks`), on the process's own connection: on SQLite the INSERT of a
- * few hundred kilobytes holds the event loop for about as long as one row's INSERT did, so no
- * thread or second connection is needed (the writer thread an SQLite file had before blocks cost
- * ~13 MB of resident memory); on PostgreSQL the event loop only sends it. A flush is written whole
+ * in one transaction (`insertBlocks`), on the process's own connection. On SQLite that is a
+ * synchronous write on the event loop, but one INSERT per block (a copy of its bytes) instead of
+ * one per row, so no thread or second connection is needed (the writer thread an SQLite file had
+ * before blocks cost ~13 MB of resident memory); on PostgreSQL the event loop only sends it. A flush is written whole
  * or not at all, so a flush the log writes again after a failure never stores a row twice.
  */
 import type { Store } from '../store/database.ts';
