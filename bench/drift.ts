@@ -12,6 +12,11 @@
  * 3. Cost of prediction logging: two servers with the same 30-feature model (MODEL_PATH), one with
  *    PREDICTION_LOG_SAMPLE_RATE=1 and one with 0, single-row POST /predict under wrk, alternated
  *    A B B A ... so drift in the machine's load hits both alike (target: < 5% fewer requests/s).
+ *    DRIFT_BENCH_SECONDS (default 5) sets each run's length, DRIFT_BENCH_ROUNDS (default 4) the
+ *    number of A B B A rounds: on a shared machine the runs' spread is larger than 5%, so the
+ *    comparison needs many alternations (and CPU time per request, which other load moves less).
+ *
+ * DRIFT_BENCH_LOG_DIR=<dir> keeps the servers' logs there (one file per port).
  *
  *   node --import tsx bench/drift.ts            # all three
  *   node --import tsx bench/drift.ts quality speed
@@ -19,12 +24,13 @@
  * Needs wrk on PATH for part 3. Servers run from src/ through tsx on free ports, fresh data dirs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findSchema, insertPredictions, upsertSchema, windowInputs } from '../src/drift/drift.repository.ts';
-import { liveFromLog } from '../src/drift/drift.service.ts';
-import { encodeRow, parseSchema } from '../src/drift/log-codec.ts';
+import { findSchema, insertBlocks, upsertSchema } from '../src/drift/drift.repository.ts';
+import { liveFromLog, readWindow } from '../src/drift/drift.service.ts';
+import { LogRows } from '../src/drift/log-batch.ts';
+import { parseSchema } from '../src/drift/log-codec.ts';
 import { compareFeatures, type DriftReference } from '../src/drift/report.ts';
 import { openStore } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
@@ -98,21 +104,16 @@ async function speed(): Promise<void> {
   try {
     await migrateToLatest(store);
     const cols = columns(10_000, 7, SHIFTED, 1.5);
-    // Rows as the prediction log stores them: the model's float32 input row.
+    // Rows as the prediction log stores them: the model's float32 input rows, in blocks of 1000
+    // rows (a flush's worth at 4000 predictions a second).
     const input = new Float32Array(10_000 * F);
     for (let i = 0; i < 10_000; i++) for (let j = 0; j < F; j++) input[i * F + j] = cols[j]![i]!;
     await upsertSchema(store.db, { model: 'bench', version: '1', element_type: 'float32', features: JSON.stringify(cols.map((_, j) => `f${j}`)), categories: JSON.stringify(cols.map(() => null)) });
-    const rows = Array.from({ length: 10_000 }, (_, i) => ({
-      at: Date.now(),
-      model: 'bench',
-      version: '1',
-      request_id: null,
-      kind: 'single',
-      latency_ms: 0.1,
-      inputs: encodeRow(input, i, F),
-      output: '{"prediction":1}',
-    }));
-    await insertPredictions(store.db, rows, store.dialect);
+    for (let k = 0; k < 10; k++) {
+      const rows = new LogRows(1000);
+      for (let i = k * 1000; i < (k + 1) * 1000; i++) rows.append(0, 'single', Date.now(), 0.1, null, '"prediction":1', input, i * F, F);
+      await insertBlocks(store.db, rows.blocks(['bench', '1']));
+    }
     for (const refRows of [800, 5000]) {
       const reference = referenceOf(refRows, 1);
       const times: number[] = [];
@@ -121,9 +122,11 @@ async function speed(): Promise<void> {
       for (let run = 0; run < 7; run++) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const texts = await windowInputs(store.db, 'bench', '1', 10_000);
+        const ranges = await readWindow(store.db, 'bench', '1', 10_000);
         const schema = parseSchema((await findSchema(store.db, 'bench', '1'))!);
-        const report = compareFeatures(reference, liveFromLog(reference, schema, texts), texts.length, { shareThreshold: 0.5 });
+        let n = 0;
+        for (const r of ranges) n += r.to - r.from;
+        const report = compareFeatures(reference, liveFromLog(reference, schema, ranges), n, { shareThreshold: 0.5 });
         times.push(performance.now() - t0);
         const c = process.cpuUsage(c0);
         cpuMs.push((c.user + c.system) / 1000);
@@ -153,11 +156,13 @@ function cpuSeconds(pid: number, eventLoop = false): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** Starts a server; its log (warnings and errors) goes to `DRIFT_BENCH_LOG_DIR/<port>.log` when that is set. */
 function serve(env: Record<string, string>): ChildProcess {
+  const dir = process.env['DRIFT_BENCH_LOG_DIR'];
   return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
     env: { ...process.env, API_KEY, LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', DATABASE_URL: '', REDIS_URL: '', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', dir === undefined ? 'ignore' : openSync(path.join(dir, `${env['API_PORT'] ?? 'server'}.log`), 'a'), 'inherit'],
   });
 }
 
@@ -219,12 +224,13 @@ async function loggingCost(): Promise<void> {
     const seconds = Number(process.env['DRIFT_BENCH_SECONDS'] ?? 5);
     const connections = 16;
     for (const p of ports) await runWrk(`http://127.0.0.1:${p}`, script, connections, 2); // warm-up
-    const order = [0, 1, 1, 0, 0, 1, 1, 0];
+    const rounds = Number(process.env['DRIFT_BENCH_ROUNDS'] ?? 4);
+    const order = Array.from({ length: rounds }, () => [0, 1, 1, 0]).flat();
     const rps: number[][] = [[], []];
     const p99: number[][] = [[], []];
     // CPU time per request of each server: unlike requests/s, barely moved by other load on the machine.
     const cpu = [0, 0];
-    // The event-loop thread's part of it (the prediction log writes from a thread of its own).
+    // The event-loop thread's part of it (onnxruntime and libuv have threads of their own).
     const loopCpu = [0, 0];
     const requests = [0, 0];
     for (const k of order) {

@@ -2,19 +2,26 @@
  * SQL of the drift feature: the prediction log and the stored drift reports. Every function
  * takes a Kysely instance (or a transaction); rows are mapped to domain objects by the services.
  */
-import { CompiledQuery, type Generated, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { sql, type Generated, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Database } from '../store/schema.ts';
+import type { EncodedBlock } from './log-block.ts';
 
 declare module '../store/schema.ts' {
   interface Database {
-    prediction_log: PredictionLogTable;
+    prediction_log: LegacyPredictionLogTable;
+    prediction_log_blocks: PredictionLogBlockTable;
+    prediction_log_sequence: PredictionLogSequenceTable;
     prediction_log_schemas: PredictionLogSchemaTable;
     drift_reports: DriftReportTable;
     drift_claims: DriftClaimTable;
   }
 }
 
-export interface PredictionLogTable {
+/**
+ * The prediction log of versions before migration 008: one row per predicted row. Kept (empty) for
+ * the old version's replicas during a rolling upgrade; rows found in it are folded into blocks.
+ */
+export interface LegacyPredictionLogTable {
   id: Generated<number>;
   at: number;
   model: string;
@@ -22,10 +29,30 @@ export interface PredictionLogTable {
   request_id: string | null;
   kind: string;
   latency_ms: number;
-  /** base64 of the input row's little-endian values (see {@link PredictionLogSchemaTable}). */
+  /** base64 of the input row's little-endian values. */
   inputs: string;
   /** JSON object: the answer's fields for this row. */
   output: string;
+}
+
+/** The prediction log: a block of rows per (model, version) per flush (format in `log-block.ts`). */
+export interface PredictionLogBlockTable {
+  id: Generated<number>;
+  model: string;
+  version: string;
+  /** Sequence number (id) of the block's first row; its rows are `first_seq` to `first_seq + row_count - 1`. */
+  first_seq: number;
+  row_count: number;
+  /** Earliest and latest row time, ms. */
+  first_at: number;
+  last_at: number;
+  data: Uint8Array;
+}
+
+/** The next row's sequence number: one row (id 1), so numbers are never given twice, even once retention deleted every block. */
+export interface PredictionLogSequenceTable {
+  id: number;
+  next_seq: number;
 }
 
 /** What gives a model version's logged input rows meaning. */
@@ -57,72 +84,63 @@ export interface DriftClaimTable {
   claimed_at: number;
 }
 
-export type PredictionLogRow = Selectable<PredictionLogTable>;
-export type NewPredictionLogRow = Insertable<PredictionLogTable>;
+/** A block's store row. */
+export type PredictionLogBlockRow = Selectable<PredictionLogBlockTable>;
+/** A block's store row without its data. */
+export type BlockMeta = Omit<PredictionLogBlockRow, 'data'>;
 type Db = Kysely<Database>;
 
-/**
- * Most rows per INSERT statement (8 parameters a row stays below SQLite's and PostgreSQL's
- * limits). A write is cut into statements of powers of two rows up to this, so only eleven
- * statement texts exist and SQLite's statement cache holds them all: a statement of any other
- * size (the remainder of a flush) was prepared anew on every flush.
- */
-const INSERT_CHUNK = 1024;
-/** The prediction log's columns in the order of {@link insertPredictionValues}. */
-export const LOG_COLUMNS = ['at', 'model', 'version', 'request_id', 'kind', 'latency_ms', 'inputs', 'output'] as const;
-/** INSERT text by dialect and row count (a power of two). */
-const insertText = new Map<string, string>();
+const META = ['id', 'model', 'version', 'first_seq', 'row_count', 'first_at', 'last_at'] as const;
 
-function insertSql(dialect: 'sqlite' | 'postgres', rows: number): string {
-  const key = `${dialect}:${rows}`;
-  let text = insertText.get(key);
-  if (text === undefined) {
-    const w = LOG_COLUMNS.length;
-    const tuples: string[] = [];
-    for (let r = 0; r < rows; r++) {
-      const p = LOG_COLUMNS.map((_, c) => (dialect === 'postgres' ? `$${r * w + c + 1}` : '?'));
-      tuples.push(`(${p.join(',')})`);
+/** Numbers as numbers (PostgreSQL's bigint arrives as text). */
+function meta<T extends BlockMeta>(row: T): T {
+  return { ...row, id: Number(row.id), first_seq: Number(row.first_seq), row_count: Number(row.row_count), first_at: Number(row.first_at), last_at: Number(row.last_at) };
+}
+
+/**
+ * Appends blocks in one transaction, their rows numbered on from the last row numbered: a write
+ * refused stores nothing, so writing it again stores no row twice. The numbers come from the
+ * sequence row, updated first: SQLite's write lock (which transactions here take when they begin)
+ * or PostgreSQL's lock on that row makes writers in other processes or replicas wait for the
+ * commit, so no two number rows alike. `firstSeq` numbers the rows from there instead (rows moved
+ * from the table before blocks keep their ids), moving the sequence past them. Resolves with each
+ * block's first sequence number.
+ */
+export async function insertBlocks(db: Db, blocks: readonly EncodedBlock[], firstSeq?: number): Promise<number[]> {
+  if (blocks.length === 0) return [];
+  let rows = 0;
+  for (const b of blocks) rows += b.rows;
+  const write = async (trx: Db): Promise<number[]> => {
+    let next: number;
+    if (firstSeq === undefined) {
+      const r = await trx.updateTable('prediction_log_sequence').set((eb) => ({ next_seq: eb('next_seq', '+', rows) })).where('id', '=', 1).returning('next_seq').executeTakeFirstOrThrow();
+      next = Number(r.next_seq) - rows;
+    } else {
+      next = firstSeq;
+      const end = firstSeq + rows;
+      await trx
+        .updateTable('prediction_log_sequence')
+        .set((eb) => ({ next_seq: eb.case().when('next_seq', '<', end).then(end).else(eb.ref('next_seq')).end() }))
+        .where('id', '=', 1)
+        .execute();
     }
-    text = `insert into prediction_log (${LOG_COLUMNS.join(',')}) values ${tuples.join(',')}`;
-    insertText.set(key, text);
-  }
-  return text;
+    const seqs: number[] = [];
+    for (const b of blocks) {
+      seqs.push(next);
+      await trx
+        .insertInto('prediction_log_blocks')
+        .values({ model: b.model, version: b.version, first_seq: next, row_count: b.rows, first_at: b.firstAt, last_at: b.lastAt, data: bytesParameter(b.data) })
+        .execute();
+      next += b.rows;
+    }
+    return seqs;
+  };
+  return db.isTransaction ? write(db) : db.transaction().execute(write);
 }
 
-/**
- * Appends rows in multi-row INSERTs. The statement text is built once per size and the
- * parameters passed flat: the query builder would build and compile a node per value, which cost
- * more than the write itself at thousands of logged rows a second.
- */
-export async function insertPredictions(db: Db, rows: readonly NewPredictionLogRow[], dialect: 'sqlite' | 'postgres'): Promise<void> {
-  const values: unknown[] = [];
-  for (const r of rows) values.push(r.at, r.model, r.version, r.request_id ?? null, r.kind, r.latency_ms, r.inputs, r.output);
-  await insertPredictionValues(db, values, dialect);
-}
-
-/**
- * Appends rows given as one flat list of values, each row's {@link LOG_COLUMNS} in order (`at,
- * model, version, request_id, kind, latency_ms, inputs, output`): what the prediction log writes,
- * with no object per row.
- */
-export async function insertPredictionValues(db: Db, values: readonly unknown[], dialect: 'sqlite' | 'postgres'): Promise<void> {
-  const w = LOG_COLUMNS.length;
-  const rows = values.length / w;
-  const statements: CompiledQuery[] = [];
-  for (let i = 0; i < rows; ) {
-    let n = INSERT_CHUNK;
-    while (n > rows - i) n >>= 1;
-    statements.push(CompiledQuery.raw(insertSql(dialect, n), values.slice(i * w, (i + n) * w)));
-    i += n;
-  }
-  // One transaction: a failed write leaves no rows behind, so writing it again writes none twice.
-  if (statements.length === 1 || db.isTransaction) {
-    for (const q of statements) await db.executeQuery(q);
-    return;
-  }
-  await db.transaction().execute(async (trx) => {
-    for (const q of statements) await trx.executeQuery(q);
-  });
+/** Bytes as the drivers take them (node-postgres writes a Buffer as bytea), without a copy. */
+function bytesParameter(data: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Records (or replaces) the schema of a model version's logged rows. */
@@ -145,66 +163,124 @@ export interface PredictionFilter {
   readonly since?: number;
   /** Exclusive upper bound, ms. */
   readonly until?: number;
-  /** Rows after this id (page token). */
+  /** Rows after this sequence number (page token). */
   readonly afterId?: number;
 }
 
-/** Logged rows in id (time) order, at most `limit`. */
-export async function listPredictions(db: Db, filter: PredictionFilter, limit: number): Promise<PredictionLogRow[]> {
-  let q = db.selectFrom('prediction_log').selectAll();
+/**
+ * Blocks that may hold rows of the filter, in sequence order, at most `limit`: those of the
+ * model and version whose time range meets [since, until), from the one holding row `afterId`
+ * on. Their rows still need the filter applied one by one.
+ */
+export async function listBlocks(db: Db, filter: PredictionFilter, limit: number): Promise<PredictionLogBlockRow[]> {
+  let q = db.selectFrom('prediction_log_blocks').selectAll();
   if (filter.model !== undefined) q = q.where('model', '=', filter.model);
   if (filter.version !== undefined) q = q.where('version', '=', filter.version);
-  if (filter.since !== undefined) q = q.where('at', '>=', filter.since);
-  if (filter.until !== undefined) q = q.where('at', '<', filter.until);
-  if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
-  return q.orderBy('id', 'asc').limit(limit).execute();
+  if (filter.since !== undefined) q = q.where('last_at', '>=', filter.since);
+  if (filter.until !== undefined) q = q.where('first_at', '<', filter.until);
+  if (filter.afterId !== undefined) {
+    // The blocks after row `afterId`, and the block holding it when it holds later rows too (two
+    // index reads; the caller skips that block's rows up to `afterId`).
+    const edge = await db.selectFrom('prediction_log_blocks').select(['first_seq', 'row_count']).where('first_seq', '<=', filter.afterId).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
+    const from = edge !== undefined && Number(edge.first_seq) + Number(edge.row_count) - 1 > filter.afterId ? Number(edge.first_seq) : filter.afterId + 1;
+    q = q.where('first_seq', '>=', from);
+  }
+  return (await q.orderBy('first_seq', 'asc').limit(limit).execute()).map(meta);
+}
+
+/**
+ * A model version's blocks newest first, at most `limit`, before sequence number `beforeSeq` when
+ * given, with rows at or after `since` (ms) when given: what a drift window reads until it holds
+ * enough rows.
+ */
+export async function latestBlocks(db: Db, model: string, version: string, limit: number, options: { beforeSeq?: number; since?: number } = {}): Promise<PredictionLogBlockRow[]> {
+  let q = db.selectFrom('prediction_log_blocks').selectAll().where('model', '=', model).where('version', '=', version);
+  if (options.since !== undefined) q = q.where('last_at', '>=', options.since);
+  if (options.beforeSeq !== undefined) q = q.where('first_seq', '<', options.beforeSeq);
+  return (await q.orderBy('first_seq', 'desc').limit(limit).execute()).map(meta);
 }
 
 /** The version of a model's most recently logged row, if any. */
 export async function latestLoggedVersion(db: Db, model: string): Promise<string | undefined> {
-  const row = await db.selectFrom('prediction_log').select('version').where('model', '=', model).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const row = await db.selectFrom('prediction_log_blocks').select('version').where('model', '=', model).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
   return row?.version;
 }
 
 /** Models with logged rows since `since` (ms), with the version of their latest row. */
 export async function recentlyLoggedModels(db: Db, since: number): Promise<{ model: string; version: string }[]> {
   const rows = await db
-    .selectFrom('prediction_log')
-    .select(['model', (eb) => eb.fn.max('id').as('last')])
-    .where('at', '>=', since)
+    .selectFrom('prediction_log_blocks')
+    .select(['model', (eb) => eb.fn.max('first_seq').as('last')])
+    .where('last_at', '>=', since)
     .groupBy('model')
     .execute();
   const out: { model: string; version: string }[] = [];
   for (const r of rows) {
-    const v = await db.selectFrom('prediction_log').select('version').where('id', '=', Number(r.last)).executeTakeFirst();
+    const v = await db.selectFrom('prediction_log_blocks').select('version').where('first_seq', '=', Number(r.last)).executeTakeFirst();
     if (v !== undefined) out.push({ model: r.model, version: v.version });
   }
   return out;
 }
 
+/** A block's store row by id. */
+export async function findBlock(db: Db, id: number): Promise<PredictionLogBlockRow | undefined> {
+  const row = await db.selectFrom('prediction_log_blocks').selectAll().where('id', '=', id).executeTakeFirst();
+  return row === undefined ? undefined : meta(row);
+}
+
+/** Deletes every block whose rows are all before `before` (ms). */
+export async function deleteBlocksBefore(db: Db, before: number): Promise<void> {
+  await db.deleteFrom('prediction_log_blocks').where('last_at', '<', before).execute();
+}
+
+/** The blocks that hold rows before `before` (ms) and after it: the edge of retention by age. */
+export async function blocksAcross(db: Db, before: number): Promise<PredictionLogBlockRow[]> {
+  return (await db.selectFrom('prediction_log_blocks').selectAll().where('first_at', '<', before).where('last_at', '>=', before).orderBy('first_seq').execute()).map(meta);
+}
+
+/** Deletes every block whose rows all have sequence numbers below `seq`. */
+export async function deleteBlocksBelow(db: Db, seq: number): Promise<void> {
+  await db.deleteFrom('prediction_log_blocks').where((eb) => eb(eb('first_seq', '+', eb.ref('row_count')), '<=', seq)).execute();
+}
+
 /**
- * The inputs of a model version's logged rows, newest first: the latest `limit` rows, or (with
- * `since`) every row from then on up to `limit`.
+ * Replaces a block by the rows it keeps (`data`, its last `rows` rows): resolves false when the
+ * block changed meanwhile.
  */
-export async function windowInputs(db: Db, model: string, version: string, limit: number, since?: number): Promise<string[]> {
-  let q = db.selectFrom('prediction_log').select('inputs').where('model', '=', model).where('version', '=', version);
-  if (since !== undefined) q = q.where('at', '>=', since);
-  const rows = await q.orderBy('id', 'desc').limit(limit).execute();
-  return rows.map((r) => r.inputs);
+export async function trimBlock(db: Db, block: BlockMeta, rows: number, firstAt: number, data: Uint8Array): Promise<boolean> {
+  const r = await db
+    .updateTable('prediction_log_blocks')
+    .set({ first_seq: block.first_seq + block.row_count - rows, row_count: rows, first_at: firstAt, data: bytesParameter(data) })
+    .where('id', '=', block.id)
+    .where('first_seq', '=', block.first_seq)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
 }
 
-/** Deletes rows older than `before` (ms); resolves with how many. */
-export async function deleteOlderThan(db: Db, before: number): Promise<number> {
-  const r = await db.deleteFrom('prediction_log').where('at', '<', before).executeTakeFirst();
-  return Number(r.numDeletedRows);
+/**
+ * The block holding the `keep`-th newest row: the edge of retention by row count, with how many
+ * of its rows are kept (`undefined` when the log holds at most `keep` rows).
+ */
+export async function countEdge(db: Db, keep: number): Promise<{ block: BlockMeta; kept: number } | undefined> {
+  const newest = db
+    .selectFrom('prediction_log_blocks')
+    .select([...META, sql<number>`sum(row_count) over (order by first_seq desc)`.as('total')])
+    .as('newest');
+  const edge = await db.selectFrom(newest).selectAll().where('total', '>', keep).orderBy('first_seq', 'desc').limit(1).executeTakeFirst();
+  if (edge === undefined) return undefined;
+  const { total, ...block } = edge;
+  const b = meta(block);
+  return { block: b, kept: b.row_count - (Number(total) - keep) };
 }
 
-/** Deletes all but the newest `keep` rows; resolves with how many were deleted. */
-export async function keepNewest(db: Db, keep: number): Promise<number> {
-  const edge = await db.selectFrom('prediction_log').select('id').orderBy('id', 'desc').limit(1).offset(keep).executeTakeFirst();
-  if (edge === undefined) return 0;
-  const r = await db.deleteFrom('prediction_log').where('id', '<=', edge.id).executeTakeFirst();
-  return Number(r.numDeletedRows);
+/** The oldest rows of the pre-008 table, at most `limit` (folded into blocks). */
+export async function legacyRows(db: Db, limit: number): Promise<Selectable<LegacyPredictionLogTable>[]> {
+  return db.selectFrom('prediction_log').selectAll().orderBy('id', 'asc').limit(limit).execute();
+}
+
+/** Deletes the pre-008 table's rows up to id `last`. */
+export async function deleteLegacyRows(db: Db, last: number): Promise<void> {
+  await db.deleteFrom('prediction_log').where('id', '<=', last).execute();
 }
 
 export async function insertReport(db: Db, row: Insertable<DriftReportTable>): Promise<void> {

@@ -13,7 +13,8 @@ import type { Registry } from '../registry/registry.service.ts';
 import type { Store } from '../store/database.ts';
 import { categoricalReference, numericReference, REFERENCE_FORMAT, type FeatureReference } from '../training/pipeline-reference.ts';
 import * as repo from './drift.repository.ts';
-import { decodeRows, namedValues, parseSchema, type LogSchema } from './log-codec.ts';
+import { LogBlock } from './log-block.ts';
+import { namedValues, parseSchema, windowMatrix, type LogSchema, type WindowRange } from './log-codec.ts';
 import type { PredictionLog } from './prediction-log.ts';
 import { compareFeatures, type DriftReference, type FeatureDrift, type LiveColumn } from './report.ts';
 
@@ -235,11 +236,12 @@ export class DriftService {
     await this.deps.predictionLog.flush();
     const limit = query.sinceMs === undefined ? (query.window ?? this.deps.settings.window) : MAX_WINDOW;
     const since = query.sinceMs === undefined ? undefined : Date.now() - query.sinceMs;
-    const texts = await repo.windowInputs(this.deps.store.db, model, String(version), limit, since);
-    const schema = texts.length === 0 ? undefined : await this.logSchema(model, String(version));
+    const ranges = await readWindow(this.deps.store.db, model, String(version), limit, since);
+    const schema = ranges.length === 0 ? undefined : await this.logSchema(model, String(version));
     const window = { ...(since === undefined ? { rows: limit } : { since: new Date(since).toISOString() }), source: 'log' as const };
-    const n = schema === undefined ? 0 : texts.length;
-    return this.build(model, String(version), reference, () => liveFromLog(reference, schema!, texts), n, window, query.method);
+    let n = 0;
+    if (schema !== undefined) for (const r of ranges) n += r.to - r.from;
+    return this.build(model, String(version), reference, () => liveFromLog(reference, schema!, ranges), n, window, query.method);
   }
 
   /**
@@ -400,21 +402,39 @@ export class DriftService {
 
   // ------------------------------------------------------------------------------ prediction log reads
 
-  private async toLogged(rows: readonly repo.PredictionLogRow[]): Promise<LoggedPrediction[]> {
-    const schemas = new Map<string, LogSchema | undefined>();
-    for (const r of rows) {
-      const key = `${r.model}@${r.version}`;
-      if (!schemas.has(key)) schemas.set(key, await this.logSchema(r.model, r.version));
+  /**
+   * Logged rows of the filter after sequence number `afterId`, oldest first, at most `limit`:
+   * blocks read a few at a time (more each time), each decoded as far as the rows it gives.
+   */
+  private async readPredictions(filter: Omit<repo.PredictionFilter, 'afterId'>, afterId: number | undefined, limit: number): Promise<LoggedPrediction[]> {
+    const out: LoggedPrediction[] = [];
+    let after = afterId;
+    for (let batch = 2; out.length < limit; batch = Math.min(2 * batch, 64)) {
+      const rows = await repo.listBlocks(this.deps.store.db, { ...filter, ...(after === undefined ? {} : { afterId: after }) }, batch);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const block = new LogBlock(row.data);
+        const schema = await this.logSchema(row.model, row.version);
+        for (let i = 0; i < block.rows && out.length < limit; i++) {
+          const id = row.first_seq + i;
+          const at = block.at[i]!;
+          if ((after !== undefined && id <= after) || (filter.since !== undefined && at < filter.since) || (filter.until !== undefined && at >= filter.until)) continue;
+          out.push(toLogged(row, block, i, schema));
+        }
+        if (out.length >= limit) break;
+      }
+      const last = rows[rows.length - 1]!;
+      after = last.first_seq + last.row_count - 1;
     }
-    return rows.map((r) => toLogged(r, schemas.get(`${r.model}@${r.version}`)));
+    return out;
   }
 
   /** A page of logged predictions, oldest first. */
   async predictions(filter: Omit<repo.PredictionFilter, 'afterId'>, limit: number, pageToken?: string): Promise<{ rows: LoggedPrediction[]; next_page_token?: string }> {
     await this.deps.predictionLog.flush();
     const afterId = pageToken === undefined ? undefined : decodeToken(pageToken, '/page_token');
-    const rows = await repo.listPredictions(this.deps.store.db, { ...filter, ...(afterId === undefined ? {} : { afterId }) }, limit + 1);
-    const page = await this.toLogged(rows.slice(0, limit));
+    const rows = await this.readPredictions(filter, afterId, limit + 1);
+    const page = rows.slice(0, limit);
     return rows.length > limit ? { rows: page, next_page_token: encodeToken(page[page.length - 1]!.id) } : { rows: page };
   }
 
@@ -424,11 +444,11 @@ export class DriftService {
     let afterId: number | undefined;
     let left = max;
     while (left > 0) {
-      const rows = await repo.listPredictions(this.deps.store.db, { ...filter, ...(afterId === undefined ? {} : { afterId }) }, Math.min(5000, left));
+      const rows = await this.readPredictions(filter, afterId, Math.min(5000, left));
       if (rows.length === 0) return;
       left -= rows.length;
       afterId = rows[rows.length - 1]!.id;
-      yield await this.toLogged(rows);
+      yield rows;
     }
   }
 }
@@ -446,19 +466,54 @@ export interface LoggedPrediction {
   readonly output: Record<string, unknown>;
 }
 
-/** A logged row as the API shows it, its inputs named by its schema (`{}` without one). */
-function toLogged(r: repo.PredictionLogRow, schema: LogSchema | undefined): LoggedPrediction {
+/** Row `i` of a block as the API shows it, its inputs named by its schema (`{}` without one). */
+function toLogged(row: repo.BlockMeta, block: LogBlock, i: number, schema: LogSchema | undefined): LoggedPrediction {
   return {
-    id: Number(r.id),
-    timestamp: new Date(Number(r.at)).toISOString(),
-    model: r.model,
-    version: r.version,
-    request_id: r.request_id,
-    kind: r.kind,
-    latency_ms: Number(r.latency_ms),
-    inputs: schema === undefined ? {} : namedValues(schema, r.inputs),
-    output: JSON.parse(r.output) as Record<string, unknown>,
+    id: row.first_seq + i,
+    timestamp: new Date(block.at[i]!).toISOString(),
+    model: row.model,
+    version: row.version,
+    request_id: block.requestId(i),
+    kind: block.kindOf(i),
+    latency_ms: block.latency[i]!,
+    inputs: schema === undefined ? {} : namedValues(schema, block.input(i)),
+    output: JSON.parse(block.output(i)) as Record<string, unknown>,
   };
+}
+
+/** Blocks fetched by the first query of a window (doubled by each next one). */
+const WINDOW_BLOCKS = 4;
+
+/**
+ * The latest `limit` rows of a model version (with `since`: of those at or after it), as ranges of
+ * blocks, oldest first. Blocks are read newest first, a few per query, until the window is full.
+ */
+export async function readWindow(db: Store['db'], model: string, version: string, limit: number, since?: number): Promise<WindowRange[]> {
+  const ranges: WindowRange[] = [];
+  let need = limit;
+  let beforeSeq: number | undefined;
+  for (let batch = WINDOW_BLOCKS; need > 0; batch *= 2) {
+    const rows = await repo.latestBlocks(db, model, version, batch, { ...(beforeSeq === undefined ? {} : { beforeSeq }), ...(since === undefined ? {} : { since }) });
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      if (need === 0) break;
+      const block = new LogBlock(row.data);
+      // Newest rows first: runs of rows in the window, from the block's end backwards.
+      let to = -1;
+      for (let i = block.rows - 1; i >= 0 && need > 0; i--) {
+        if (since === undefined || block.at[i]! >= since) {
+          if (to < 0) to = i + 1;
+          need--;
+          if (need === 0 || i === 0) ranges.push({ block, from: i, to });
+        } else if (to >= 0) {
+          ranges.push({ block, from: i + 1, to });
+          to = -1;
+        }
+      }
+    }
+    beforeSeq = rows[rows.length - 1]!.first_seq;
+  }
+  return ranges.reverse();
 }
 
 function encodeToken(id: number): string {
@@ -513,15 +568,14 @@ export function liveColumns(reference: DriftReference, rows: readonly Record<str
 }
 
 /**
- * The live columns of the reference's features from stored input rows: the rows decoded into one
- * matrix, each column read out of it by the schema's feature order (a feature the schema lacks
+ * The live columns of the reference's features from a window of logged rows: the rows copied into
+ * one matrix, each column read out of it by the schema's feature order (a feature the schema lacks
  * stays missing).
  */
-export function liveFromLog(reference: DriftReference, schema: LogSchema, texts: readonly string[]): Map<string, LiveColumn> {
-  const n = texts.length;
+export function liveFromLog(reference: DriftReference, schema: LogSchema, ranges: readonly WindowRange[]): Map<string, LiveColumn> {
+  const { matrix, rows: n } = windowMatrix(schema, ranges);
   const f = schema.features.length;
   const index = new Map(schema.features.map((name, j) => [name, j]));
-  const matrix = decodeRows(schema, texts);
   const out = new Map<string, LiveColumn>();
   for (const name of reference.feature_names) {
     const ref = reference.features[name];

@@ -10,7 +10,6 @@ import type { Metrics } from '../platform/metrics.ts';
 import type { Registry } from '../registry/registry.service.ts';
 import type { Store } from '../store/database.ts';
 import { DriftService } from './drift.service.ts';
-import { openLogWriter } from './log-writer.ts';
 import { PredictionLog } from './prediction-log.ts';
 
 export { DriftService, type DriftReport } from './drift.service.ts';
@@ -22,7 +21,7 @@ export function createDrift(deps: { store: Store; registry: Registry; datasets: 
   const log = deps.log.child({ component: 'drift' });
   const c = deps.config;
   const predictionLog = new PredictionLog(
-    { store: deps.store, metrics: deps.metrics, log, writer: openLogWriter(deps.store) },
+    { store: deps.store, metrics: deps.metrics, log },
     { sampleRate: c.predictionLogSampleRate, bufferRows: c.predictionLog.bufferRows, retentionDays: c.predictionLog.retentionDays, maxRows: c.predictionLog.maxRows },
   );
   return new DriftService({ store: deps.store, registry: deps.registry, datasets: deps.datasets, metrics: deps.metrics, log, predictionLog, settings: c.drift });

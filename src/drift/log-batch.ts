@@ -1,45 +1,24 @@
 /**
- * Logged rows while they wait for the store, and on their way to it: typed arrays, column by
- * column, with no JavaScript object or string per row.
+ * Logged rows while they wait for the store: typed arrays, column by column, with no JavaScript
+ * object or string per row.
  *
  * Rows wait up to a flush period (a quarter of a second, thousands of rows). Kept as objects and
  * strings, they outlived the young generation's collections, which copied them and promoted them,
  * and the old generation's collections that followed cost more than writing the rows. Here a row
- * is a few numbers and bytes appended to buffers that grow by doubling; the same buffers are the
- * batch the writer gets (copied by `postMessage` as a few blocks of memory), and the writer turns
- * them into the store's values (base64 of the inputs included), off the event loop when it is a
- * thread.
+ * is a few numbers and bytes appended to buffers that grow by doubling; a flush packs them into
+ * one block per (model, version) (`log-block.ts`): a loop over a few numbers per row and a copy or
+ * two of the text and input bytes.
  */
+import { allocateBlock, KIND_CODES, type EncodedBlock } from './log-block.ts';
 import type { ServedKind } from '../serving/prediction.service.ts';
-import { LOG_COLUMNS } from './drift.repository.ts';
 
-/** Served kinds by code (a row holds the code). */
-const KINDS: readonly ServedKind[] = ['single', 'batch', 'invocations', 'explain', 'kserve'];
-const KIND_CODES = new Map(KINDS.map((k, i) => [k, i]));
-
-/** Integers per row in {@link LogBatch.ints}. */
+/**
+ * Integers per row in `LogRows.ints`: label, kind code, byte length of the request id in the text
+ * (-1: none), byte length of the answer in the text, byte offset and byte length of the input row.
+ */
 const INTS = 6;
 /** Input rows start at multiples of 8 bytes, so float32 and float64 views can write them. */
 const ALIGN = 8;
-
-/** The rows of a flush (or what is left of them) as the writer gets them. */
-export interface LogBatch {
-  readonly rows: number;
-  /** Model name and version of label `k` at `2k` and `2k + 1`. */
-  readonly labels: readonly string[];
-  /** Per row: `at` (ms) and `latency_ms`. */
-  readonly numbers: Float64Array;
-  /**
-   * Per row: label, kind code, byte length of the request id in {@link text} (-1: none), byte
-   * length of the output in {@link text}, byte offset and byte length of the input row in
-   * {@link inputs}.
-   */
-  readonly ints: Int32Array;
-  /** Each row's request id and output (the answer's JSON object), UTF-8, row after row. */
-  readonly text: Uint8Array;
-  /** Each row's input values as stored (little-endian floats). */
-  readonly inputs: Uint8Array;
-}
 
 /** Rows appended one by one into growing typed arrays; the oldest can be dropped. */
 export class LogRows {
@@ -136,17 +115,112 @@ export class LogRows {
     return k;
   }
 
-  /** The rows held, as a batch: views of these arrays (append nothing afterwards). */
-  batch(labels: readonly string[]): LogBatch {
-    const { first, count } = this;
-    return {
-      rows: count - first,
-      labels,
-      numbers: this.numbers.subarray(2 * first, 2 * count),
-      ints: this.ints.subarray(INTS * first, INTS * count),
-      text: this.text.subarray(this.firstText, this.textEnd),
-      inputs: this.inputs.subarray(0, this.inputEnd),
-    };
+  /**
+   * The rows held as blocks, one per (model, version) in order of first appearance, each with its
+   * rows in the order they were appended. `labels` holds the model name and version of label `k`
+   * at `2k` and `2k + 1` (two labels may name one version: a reloaded model).
+   */
+  blocks(labels: readonly string[]): EncodedBlock[] {
+    const { first, count, ints } = this;
+    if (count === first) return [];
+    // The block of each label, and per block its rows and bytes.
+    const groupOf = new Map<string, number>();
+    const labelGroup = new Int32Array(labels.length / 2).fill(-1);
+    const groups: { model: string; version: string; rows: number; inputBytes: number; textBytes: number }[] = [];
+    for (let r = first; r < count; r++) {
+      const i = INTS * r;
+      const label = ints[i]!;
+      let g = labelGroup[label]!;
+      if (g < 0) {
+        const model = labels[2 * label]!;
+        const version = labels[2 * label + 1]!;
+        const key = `${model}\u0000${version}`;
+        g = groupOf.get(key) ?? groups.length;
+        if (g === groups.length) {
+          groups.push({ model, version, rows: 0, inputBytes: 0, textBytes: 0 });
+          groupOf.set(key, g);
+        }
+        labelGroup[label] = g;
+      }
+      const group = groups[g]!;
+      group.rows++;
+      group.inputBytes += ints[i + 5]!;
+      group.textBytes += Math.max(ints[i + 2]!, 0) + ints[i + 3]!;
+    }
+    return groups.length === 1 ? [this.oneBlock(groups[0]!)] : groups.map((group, g) => this.groupBlock(group, g, labelGroup));
+  }
+
+  /** Every row held as one block: the text is copied whole, and the inputs too when no padding lies between them. */
+  private oneBlock(group: { model: string; version: string; rows: number; inputBytes: number; textBytes: number }): EncodedBlock {
+    const { first, count, ints, numbers } = this;
+    const s = allocateBlock(group.rows, group.inputBytes, group.textBytes);
+    let firstAt = Infinity;
+    let lastAt = -Infinity;
+    let contiguous = true;
+    let expected = ints[INTS * first + 4]!;
+    for (let r = first, k = 0; r < count; r++, k++) {
+      const i = INTS * r;
+      const at = numbers[2 * r]!;
+      s.at[k] = at;
+      s.latency[k] = numbers[2 * r + 1]!;
+      s.kind[k] = ints[i + 1]!;
+      s.idLength[k] = ints[i + 2]!;
+      s.outputLength[k] = ints[i + 3]!;
+      s.inputLength[k] = ints[i + 5]!;
+      if (ints[i + 4] !== expected) contiguous = false;
+      expected = ints[i + 4]! + ints[i + 5]!;
+      if (at < firstAt) firstAt = at;
+      if (at > lastAt) lastAt = at;
+    }
+    s.text.set(this.text.subarray(this.firstText, this.textEnd));
+    if (contiguous) {
+      const start = ints[INTS * first + 4]!;
+      s.inputs.set(this.inputs.subarray(start, start + group.inputBytes));
+    } else {
+      let at = 0;
+      for (let r = first; r < count; r++) {
+        const offset = ints[INTS * r + 4]!;
+        const size = ints[INTS * r + 5]!;
+        s.inputs.set(this.inputs.subarray(offset, offset + size), at);
+        at += size;
+      }
+    }
+    return { model: group.model, version: group.version, rows: group.rows, firstAt, lastAt, data: s.data };
+  }
+
+  /** The rows of group `g` as a block (a flush that logged several model versions). */
+  private groupBlock(group: { model: string; version: string; rows: number; inputBytes: number; textBytes: number }, g: number, labelGroup: Int32Array): EncodedBlock {
+    const { first, count, ints, numbers } = this;
+    const s = allocateBlock(group.rows, group.inputBytes, group.textBytes);
+    let firstAt = Infinity;
+    let lastAt = -Infinity;
+    let t = this.firstText;
+    let inputAt = 0;
+    let textAt = 0;
+    for (let r = first, k = 0; r < count; r++) {
+      const i = INTS * r;
+      const textBytes = Math.max(ints[i + 2]!, 0) + ints[i + 3]!;
+      if (labelGroup[ints[i]!] === g) {
+        const at = numbers[2 * r]!;
+        s.at[k] = at;
+        s.latency[k] = numbers[2 * r + 1]!;
+        s.kind[k] = ints[i + 1]!;
+        s.idLength[k] = ints[i + 2]!;
+        s.outputLength[k] = ints[i + 3]!;
+        const offset = ints[i + 4]!;
+        const size = ints[i + 5]!;
+        s.inputLength[k] = size;
+        s.inputs.set(this.inputs.subarray(offset, offset + size), inputAt);
+        inputAt += size;
+        s.text.set(this.text.subarray(t, t + textBytes), textAt);
+        textAt += textBytes;
+        if (at < firstAt) firstAt = at;
+        if (at > lastAt) lastAt = at;
+        k++;
+      }
+      t += textBytes;
+    }
+    return { model: group.model, version: group.version, rows: group.rows, firstAt, lastAt, data: s.data };
   }
 
   private growRows(): void {
@@ -171,32 +245,4 @@ function grow<T extends Float64Array | Int32Array | Uint8Array>(array: T, used: 
   const bigger = make(Math.max(2 * array.length, Math.ceil(needed / ALIGN) * ALIGN));
   bigger.set(array.subarray(0, used));
   return bigger;
-}
-
-/** The store rows of a batch as one flat list of column values, in {@link LOG_COLUMNS} order. */
-export function batchValues(batch: LogBatch): unknown[] {
-  const { numbers, ints, labels } = batch;
-  const text = Buffer.from(batch.text.buffer, batch.text.byteOffset, batch.text.byteLength);
-  const inputs = Buffer.from(batch.inputs.buffer, batch.inputs.byteOffset, batch.inputs.byteLength);
-  const out = new Array<unknown>(batch.rows * LOG_COLUMNS.length);
-  let t = 0;
-  let k = 0;
-  for (let r = 0; r < batch.rows; r++) {
-    const i = INTS * r;
-    const label = ints[i]!;
-    const idBytes = ints[i + 2]!;
-    const requestId = idBytes < 0 ? null : text.toString('utf8', t, (t += idBytes));
-    const output = text.toString('utf8', t, (t += ints[i + 3]!));
-    const offset = ints[i + 4]!;
-    // LOG_COLUMNS: at, model, version, request_id, kind, latency_ms, inputs, output.
-    out[k++] = numbers[2 * r];
-    out[k++] = labels[2 * label];
-    out[k++] = labels[2 * label + 1];
-    out[k++] = requestId;
-    out[k++] = KINDS[ints[i + 1]!];
-    out[k++] = numbers[2 * r + 1];
-    out[k++] = inputs.toString('base64', offset, offset + ints[i + 5]!);
-    out[k++] = output;
-  }
-  return out;
 }

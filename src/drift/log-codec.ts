@@ -1,12 +1,12 @@
 /**
- * How logged input rows are stored: the model's input row itself, base64 of its little-endian
- * float32 or float64 values (a copy on the write side, a decode on the read side, instead of a
+ * How logged input rows are read: a block stores each row as the model took it, its little-endian
+ * float32 or float64 values (a copy on the write side, a copy on the read side, instead of a
  * number-to-text conversion per value and a JSON parse per row). The model version's schema
  * (feature names, category labels, element type) turns a row back into named values.
  */
 import type { LoadedModel } from '../serving/loaded-model.ts';
-import type { FloatRows } from '../serving/runtime.ts';
 import type { PredictionLogSchemaTable } from './drift.repository.ts';
+import type { LogBlock } from './log-block.ts';
 
 /** A model version's logged-row schema, parsed. */
 export interface LogSchema {
@@ -31,45 +31,54 @@ export function parseSchema(row: PredictionLogSchemaTable): LogSchema {
   return { elementType: row.element_type, features: JSON.parse(row.features) as string[], categories: JSON.parse(row.categories) as (string[] | null)[] };
 }
 
-/** Row `r` of `input` (`f` values a row), as stored. */
-export function encodeRow(input: FloatRows, r: number, f: number): string {
-  const bytes = input.BYTES_PER_ELEMENT * f;
-  return Buffer.from(input.buffer, input.byteOffset + r * bytes, bytes).toString('base64');
-}
-
-/** The values of a stored row (`NaN` where the text is not a row of this schema's width). */
-export function decodeRow(schema: LogSchema, text: string): Float32Array | Float64Array {
+/** The values of a stored input row (`NaN` where the bytes are not a row of this schema's width). */
+export function decodeRow(schema: LogSchema, bytes: Uint8Array): Float32Array | Float64Array {
   const f = schema.features.length;
   const out = schema.elementType === 'float64' ? new Float64Array(f) : new Float32Array(f);
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.length !== out.byteLength) return out.fill(Number.NaN);
+  if (bytes.byteLength !== out.byteLength) return out.fill(Number.NaN);
   new Uint8Array(out.buffer).set(bytes);
   return out;
 }
 
-/**
- * Many stored rows at once, as one row-major matrix (`texts.length` rows of the schema's width):
- * every row decoded into one buffer, with no buffer or array per row (a drift window is ten
- * thousand rows and more). A row that is not a row of this schema's width is all `NaN`, as
- * {@link decodeRow} makes it.
- */
-export function decodeRows(schema: LogSchema, texts: readonly string[]): Float32Array | Float64Array {
-  const f = schema.features.length;
-  const n = texts.length;
-  const out = schema.elementType === 'float64' ? new Float64Array(n * f) : new Float32Array(n * f);
-  const rowBytes = out.BYTES_PER_ELEMENT * f;
-  const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-  for (let i = 0; i < n; i++) {
-    const text = texts[i]!;
-    // The length check first: `write` stops at the row's end, so a longer row would fit silently.
-    if (Buffer.byteLength(text, 'base64') !== rowBytes || bytes.write(text, i * rowBytes, rowBytes, 'base64') !== rowBytes) out.fill(Number.NaN, i * f, (i + 1) * f);
-  }
-  return out;
+/** Rows `from` to `to` (exclusive) of a block: part of a drift window. */
+export interface WindowRange {
+  readonly block: LogBlock;
+  readonly from: number;
+  readonly to: number;
 }
 
-/** A stored row as named values: numbers (missing as `null`) and category labels. */
-export function namedValues(schema: LogSchema, text: string): Record<string, number | string | null> {
-  const values = decodeRow(schema, text);
+/**
+ * The input rows of a window as one row-major matrix of the schema's width: each range's rows
+ * copied in one piece when the block's rows all have the schema's width (as a model version's rows
+ * do), row by row otherwise, where a row of another width is all `NaN` (as {@link decodeRow} makes
+ * it). Resolves with the matrix and its row count.
+ */
+export function windowMatrix(schema: LogSchema, ranges: readonly WindowRange[]): { matrix: Float32Array | Float64Array; rows: number } {
+  const f = schema.features.length;
+  let n = 0;
+  for (const r of ranges) n += r.to - r.from;
+  const matrix = schema.elementType === 'float64' ? new Float64Array(n * f) : new Float32Array(n * f);
+  const rowBytes = matrix.BYTES_PER_ELEMENT * f;
+  const bytes = new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength);
+  let row = 0;
+  for (const { block, from, to } of ranges) {
+    if (block.uniformInputLength() === rowBytes) {
+      bytes.set(block.inputs.subarray(from * rowBytes, to * rowBytes), row * rowBytes);
+      row += to - from;
+      continue;
+    }
+    for (let i = from; i < to; i++, row++) {
+      const input = block.input(i);
+      if (input.byteLength === rowBytes) bytes.set(input, row * rowBytes);
+      else matrix.fill(Number.NaN, row * f, (row + 1) * f);
+    }
+  }
+  return { matrix, rows: n };
+}
+
+/** A stored input row as named values: numbers (missing as `null`) and category labels. */
+export function namedValues(schema: LogSchema, bytes: Uint8Array): Record<string, number | string | null> {
+  const values = decodeRow(schema, bytes);
   const out: Record<string, number | string | null> = {};
   schema.features.forEach((name, j) => {
     const v = values[j]!;

@@ -1,14 +1,15 @@
 /**
  * The prediction log: every sampled answered prediction (inputs, outputs, model and version,
- * latency, request id, time), one store row per predicted row.
+ * latency, request id, time), stored as a block of rows per (model, version) per flush
+ * (`log-block.ts`).
  *
  * The request path only appends the rows to typed arrays (`log-batch.ts`: the input values, the
- * answer's JSON as UTF-8, a few numbers; no object or string kept per row). A timer hands what was
- * appended to the writer (`log-writer.ts`: for an SQLite file a thread of its own, which encodes
- * the rows and inserts them in one transaction off the event loop). The buffer is bounded in
- * rows: when the store is slow or down, the oldest rows are dropped and counted
- * (`prediction_log_dropped_total`) rather than letting memory grow or failing requests.
- * Retention by age and row count runs on its own timer.
+ * answer's JSON as UTF-8, a few numbers; no object or string kept per row) and never waits for the
+ * store. A timer packs what was appended into blocks and hands them to the writer (`log-writer.ts`:
+ * one transaction on the store's connection). The buffer is bounded in rows: when the store is
+ * slow or down, the oldest rows are dropped and counted (`prediction_log_dropped_total`) rather
+ * than letting memory grow or failing requests. Retention by age and row count runs on its own
+ * timer (with rows left in the table before blocks by a previous version moved into blocks).
  */
 import type { Logger } from 'pino';
 import type { Metrics } from '../platform/metrics.ts';
@@ -17,9 +18,11 @@ import { rowJson } from '../serving/loaded-model.ts';
 import type { PredictionSink, ServedAnswer, ServedKind } from '../serving/prediction.service.ts';
 import type { FloatRows } from '../serving/runtime.ts';
 import type { Store } from '../store/database.ts';
-import { claimSlot, deleteOlderThan, keepNewest, upsertSchema } from './drift.repository.ts';
+import { blocksAcross, claimSlot, countEdge, deleteBlocksBefore, deleteBlocksBelow, findBlock, trimBlock, upsertSchema } from './drift.repository.ts';
 import { LogRows } from './log-batch.ts';
+import { LogBlock } from './log-block.ts';
 import { schemaOf } from './log-codec.ts';
+import { foldLegacyRows } from './log-legacy.ts';
 import { StoreLogWriter, type LogWriter } from './log-writer.ts';
 
 export interface PredictionLogOptions {
@@ -33,7 +36,7 @@ export interface PredictionLogOptions {
   readonly maxRows: number;
   /** Period of the writer. Default 250 ms. */
   readonly flushMs?: number;
-  /** Period of retention. Default 5 minutes. */
+  /** Period of retention (and of moving rows a previous version left in the old table). Default 5 minutes. */
   readonly retentionMs?: number;
 }
 
@@ -111,11 +114,10 @@ export class PredictionLog implements PredictionSink {
     if (this.flushTimer !== undefined) return;
     this.flushTimer = setInterval(() => void this.flush(), this.options.flushMs ?? 250);
     this.flushTimer.unref();
-    if (this.options.retentionDays > 0 || this.options.maxRows > 0) {
-      this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? RETENTION_MS);
-      this.retentionTimer.unref();
-      void this.enforceRetention();
-    }
+    // Always: besides retention, the run moves rows an older version's replica wrote into blocks.
+    this.retentionTimer = setInterval(() => void this.enforceRetention(), this.options.retentionMs ?? RETENTION_MS);
+    this.retentionTimer.unref();
+    void this.enforceRetention();
   }
 
   /** Stops the timers, writes what is buffered (one last try) and releases the writer. */
@@ -159,7 +161,7 @@ export class PredictionLog implements PredictionSink {
       await this.describe();
       for (; k < taken.length; k++) {
         const rows = taken[k]!;
-        await this.writer.write(rows.batch(this.labels));
+        await this.writer.write(rows.blocks(this.labels));
         this.metrics.predictionLogWritten.inc(rows.rows);
         rows.clear();
         this.spare = rows;
@@ -189,18 +191,56 @@ export class PredictionLog implements PredictionSink {
   }
 
   /**
-   * Deletes rows past the retention age and row count, once per retention period across the
-   * processes sharing the store (the first to claim the period does it; see `claimSlot`).
+   * Deletes rows past the retention age and beyond the row count, once per retention period
+   * across the processes sharing the store (the first to claim the period does it; see
+   * `claimSlot`); first moves rows an older version left in the table before blocks into blocks.
+   *
+   * Exact on both counts: blocks wholly past the age or wholly beyond the newest `maxRows` rows
+   * are deleted, and the block across each edge is cut to the rows it keeps (rewritten; its
+   * remaining rows keep their sequence numbers). A block's rows are in time order, so cutting its
+   * older rows by age cuts a prefix.
    */
   async enforceRetention(): Promise<void> {
     try {
       const now = this.now();
       if (!(await claimSlot(this.store.db, 'prediction-log-retention', Math.floor(now / (this.options.retentionMs ?? RETENTION_MS)), now))) return;
-      if (this.options.retentionDays > 0) await deleteOlderThan(this.store.db, now - this.options.retentionDays * 86_400_000);
-      if (this.options.maxRows > 0) await keepNewest(this.store.db, this.options.maxRows);
+      const moved = await foldLegacyRows(this.store.db, false);
+      if (moved > 0) this.log.info({ rows: moved }, 'prediction log: moved rows of the table before blocks into blocks');
+      if (this.options.retentionDays > 0) await this.trimByAge(now - this.options.retentionDays * 86_400_000);
+      if (this.options.maxRows > 0) await this.trimByCount(this.options.maxRows);
     } catch (err) {
       this.log.warn({ err }, 'prediction log: retention failed; retried at the next period');
     }
+  }
+
+  private async trimByAge(before: number): Promise<void> {
+    const db = this.store.db;
+    await deleteBlocksBefore(db, before);
+    for (const row of await blocksAcross(db, before)) {
+      const block = new LogBlock(row.data);
+      let from = 0;
+      while (from < block.rows && block.at[from]! < before) from++;
+      if (from === 0) continue;
+      let firstAt = Infinity;
+      for (let i = from; i < block.rows; i++) firstAt = Math.min(firstAt, block.at[i]!);
+      await trimBlock(db, row, block.rows - from, firstAt, block.slice(from));
+    }
+  }
+
+  private async trimByCount(keep: number): Promise<void> {
+    const db = this.store.db;
+    const edge = await countEdge(db, keep);
+    if (edge === undefined) return;
+    const { block: meta, kept } = edge;
+    await deleteBlocksBelow(db, meta.first_seq + meta.row_count - kept);
+    if (kept === 0) return;
+    const row = await findBlock(db, meta.id);
+    if (row === undefined || row.first_seq !== meta.first_seq) return;
+    const block = new LogBlock(row.data);
+    const from = block.rows - kept;
+    let firstAt = Infinity;
+    for (let i = from; i < block.rows; i++) firstAt = Math.min(firstAt, block.at[i]!);
+    await trimBlock(db, meta, kept, firstAt, block.slice(from));
   }
 
   /** Writes the schema rows of models first seen since the last flush. */

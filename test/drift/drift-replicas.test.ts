@@ -11,15 +11,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
 import { closeContext, openContext, type AppContext } from '../../src/context.ts';
-import { insertPredictions, upsertSchema } from '../../src/drift/drift.repository.ts';
+import { upsertSchema } from '../../src/drift/drift.repository.ts';
 import { DriftService } from '../../src/drift/drift.service.ts';
-import { encodeRow } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
 import { createLogger } from '../../src/platform/logging.ts';
 import { numericReference, REFERENCE_FORMAT } from '../../src/training/pipeline-reference.ts';
 import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../helper.ts';
 import { classifierOnnx } from '../registry/fixtures.ts';
+import { countRows, inputBytes, insertRows } from './stored-rows.ts';
 
 const MODEL = 'replicated';
 const MINUTE = 60_000;
@@ -54,10 +54,9 @@ for (const backend of await storeBackends()) {
       const input = new Float32Array(400);
       for (let i = 0; i < 200; i++) [input[2 * i], input[2 * i + 1]] = [live[0]![i]!, live[1]![i]!];
       const now = Date.now();
-      await insertPredictions(
+      await insertRows(
         db,
-        Array.from({ length: 200 }, (_, i) => ({ at: now, model: MODEL, version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: encodeRow(input, i, 2), output: '{"prediction":"yes"}' })),
-        a!.backends.store.dialect,
+        Array.from({ length: 200 }, (_, i) => ({ at: now, model: MODEL, version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: inputBytes(input, i, 2), output: '{"prediction":"yes"}' }))
       );
     });
     after(async () => {
@@ -124,10 +123,10 @@ for (const backend of await storeBackends()) {
     });
 
     test('retention runs once per retention period across the replicas', async () => {
-      const count = async (): Promise<number> => Number((await replicas[0]!.backends.store.db.selectFrom('prediction_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+      const count = (): Promise<number> => countRows(replicas[0]!.backends.store.db);
       const add = async (n: number): Promise<void> => {
-        const rows = Array.from({ length: n }, () => ({ at: Date.now(), model: 'kept', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: '', output: '{}' }));
-        await insertPredictions(replicas[0]!.backends.store.db, rows, backend);
+        const rows = Array.from({ length: n }, () => ({ at: Date.now(), model: 'kept', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: new Uint8Array(0), output: '{}' }));
+        await insertRows(replicas[0]!.backends.store.db, rows);
       };
       let clock = 10 * MINUTE;
       const logs = replicas.map(

@@ -1,6 +1,6 @@
 /**
  * The prediction log's buffer on its own: rows reach the store in batches with category labels
- * decoded, sampling, the bound (oldest dropped and counted while the store refuses writes, never
+ * decoded (one block per model version per flush), sampling, the bound (oldest dropped and counted while the store refuses writes, never
  * an error to the caller), and retention by age and row count. SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
-import { findSchema, LOG_COLUMNS } from '../../src/drift/drift.repository.ts';
-import { batchValues } from '../../src/drift/log-batch.ts';
-import { openLogWriter, ThreadLogWriter, type LogWriter } from '../../src/drift/log-writer.ts';
+import { findSchema } from '../../src/drift/drift.repository.ts';
+import { LogBlock } from '../../src/drift/log-block.ts';
+import type { LogWriter } from '../../src/drift/log-writer.ts';
 import { namedValues, parseSchema } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
@@ -19,6 +19,7 @@ import type { LoadedModel } from '../../src/serving/loaded-model.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../helper.ts';
+import { insertRows, storedRows } from './stored-rows.ts';
 
 /** Just what the log reads of a loaded model: identity, feature names, category codes. */
 const MODEL = {
@@ -36,7 +37,7 @@ async function counter(metrics: Metrics, name: string): Promise<number> {
   return Number(m?.values[0]?.value ?? 0);
 }
 
-const rowsOf = (store: Store) => store.db.selectFrom('prediction_log').selectAll().orderBy('id').execute();
+const rowsOf = (store: Store) => storedRows(store.db);
 
 for (const backend of await storeBackends()) {
   describe(`prediction log (${backend})`, { timeout: 60_000 }, () => {
@@ -70,7 +71,7 @@ for (const backend of await storeBackends()) {
       assert.deepEqual(JSON.parse(rows[2]!.output), { prediction: 1, probability: [0.25, 0.75], confidence: 0.75 });
       assert.deepEqual([rows[0]!.kind, rows[0]!.request_id, rows[0]!.model, rows[0]!.version], ['batch', 'req-1', 'm', '3']);
       assert.equal(await counter(metrics, 'prediction_log_written_total'), 3);
-      await store.db.deleteFrom('prediction_log').execute();
+      await store.db.deleteFrom('prediction_log_blocks').execute();
     });
 
     test('sampling at 0 logs nothing', async () => {
@@ -95,7 +96,7 @@ for (const backend of await storeBackends()) {
 
     test('rows the writer refused are written later, in order, each once; close writes the rest and releases the writer', async () => {
       const metrics = new Metrics();
-      const batches: unknown[][] = [];
+      const batches: (string | null)[][] = [];
       let refusals = 2;
       let closed = false;
       const writer: LogWriter = {
@@ -104,7 +105,12 @@ for (const backend of await storeBackends()) {
             refusals--;
             return Promise.reject(new Error('store busy'));
           }
-          batches.push(batchValues(batch));
+          batches.push(
+            batch.flatMap((b) => {
+              const block = new LogBlock(b.data);
+              return Array.from({ length: block.rows }, (_, i) => block.requestId(i));
+            }),
+          );
           return Promise.resolve();
         },
         close: () => {
@@ -132,7 +138,7 @@ for (const backend of await storeBackends()) {
       record(3);
       await log.close();
       assert.equal(closed, true);
-      const written = batches.flatMap((values) => values.filter((_, k) => k % LOG_COLUMNS.length === LOG_COLUMNS.indexOf('request_id')));
+      const written = batches.flat();
       assert.deepEqual(written, requestIds);
       assert.equal(await counter(metrics, 'prediction_log_written_total'), 12);
       assert.equal(await counter(metrics, 'prediction_log_dropped_total'), 0);
@@ -140,11 +146,10 @@ for (const backend of await storeBackends()) {
 
     test('retention deletes rows past the age and keeps the newest rows', async () => {
       const now = Date.now();
-      const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: '', output: `{"i":${i}}` });
-      await store.db
-        .insertInto('prediction_log')
-        .values([...Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)), ...Array.from({ length: 10 }, (_, i) => row(now, 5 + i))])
-        .execute();
+      const row = (at: number, i: number) => ({ at, model: 'r', version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: new Uint8Array(0), output: `{"i":${i}}` });
+      // Two blocks: the old rows, and the new ones, which retention by count cuts.
+      await insertRows(store.db, Array.from({ length: 5 }, (_, i) => row(now - 40 * 86_400_000, i)));
+      await insertRows(store.db, Array.from({ length: 10 }, (_, i) => row(now, 5 + i)));
       const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 10, retentionDays: 30, maxRows: 6 });
       await log.enforceRetention();
       const left = await rowsOf(store);
@@ -153,15 +158,13 @@ for (const backend of await storeBackends()) {
   });
 }
 
-describe('prediction log on an SQLite file (writer thread)', { timeout: 120_000 }, () => {
-  test('closing writes what is buffered through the thread, once', async () => {
+describe('prediction log on an SQLite file', { timeout: 120_000 }, () => {
+  test('closing writes what is buffered, once', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'plog-file-'));
     const store = await openStore({ dataDir: dir });
     try {
       await migrateToLatest(store);
-      const writer = openLogWriter(store);
-      assert.ok(writer instanceof ThreadLogWriter);
-      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet, writer }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
       log.record(MODEL, Float32Array.of(1.5, 1), 1, '"prediction":1', 'single', 'a', performance.now());
       await log.flush();
       log.record(MODEL, Float32Array.of(2.5, 0, 3.5, 1), 2, ['"prediction":0', '"prediction":1'], 'batch', 'b', performance.now());

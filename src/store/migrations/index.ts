@@ -6,6 +6,7 @@ import * as jobs from './004-jobs.ts';
 import * as datasets from './005-datasets.ts';
 import * as drift from './006-drift.ts';
 import * as driftClaims from './007-drift-claims.ts';
+import * as predictionLogBlocks from './008-prediction-log-blocks.ts';
 
 /**
  * Every migration in order. Names sort lexically; never rename or edit a landed migration, add a
@@ -19,4 +20,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '005-datasets': datasets,
   '006-drift': drift,
   '007-drift-claims': driftClaims,
+  '008-prediction-log-blocks': predictionLogBlocks,
 };

@@ -1,0 +1,75 @@
+/**
+ * Test helpers over the prediction log's blocks: rows written as blocks (one per model version of
+ * each call), and every stored row read back, decoded, in sequence order.
+ */
+import type { Kysely } from 'kysely';
+import { insertBlocks } from '../../src/drift/drift.repository.ts';
+import { encodeRows, LogBlock, type LogRowValues } from '../../src/drift/log-block.ts';
+import type { FloatRows } from '../../src/serving/runtime.ts';
+import type { Database } from '../../src/store/schema.ts';
+
+/** A logged row as the old table held it, with its inputs as bytes. */
+export interface StoredRow {
+  readonly id: number;
+  readonly at: number;
+  readonly model: string;
+  readonly version: string;
+  readonly request_id: string | null;
+  readonly kind: string;
+  readonly latency_ms: number;
+  readonly inputs: Uint8Array;
+  readonly output: string;
+}
+
+export type NewRow = Omit<StoredRow, 'id' | 'inputs'> & { readonly inputs: Uint8Array };
+
+/** Row `r` of `input` (`f` values a row) as a block stores it. */
+export function inputBytes(input: FloatRows, r: number, f: number): Uint8Array {
+  const bytes = input.BYTES_PER_ELEMENT * f;
+  return new Uint8Array(input.buffer, input.byteOffset + r * bytes, bytes);
+}
+
+/** Writes rows as one block per model version (in order of first appearance). */
+export async function insertRows(db: Kysely<Database>, rows: readonly NewRow[]): Promise<void> {
+  const groups = new Map<string, LogRowValues[]>();
+  for (const r of rows) {
+    const key = `${r.model}\u0000${r.version}`;
+    let g = groups.get(key);
+    if (g === undefined) groups.set(key, (g = []));
+    g.push({ at: r.at, latencyMs: r.latency_ms, kind: r.kind, requestId: r.request_id, output: r.output, inputs: r.inputs });
+  }
+  const blocks = [...groups].map(([key, values]) => {
+    const [model, version] = key.split('\u0000') as [string, string];
+    return encodeRows(model, version, values);
+  });
+  await insertBlocks(db, blocks);
+}
+
+/** Every stored row, in sequence order. */
+export async function storedRows(db: Kysely<Database>): Promise<StoredRow[]> {
+  const blocks = await db.selectFrom('prediction_log_blocks').selectAll().orderBy('first_seq').execute();
+  const out: StoredRow[] = [];
+  for (const b of blocks) {
+    const block = new LogBlock(b.data);
+    for (let i = 0; i < block.rows; i++) {
+      out.push({
+        id: Number(b.first_seq) + i,
+        at: block.at[i]!,
+        model: b.model,
+        version: b.version,
+        request_id: block.requestId(i),
+        kind: block.kindOf(i),
+        latency_ms: block.latency[i]!,
+        inputs: block.input(i),
+        output: block.output(i),
+      });
+    }
+  }
+  return out;
+}
+
+/** Rows stored. */
+export async function countRows(db: Kysely<Database>): Promise<number> {
+  const r = await db.selectFrom('prediction_log_blocks').select((eb) => eb.fn.sum<number>('row_count').as('n')).executeTakeFirstOrThrow();
+  return Number(r.n ?? 0);
+}
