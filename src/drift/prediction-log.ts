@@ -58,6 +58,10 @@ export class PredictionLog implements PredictionSink {
   private flushTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private failing = false;
+  /** When the write in progress began (`performance.now()`), for the drop warning. */
+  private writeStartedAt: number | undefined;
+  /** Rows were dropped since the last successful write (warned once per such episode). */
+  private dropping = false;
   /** Model name and version of each label (`2k`, `2k + 1`), and each loaded model's label. */
   private readonly labels: string[] = [];
   private readonly labelOf = new WeakMap<LoadedModel, number>();
@@ -148,8 +152,10 @@ export class PredictionLog implements PredictionSink {
     // Room for about as many rows as this flush had, so the next one rarely grows.
     this.current = this.spare ?? new LogRows(fresh.rows);
     this.spare = undefined;
+    this.writeStartedAt = performance.now();
     this.writing = this.write(taken).finally(() => {
       this.writing = undefined;
+      this.writeStartedAt = undefined;
     });
     await this.writing;
   }
@@ -168,6 +174,7 @@ export class PredictionLog implements PredictionSink {
       }
       if (this.failing) this.log.info('prediction log: writing again');
       this.failing = false;
+      this.dropping = false;
     } catch (err) {
       if (!this.failing) this.log.warn({ err }, 'prediction log: the store refused a write; rows stay buffered (oldest dropped beyond PREDICTION_LOG_BUFFER_ROWS)');
       this.failing = true;
@@ -188,6 +195,15 @@ export class PredictionLog implements PredictionSink {
     }
     this.failed = this.failed.filter((rows) => rows.rows > 0);
     this.metrics.predictionLogDropped.inc(dropped);
+    if (dropped > 0 && !this.dropping) {
+      // Once until a write succeeds: what was waiting, and whether a write was stuck or failing.
+      this.dropping = true;
+      const writingForMs = this.writeStartedAt === undefined ? null : Math.round(performance.now() - this.writeStartedAt);
+      this.log.warn(
+        { dropped, bufferRows: this.options.bufferRows, failing: this.failing, writingForMs },
+        'prediction log: buffer full, oldest rows dropped (counted in prediction_log_dropped_total; warned again after the next successful write)',
+      );
+    }
   }
 
   /**

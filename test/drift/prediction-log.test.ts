@@ -94,6 +94,28 @@ for (const backend of await storeBackends()) {
       assert.equal(log.bufferedRows, 10);
     });
 
+    test('a full buffer warns once until a write succeeds, saying whether a write was failing', async () => {
+      const lines: { msg: string; dropped?: number; failing?: boolean; writingForMs?: number | null }[] = [];
+      const captured = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      let refuse = true;
+      const writer = { write: () => (refuse ? Promise.reject(new Error('store down')) : Promise.resolve()), close: () => Promise.resolve() };
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: captured, writer }, { sampleRate: 1, bufferRows: 4, retentionDays: 0, maxRows: 0 });
+      const record = (i: number): void => log.record(MODEL, Float32Array.of(i, 0), 1, '"prediction":1', 'single', `r${i}`, performance.now());
+      for (let i = 0; i < 4; i++) record(i);
+      await log.flush();
+      for (let i = 4; i < 8; i++) record(i);
+      const drops = () => lines.filter((l) => l.msg.startsWith('prediction log: buffer full'));
+      assert.equal(drops().length, 1, 'one warning for the episode, not one per dropped row');
+      assert.equal(drops()[0]!.dropped, 1);
+      assert.equal(drops()[0]!.failing, true);
+      assert.equal(drops()[0]!.writingForMs, null);
+      refuse = false;
+      await log.flush();
+      assert.equal(log.bufferedRows, 0);
+      for (let i = 8; i < 13; i++) record(i);
+      assert.equal(drops().length, 2, 'a new episode after a successful write warns again');
+    });
+
     test('rows the writer refused are written later, in order, each once; close writes the rest and releases the writer', async () => {
       const metrics = new Metrics();
       const batches: (string | null)[][] = [];
