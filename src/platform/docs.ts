@@ -68,15 +68,19 @@ export function installOpenApi(app: App, info: { title: string; version?: string
   });
   let scopes: FastifyInstance[] = [];
   const shared = new Map<string, unknown>();
+  let ready = false;
   app.addHook('onRegister', (scope) => void scopes.push(scope));
   app.addHook('onReady', (done) => {
     for (const scope of [...scopes, app]) for (const [id, schema] of Object.entries(scope.getSchemas())) shared.set(id, schema);
     scopes = [];
+    ready = true;
     done();
   });
 
   let docs: Promise<FastifyInstance> | undefined;
   const build = async (): Promise<FastifyInstance> => {
+    // Before, routes could still be added: a document made then would be kept without them.
+    if (!ready) throw new Error('the OpenAPI document is made once the app is ready');
     const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([import('@fastify/swagger'), import('@fastify/swagger-ui')]);
     const inner = Fastify({ logger: false, exposeHeadRoutes: false, routerOptions: { maxParamLength: 1024, ignoreTrailingSlash: true } });
     // The routes are registered for their schemas only: nothing is validated or serialised here.
