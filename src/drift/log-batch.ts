@@ -9,7 +9,7 @@
  * one block per (model, version) (`log-block.ts`): a loop over a few numbers per row and a copy or
  * two of the text and input bytes.
  */
-import { allocateBlock, KIND_CODES, type EncodedBlock } from './log-block.ts';
+import { allocateBlock, KIND_CODES, type BlockSections, type EncodedBlock } from './log-block.ts';
 import type { ServedKind } from '../serving/prediction.service.ts';
 
 /**
@@ -152,7 +152,7 @@ export class LogRows {
 
   /** Every row held as one block: the text is copied whole, and the inputs too when no padding lies between them. */
   private oneBlock(group: { model: string; version: string; rows: number; inputBytes: number; textBytes: number }): EncodedBlock {
-    const { first, count, ints, numbers } = this;
+    const { first, count, ints } = this;
     const s = allocateBlock(group.rows, group.inputBytes, group.textBytes);
     let firstAt = Infinity;
     let lastAt = -Infinity;
@@ -160,13 +160,7 @@ export class LogRows {
     let expected = ints[INTS * first + 4]!;
     for (let r = first, k = 0; r < count; r++, k++) {
       const i = INTS * r;
-      const at = numbers[2 * r]!;
-      s.at[k] = at;
-      s.latency[k] = numbers[2 * r + 1]!;
-      s.kind[k] = ints[i + 1]!;
-      s.idLength[k] = ints[i + 2]!;
-      s.outputLength[k] = ints[i + 3]!;
-      s.inputLength[k] = ints[i + 5]!;
+      const at = this.copyRow(s, k, r);
       if (ints[i + 4] !== expected) contiguous = false;
       expected = ints[i + 4]! + ints[i + 5]!;
       if (at < firstAt) firstAt = at;
@@ -190,7 +184,7 @@ export class LogRows {
 
   /** The rows of group `g` as a block (a flush that logged several model versions). */
   private groupBlock(group: { model: string; version: string; rows: number; inputBytes: number; textBytes: number }, g: number, labelGroup: Int32Array): EncodedBlock {
-    const { first, count, ints, numbers } = this;
+    const { first, count, ints } = this;
     const s = allocateBlock(group.rows, group.inputBytes, group.textBytes);
     let firstAt = Infinity;
     let lastAt = -Infinity;
@@ -201,15 +195,9 @@ export class LogRows {
       const i = INTS * r;
       const textBytes = Math.max(ints[i + 2]!, 0) + ints[i + 3]!;
       if (labelGroup[ints[i]!] === g) {
-        const at = numbers[2 * r]!;
-        s.at[k] = at;
-        s.latency[k] = numbers[2 * r + 1]!;
-        s.kind[k] = ints[i + 1]!;
-        s.idLength[k] = ints[i + 2]!;
-        s.outputLength[k] = ints[i + 3]!;
+        const at = this.copyRow(s, k, r);
         const offset = ints[i + 4]!;
         const size = ints[i + 5]!;
-        s.inputLength[k] = size;
         s.inputs.set(this.inputs.subarray(offset, offset + size), inputAt);
         inputAt += size;
         s.text.set(this.text.subarray(t, t + textBytes), textAt);
@@ -221,6 +209,19 @@ export class LogRows {
       t += textBytes;
     }
     return { model: group.model, version: group.version, rows: group.rows, firstAt, lastAt, data: s.data };
+  }
+
+  /** Copies row `r`'s fixed fields into row `k` of a block's sections; returns its time. */
+  private copyRow(s: BlockSections, k: number, r: number): number {
+    const i = INTS * r;
+    const at = this.numbers[2 * r]!;
+    s.at[k] = at;
+    s.latency[k] = this.numbers[2 * r + 1]!;
+    s.kind[k] = this.ints[i + 1]!;
+    s.idLength[k] = this.ints[i + 2]!;
+    s.outputLength[k] = this.ints[i + 3]!;
+    s.inputLength[k] = this.ints[i + 5]!;
+    return at;
   }
 
   private growRows(): void {

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
-import { Migrator, sql } from 'kysely';
+import { Migrator, sql, type Selectable } from 'kysely';
 import type { DatasetService } from '../../src/datasets/dataset.service.ts';
+import type { LegacyPredictionLogTable } from '../../src/drift/drift.repository.ts';
 import { DriftService, readWindow, type LoggedPrediction } from '../../src/drift/drift.service.ts';
 import { windowMatrix } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
@@ -24,17 +25,7 @@ import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../h
 const quiet = pino({ level: 'silent' });
 
 /** A row as version 007 stored it. */
-interface OldRow {
-  id: number;
-  at: number;
-  model: string;
-  version: string;
-  request_id: string | null;
-  kind: string;
-  latency_ms: number;
-  inputs: string;
-  output: string;
-}
+type OldRow = Selectable<LegacyPredictionLogTable>;
 
 /** 6,200 rows (more than a chunk of the move): models interleaved, a gap of deleted ids, every kind, unicode. */
 function oldRows(): OldRow[] {
