@@ -3,7 +3,7 @@
  * run): built into a scratch folder beside dist/, then started as a real process. Every entry point
  * is exercised: the CLI and server, the training thread with the job handler it imports by URL, the
  * forest's tree-building threads (n_jobs 2), the inference thread (INFERENCE_THREAD) and the
- * prediction log's writer thread and the CSV parser thread; so are the files found by path (package.json for the version,
+ * CSV parser thread, and the prediction log's writes from the bundled server; so are the files found by path (package.json for the version,
  * ui/dist, the API-docs assets) and the modules left outside the bundle (pino, Swagger,
  * onnxruntime, better-sqlite3).
  */
@@ -81,7 +81,7 @@ describe('production bundle', { timeout: 300_000 }, () => {
     assert.equal(info.version, pkg.version);
   });
 
-  test('the prediction log is written by its writer thread', async () => {
+  test('the prediction log is written by the bundled server', async () => {
     // Flushed every 250 ms; polled with the file's time limit as the deadline.
     let logged: unknown[] = [];
     while (logged.length === 0) {
