@@ -224,9 +224,21 @@ export class LogRows {
     return at;
   }
 
+  /**
+   * Doubles the room for rows in both per-row arrays together. Sized here, not by `grow`: its
+   * rounding to {@link ALIGN} elements, applied to each array on its own, gave the two arrays
+   * room for different row counts (from 21 rows: 44 in `numbers`, 42 in `ints`), and the rows
+   * between were written past the end of `ints` (ignored by typed arrays) and read back as zeros:
+   * another model version's label and an empty row.
+   */
   private growRows(): void {
-    this.numbers = grow(this.numbers, this.numbers.length, 2 * this.numbers.length, (n) => new Float64Array(n));
-    this.ints = grow(this.ints, this.ints.length, 2 * this.ints.length, (n) => new Int32Array(n));
+    const rows = 2 * (this.numbers.length / 2);
+    const numbers = new Float64Array(2 * rows);
+    numbers.set(this.numbers);
+    const ints = new Int32Array(INTS * rows);
+    ints.set(this.ints);
+    this.numbers = numbers;
+    this.ints = ints;
   }
 
   private growText(needed: number): void {

@@ -20,7 +20,7 @@ import type { FloatRows } from '../serving/runtime.ts';
 import type { Store } from '../store/database.ts';
 import { blocksAcross, claimSlot, countEdge, deleteBlocksBefore, deleteBlocksBelow, findBlock, trimBlock, upsertSchema } from './drift.repository.ts';
 import { LogRows } from './log-batch.ts';
-import { LogBlock } from './log-block.ts';
+import { LogBlock, type EncodedBlock } from './log-block.ts';
 import { schemaOf } from './log-codec.ts';
 import { foldLegacyRows } from './log-legacy.ts';
 import { StoreLogWriter, type LogWriter } from './log-writer.ts';
@@ -167,8 +167,11 @@ export class PredictionLog implements PredictionSink {
       await this.describe();
       for (; k < taken.length; k++) {
         const rows = taken[k]!;
-        await this.writer.write(rows.blocks(this.labels));
-        this.metrics.predictionLogWritten.inc(rows.rows);
+        const blocks = this.pack(rows);
+        if (blocks !== undefined) {
+          await this.writer.write(blocks);
+          this.metrics.predictionLogWritten.inc(rows.rows);
+        }
         rows.clear();
         this.spare = rows;
       }
@@ -180,6 +183,22 @@ export class PredictionLog implements PredictionSink {
       this.failing = true;
       this.failed = taken.slice(k).concat(this.failed);
       if (this.bufferedRows > this.options.bufferRows) this.dropOldest();
+    }
+  }
+
+  /**
+   * The rows as blocks; `undefined` when they cannot be packed. That is a defect, not the store
+   * refusing a write: kept for a retry, the same rows would fail every flush and hold back every
+   * row after them until the bound dropped them. So they are dropped at once, counted and logged
+   * as an error.
+   */
+  private pack(rows: LogRows): EncodedBlock[] | undefined {
+    try {
+      return rows.blocks(this.labels);
+    } catch (err) {
+      this.metrics.predictionLogDropped.inc(rows.rows);
+      this.log.error({ err, dropped: rows.rows }, 'prediction log: buffered rows could not be packed into blocks; dropped (counted in prediction_log_dropped_total)');
+      return undefined;
     }
   }
 

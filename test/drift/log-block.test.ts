@@ -111,6 +111,25 @@ describe('prediction log blocks', { timeout: 60_000 }, () => {
     assert.deepEqual(decoded(buffer.blocks(LABELS)), expected(again));
   });
 
+  test('from any starting room, every row keeps its model version and fields as the buffer grows', () => {
+    // The room a flush leaves for the next is the previous flush's row count: any number.
+    const rows = sampleRows(150, 2);
+    for (let room = 1; room <= 40; room++) {
+      const buffer = new LogRows(room);
+      appendAll(buffer, rows);
+      const blocks = buffer.blocks(LABELS);
+      assert.deepEqual(
+        blocks.map((b) => [b.model, b.version, b.rows]),
+        [
+          ['iris', '3', 75],
+          ['prices model', 'file', 75],
+        ],
+        `room for ${room} rows`,
+      );
+      assert.deepEqual(decoded(blocks), expected(rows), `room for ${room} rows`);
+    }
+  });
+
   test('one model version: one block, its inputs copied whole or row by row', () => {
     for (const f of [2, 3]) {
       // float32 rows of 3 values leave padding between rows in the buffer; of 2 values none.

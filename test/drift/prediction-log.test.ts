@@ -1,7 +1,8 @@
 /**
  * The prediction log's buffer on its own: rows reach the store in batches with category labels
  * decoded (one block per model version per flush), sampling, the bound (oldest dropped and counted while the store refuses writes, never
- * an error to the caller), and retention by age and row count. SQLite and PostgreSQL.
+ * an error to the caller), rows that cannot be packed dropped with an error instead of holding back
+ * later rows, and retention by age and row count. SQLite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -114,6 +115,43 @@ for (const backend of await storeBackends()) {
       assert.equal(log.bufferedRows, 0);
       for (let i = 8; i < 13; i++) record(i);
       assert.equal(drops().length, 2, 'a new episode after a successful write warns again');
+    });
+
+    test('rows that cannot be packed into blocks are dropped with an error, and the rows after them are written', async () => {
+      const metrics = new Metrics();
+      const lines: { level: number; msg: string; dropped?: number }[] = [];
+      const captured = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const written: (string | null)[] = [];
+      const writer: LogWriter = {
+        write: (batch) => {
+          for (const b of batch) {
+            const block = new LogBlock(b.data);
+            for (let i = 0; i < block.rows; i++) written.push(block.requestId(i));
+          }
+          return Promise.resolve();
+        },
+        close: () => Promise.resolve(),
+      };
+      const log = new PredictionLog({ store, metrics, log: captured, writer }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      for (let i = 0; i < 3; i++) log.record(MODEL, Float32Array.of(i, 0), 1, '"prediction":1', 'single', `bad${i}`, performance.now());
+      // The rows' buffer fails to pack once (as a defect in packing would): a
+      // retry would fail the same way and hold back every later row.
+      const buffer = (log as unknown as { current: { blocks: (labels: readonly string[]) => unknown } }).current;
+      buffer.blocks = () => {
+        throw new RangeError('packing defect');
+      };
+      await log.flush();
+      delete (buffer as { blocks?: unknown }).blocks;
+      assert.equal(log.bufferedRows, 0);
+      assert.equal(await counter(metrics, 'prediction_log_dropped_total'), 3);
+      assert.deepEqual(
+        lines.filter((l) => l.level === 50).map((l) => [l.dropped, /could not be packed/.test(l.msg)]),
+        [[3, true]],
+      );
+      for (let i = 0; i < 2; i++) log.record(MODEL, Float32Array.of(i, 0), 1, '"prediction":1', 'single', `ok${i}`, performance.now());
+      await log.flush();
+      assert.deepEqual(written, ['ok0', 'ok1']);
+      assert.equal(await counter(metrics, 'prediction_log_written_total'), 2);
     });
 
     test('rows the writer refused are written later, in order, each once; close writes the rest and releases the writer', async () => {
