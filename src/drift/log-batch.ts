@@ -116,9 +116,12 @@ export class LogRows {
   }
 
   /**
-   * The rows held as blocks, one per (model, version) in order of first appearance, each with its
-   * rows in the order they were appended. `labels` holds the model name and version of label `k`
-   * at `2k` and `2k + 1` (two labels may name one version: a reloaded model).
+   * The rows held as blocks, one per (model, version), each with its rows in the order they were
+   * appended. The blocks are ordered by their newest row (ties: first appearance), so the store
+   * numbers the block holding the flush's newest row last: the highest row number then names the
+   * version that answered last (the version a drift check picks), whatever order the versions
+   * first appeared in the buffer. `labels` holds the model name and version of label `k` at `2k`
+   * and `2k + 1` (two labels may name one version: a reloaded model).
    */
   blocks(labels: readonly string[]): EncodedBlock[] {
     const { first, count, ints } = this;
@@ -147,7 +150,9 @@ export class LogRows {
       group.inputBytes += ints[i + 5]!;
       group.textBytes += Math.max(ints[i + 2]!, 0) + ints[i + 3]!;
     }
-    return groups.length === 1 ? [this.oneBlock(groups[0]!)] : groups.map((group, g) => this.groupBlock(group, g, labelGroup));
+    if (groups.length === 1) return [this.oneBlock(groups[0]!)];
+    // Array sort is stable: equal newest rows keep the order of first appearance.
+    return groups.map((group, g) => this.groupBlock(group, g, labelGroup)).sort((a, b) => a.lastAt - b.lastAt);
   }
 
   /** Every row held as one block: the text is copied whole, and the inputs too when no padding lies between them. */

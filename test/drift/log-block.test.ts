@@ -75,10 +75,15 @@ function decoded(blocks: readonly EncodedBlock[]): unknown[] {
   });
 }
 
-/** What the blocks of `rows` must hold: a block per model version in order of first appearance. */
+/**
+ * What the blocks of `rows` must hold: a block per model version, ordered by the version's newest
+ * row (ties: first appearance).
+ */
 function expected(rows: readonly Row[]): unknown[] {
   const keyOf = (r: Row): string => `${LABELS[2 * r.label]}@${LABELS[2 * r.label + 1]}`;
-  const order = [...new Set(rows.map(keyOf))];
+  const newest = new Map<string, number>();
+  for (const r of rows) newest.set(keyOf(r), Math.max(newest.get(keyOf(r)) ?? -Infinity, r.at));
+  const order = [...new Set(rows.map(keyOf))].sort((a, b) => newest.get(a)! - newest.get(b)!);
   return order.flatMap((key) =>
     rows.filter((r) => keyOf(r) === key).map((r) => [LABELS[2 * r.label], LABELS[2 * r.label + 1], r.at, r.latency, r.kind, r.requestId, `{${r.output}}`, bytesOf(r.input)]),
   );
@@ -94,8 +99,9 @@ describe('prediction log blocks', { timeout: 60_000 }, () => {
     assert.deepEqual(
       blocks.map((b) => [b.model, b.version, b.rows]),
       [
-        ['iris', '3', 200],
+        // The newest row (299) is iris's, so its block comes last.
         ['prices model', 'file', 100],
+        ['iris', '3', 200],
       ],
     );
     assert.deepEqual(decoded(blocks), expected(rows));
@@ -193,7 +199,7 @@ for (const backend of await storeBackends()) {
       const rows = sampleRows(30);
       const buffer = new LogRows(16);
       appendAll(buffer, rows);
-      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [1, 21]);
+      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [1, 11]);
       // The second block of the next flush is refused: neither is stored.
       const trigger =
         backend === 'sqlite'
@@ -204,7 +210,7 @@ for (const backend of await storeBackends()) {
       await assert.rejects(insertBlocks(store.db, buffer.blocks(LABELS)), /refused by the test/);
       assert.equal((await storedRows(store.db)).length, 30);
       await sql`drop trigger refuse_block${backend === 'postgres' ? sql` on prediction_log_blocks` : sql``}`.execute(store.db);
-      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [31, 51]);
+      assert.deepEqual(await insertBlocks(store.db, buffer.blocks(LABELS)), [31, 41]);
       const stored = await storedRows(store.db);
       assert.deepEqual(
         stored.map((r) => r.id),

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
-import { findSchema } from '../../src/drift/drift.repository.ts';
+import { findSchema, latestLoggedVersion, recentlyLoggedModels } from '../../src/drift/drift.repository.ts';
 import { LogBlock } from '../../src/drift/log-block.ts';
 import type { LogWriter } from '../../src/drift/log-writer.ts';
 import { namedValues, parseSchema } from '../../src/drift/log-codec.ts';
@@ -72,6 +72,31 @@ for (const backend of await storeBackends()) {
       assert.deepEqual(JSON.parse(rows[2]!.output), { prediction: 1, probability: [0.25, 0.75], confidence: 0.75 });
       assert.deepEqual([rows[0]!.kind, rows[0]!.request_id, rows[0]!.model, rows[0]!.version], ['batch', 'req-1', 'm', '3']);
       assert.equal(await counter(metrics, 'prediction_log_written_total'), 3);
+      await store.db.deleteFrom('prediction_log_blocks').execute();
+    });
+
+    test('a flush holding two versions of a model: the version that answered last is the one a drift check picks', async () => {
+      const older = { ...MODEL, identity: { name: 'm', version: '4' } } as unknown as LoadedModel;
+      const log = new PredictionLog({ store, metrics: new Metrics(), log: quiet }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
+      const record = (model: LoadedModel, rows: number): void => {
+        for (let i = 0; i < rows; i++) log.record(model, Float32Array.of(i, 0), 1, '"prediction":1', 'single', undefined, performance.now());
+      };
+      const waitATick = () => new Promise((r) => setTimeout(r, 2));
+      // Version 3 first appears before version 4 in the buffer, but answers last.
+      record(MODEL, 1);
+      await waitATick();
+      record(older, 3);
+      await waitATick();
+      record(MODEL, 2);
+      await log.flush();
+      assert.deepEqual(await recentlyLoggedModels(store.db, 0), [{ model: 'm', version: '3' }]);
+      assert.equal(await latestLoggedVersion(store.db, 'm'), '3');
+      record(MODEL, 1);
+      await waitATick();
+      record(older, 1);
+      await log.flush();
+      assert.deepEqual(await recentlyLoggedModels(store.db, 0), [{ model: 'm', version: '4' }]);
+      assert.equal(await latestLoggedVersion(store.db, 'm'), '4');
       await store.db.deleteFrom('prediction_log_blocks').execute();
     });
 
