@@ -312,6 +312,12 @@ export async function claimSlot(db: Db, task: string, slot: number, now: number)
   return true;
 }
 
+/** The latest period of `task` claimed before `slot`, if one is still kept. */
+export async function previousClaim(db: Db, task: string, slot: number): Promise<number | undefined> {
+  const r = await db.selectFrom('drift_claims').select('slot').where('task', '=', task).where('slot', '<', slot).orderBy('slot', 'desc').limit(1).executeTakeFirst();
+  return r === undefined ? undefined : Number(r.slot);
+}
+
 /** A model's latest stored report, if any. */
 export async function latestReport(db: Db, model: string): Promise<Selectable<DriftReportTable> | undefined> {
   return db.selectFrom('drift_reports').selectAll().where('model', '=', model).orderBy('id', 'desc').limit(1).executeTakeFirst();

@@ -338,11 +338,19 @@ export class DriftService {
     const periodic = this.deps.settings.checkIntervalSeconds > 0;
     const interval = periodic ? this.deps.settings.checkIntervalSeconds * 1000 : 1;
     const slot = Math.floor(now / interval);
-    // Periodic: the models logged since the previous interval began. With the timer off
-    // (DRIFT_CHECK_INTERVAL=0) a check is run by hand and looks back one day.
-    const since = periodic ? (slot - 1) * interval : now - UNIT_MS['d']!;
+    // Periodic: the models logged since the previous interval began, or since the last checked
+    // interval began when that is earlier. With the timer off (DRIFT_CHECK_INTERVAL=0) a check is
+    // run by hand and looks back one day.
+    let since = periodic ? (slot - 1) * interval : now - UNIT_MS['d']!;
     try {
       await this.deps.predictionLog.flush();
+      if (periodic) {
+        // A check that runs late (a busy process: the timer waits for a check still running) or
+        // after intervals nobody checked must still see the rows logged since the last check,
+        // or a model whose traffic then stopped would never be checked on it.
+        const previous = await repo.previousClaim(this.deps.store.db, 'drift-check', slot);
+        if (previous !== undefined) since = Math.min(since, previous * interval);
+      }
       const models = await repo.recentlyLoggedModels(this.deps.store.db, since);
       // A check run by hand (timer off) is not one replica's share of a period: it always runs.
       if (periodic && !(await repo.claimSlot(this.deps.store.db, 'drift-check', slot, now))) {

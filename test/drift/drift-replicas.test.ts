@@ -1,7 +1,8 @@
 /**
  * Two API replicas on one database (two contexts, as two processes build them): the periodic
  * drift check stores one report per interval whichever replica's timer fires, every replica's
- * gauges follow it, and the prediction log's retention runs once per period. PostgreSQL (replicas)
+ * gauges follow it, a check that comes intervals late still covers the traffic since the last
+ * check, and the prediction log's retention runs once per period. PostgreSQL (replicas)
  * and SQLite (the processes of `serve --workers N` share the file).
  */
 import assert from 'node:assert/strict';
@@ -144,6 +145,34 @@ for (const backend of await storeBackends()) {
       await logs[1]!.enforceRetention();
       await logs[0]!.enforceRetention();
       assert.equal(await count(), 150);
+    });
+
+    test('a check that comes intervals after the last one still covers the traffic logged since that one', async () => {
+      // A clock far past the other tests' intervals; a check there claims its interval (no traffic).
+      const start = (Math.floor(Date.now() / MINUTE) + 100) * MINUTE;
+      let clock = start;
+      const drift = new DriftService({
+        store: replicas[0]!.backends.store,
+        registry: replicas[0]!.services.registry,
+        datasets: replicas[0]!.services.datasets,
+        metrics: new Metrics(),
+        log,
+        predictionLog: replicas[0]!.services.drift.log,
+        settings: { ...config.drift, checkIntervalSeconds: 60 },
+        now: () => clock,
+      });
+      await drift.runChecks();
+      const before = (await replicas[0]!.services.drift.history(MODEL, 50)).reports.length;
+      // Traffic right after that check, then the next check only three intervals later (a busy
+      // process whose timer waited): it must still see that traffic.
+      const input = new Float32Array(2 * 50);
+      const live = [values(50, 5, 2), values(50, 6, 0)];
+      for (let i = 0; i < 50; i++) [input[2 * i], input[2 * i + 1]] = [live[0]![i]!, live[1]![i]!];
+      const rows = Array.from({ length: 50 }, (_, i) => ({ at: start + 1000, model: MODEL, version: '1', request_id: null, kind: 'single', latency_ms: 1, inputs: inputBytes(input, i, 2), output: '{"prediction":"yes"}' }));
+      await insertRows(replicas[0]!.backends.store.db, rows);
+      clock = start + 3 * MINUTE + 1000;
+      await drift.runChecks();
+      assert.equal((await replicas[0]!.services.drift.history(MODEL, 50)).reports.length, before + 1);
     });
   });
 }
