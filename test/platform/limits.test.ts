@@ -79,8 +79,8 @@ describe('request limits over a socket', { timeout: 300_000 }, () => {
     await t?.close();
   });
 
-  const head = (method: string, url: string, headers: Record<string, string | number>): string =>
-    `${method} ${url} HTTP/1.1\r\nhost: x\r\nx-api-key: ${t.keys.admin}\r\n${Object.entries(headers)
+  const head = (method: string, url: string, headers: Record<string, string | number>, key = t.keys.admin): string =>
+    `${method} ${url} HTTP/1.1\r\nhost: x\r\nx-api-key: ${key}\r\n${Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('')}\r\n`;
 
@@ -101,19 +101,28 @@ describe('request limits over a socket', { timeout: 300_000 }, () => {
   });
 
   it('stops reading a chunked body as soon as it passes the limit', async () => {
-    const boundary = 'XyZ';
-    const multipartHead = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\na,b\n`);
-    for (const [url, type] of [
-      ['/datasets/big', 'text/csv'],
-      ['/datasets/big', `multipart/form-data; boundary=${boundary}`],
-      ['/models/big/versions', `multipart/form-data; boundary=${boundary}`],
-    ] as const) {
-      // Chunked encoding: one chunk per write. Up to 4000 times the limit is offered.
-      const data = Buffer.concat([multipartHead, Buffer.from('1,2\n'.repeat(4096))]);
-      const chunk = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
-      const res = await rawRequest(port, head('POST', url, { 'content-type': type, 'transfer-encoding': 'chunked' }), { bodyBytes: LIMIT * 4000, chunk });
-      assert.equal(res.status, 413, `${url} ${type}: ${res.headers}\n${res.body}`);
-      assert.ok(res.sent < LIMIT * 4000, `answered after ${res.sent} bytes`);
+    // A server of its own with a long REQUEST_TIMEOUT: this is about the size limit, and on a busy
+    // machine offering the body (from this same process) can take longer than the 1 s above.
+    const patient = await buildTestApp({ env: { DATASET_MAX_BYTES: String(LIMIT), BODY_LIMIT_BYTES: String(LIMIT), REQUEST_TIMEOUT: '120', RATE_LIMIT_PER_MINUTE: '0' } });
+    await patient.app.listen({ port: 0, host: '127.0.0.1' });
+    const patientPort = (patient.app.server.address() as net.AddressInfo).port;
+    try {
+      const boundary = 'XyZ';
+      const multipartHead = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\nContent-Type: text/csv\r\n\r\na,b\n`);
+      for (const [url, type] of [
+        ['/datasets/big', 'text/csv'],
+        ['/datasets/big', `multipart/form-data; boundary=${boundary}`],
+        ['/models/big/versions', `multipart/form-data; boundary=${boundary}`],
+      ] as const) {
+        // Chunked encoding: one chunk per write. Up to 4000 times the limit is offered.
+        const data = Buffer.concat([multipartHead, Buffer.from('1,2\n'.repeat(4096))]);
+        const chunk = Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+        const res = await rawRequest(patientPort, head('POST', url, { 'content-type': type, 'transfer-encoding': 'chunked' }, patient.keys.admin), { bodyBytes: LIMIT * 4000, chunk });
+        assert.equal(res.status, 413, `${url} ${type}: ${res.headers}\n${res.body}`);
+        assert.ok(res.sent < LIMIT * 4000, `answered after ${res.sent} bytes`);
+      }
+    } finally {
+      await patient.close();
     }
   });
 
