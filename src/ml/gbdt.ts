@@ -81,6 +81,8 @@ interface GrowContext {
   readonly pool: Float64Array[];
   readonly order: Int32Array;
   readonly tmp: Int32Array;
+  /** Partition scratch: 1 for the bins that go left in the split being applied. */
+  readonly goLeft: Uint8Array;
   readonly og: Float64Array;
   readonly oh: Float64Array;
 }
@@ -109,6 +111,14 @@ function buildHistogram(ctx: GrowContext, hist: Float64Array, g: Float64Array, h
   const { bins, n, p, order, og, oh, histOffset } = ctx;
   hist.fill(0);
   const cnt = e - s;
+  if (cnt === n) {
+    // The root: every row in index order, so bins and gradients are read as they lie.
+    for (let f = 0; f < p; f++) {
+      if (ctx.constHess) accumulateColumn(hist, histOffset[f]!, bins, f * n, g, n);
+      else accumulateColumnWithHessians(hist, histOffset[f]!, bins, f * n, g, h, n);
+    }
+    return;
+  }
   // Gather gradients in node order once so the per-feature loops read them sequentially.
   if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[order[s + t]!]!;
   else {
@@ -118,27 +128,131 @@ function buildHistogram(ctx: GrowContext, hist: Float64Array, g: Float64Array, h
       oh[t] = h[i]!;
     }
   }
-  if (ctx.constHess) {
-    for (let f = 0; f < p; f++) {
-      const hb = histOffset[f]!;
-      const col = f * n;
-      for (let t = 0; t < cnt; t++) {
-        const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-        hist[o]! += og[t]!;
-        hist[o + 2]!++;
-      }
-    }
-    return;
-  }
   for (let f = 0; f < p; f++) {
-    const hb = histOffset[f]!;
-    const col = f * n;
-    for (let t = 0; t < cnt; t++) {
-      const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-      hist[o]! += og[t]!;
-      hist[o + 1]! += oh[t]!;
-      hist[o + 2]!++;
-    }
+    if (ctx.constHess) accumulateFeature(hist, histOffset[f]!, bins, f * n, order, s, og, cnt);
+    else accumulateFeatureWithHessians(hist, histOffset[f]!, bins, f * n, order, s, og, oh, cnt);
+  }
+}
+
+/*
+ * The two loops below add one feature's rows to its histogram, four rows per step: V8 then keeps
+ * more loads in flight and checks the loop once per four rows, about twice as fast as one row per
+ * step. The additions happen in row order either way, so the sums are the same to the last bit.
+ */
+
+/** Gradient sums and counts of rows `order[s..s+cnt)` of the column at `col`, into bins from `hb`. */
+function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col: number, order: Int32Array, s: number, og: Float64Array, cnt: number): void {
+  let t = 0;
+  for (; t + 3 < cnt; t += 4) {
+    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
+    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
+    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
+    hist[o0]! += og[t]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += og[t + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += og[t + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += og[t + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; t < cnt; t++) {
+    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    hist[o]! += og[t]!;
+    hist[o + 2]!++;
+  }
+}
+
+/** As {@link accumulateFeature}, for all rows in index order. */
+function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, g: Float64Array, n: number): void {
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = hb + bins[col + i]! * HIST_STRIDE;
+    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
+    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
+    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
+    hist[o0]! += g[i]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += g[i + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += g[i + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += g[i + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; i < n; i++) {
+    const o = hb + bins[col + i]! * HIST_STRIDE;
+    hist[o]! += g[i]!;
+    hist[o + 2]!++;
+  }
+}
+
+/** As {@link accumulateFeatureWithHessians}, for all rows in index order. */
+function accumulateColumnWithHessians(hist: Float64Array, hb: number, bins: Uint8Array, col: number, g: Float64Array, h: Float64Array, n: number): void {
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = hb + bins[col + i]! * HIST_STRIDE;
+    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
+    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
+    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
+    hist[o0]! += g[i]!;
+    hist[o0 + 1]! += h[i]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += g[i + 1]!;
+    hist[o1 + 1]! += h[i + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += g[i + 2]!;
+    hist[o2 + 1]! += h[i + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += g[i + 3]!;
+    hist[o3 + 1]! += h[i + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; i < n; i++) {
+    const o = hb + bins[col + i]! * HIST_STRIDE;
+    hist[o]! += g[i]!;
+    hist[o + 1]! += h[i]!;
+    hist[o + 2]!++;
+  }
+}
+
+/** As {@link accumulateFeature}, with hessian sums. */
+function accumulateFeatureWithHessians(
+  hist: Float64Array,
+  hb: number,
+  bins: Uint8Array,
+  col: number,
+  order: Int32Array,
+  s: number,
+  og: Float64Array,
+  oh: Float64Array,
+  cnt: number,
+): void {
+  let t = 0;
+  for (; t + 3 < cnt; t += 4) {
+    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
+    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
+    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
+    hist[o0]! += og[t]!;
+    hist[o0 + 1]! += oh[t]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += og[t + 1]!;
+    hist[o1 + 1]! += oh[t + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += og[t + 2]!;
+    hist[o2 + 1]! += oh[t + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += og[t + 3]!;
+    hist[o3 + 1]! += oh[t + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; t < cnt; t++) {
+    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    hist[o]! += og[t]!;
+    hist[o + 1]! += oh[t]!;
+    hist[o + 2]!++;
   }
 }
 
@@ -319,13 +433,21 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
     const e = end[node]!;
     const col = f * n;
     const missingBin = nBins[f]!;
+    // Branch-free: a table says which side each bin goes to, and every row is written to both
+    // places while only its side's cursor advances (the side of a row is unpredictable, so a
+    // branch on it would be mispredicted about half the time). Writing order[l] is safe: l <= pos.
+    const goLeft = ctx.goLeft;
+    for (let b = 0; b < missingBin; b++) goLeft[b] = b <= tb ? 1 : 0;
+    goLeft[missingBin] = ml;
     let l = s;
     let r = 0;
     for (let pos = s; pos < e; pos++) {
       const i = order[pos]!;
-      const b = bins[col + i]!;
-      if (b === missingBin ? ml === 1 : b <= tb) order[l++] = i;
-      else tmp[r++] = i;
+      const side = goLeft[bins[col + i]!]!;
+      order[l] = i;
+      tmp[r] = i;
+      l += side;
+      r += 1 - side;
     }
     order.set(tmp.subarray(0, r), l);
 
@@ -629,6 +751,7 @@ export async function fitGradientBoosting(
     pool: [],
     order: new Int32Array(nT),
     tmp: new Int32Array(nT),
+    goLeft: new Uint8Array(256),
     og: new Float64Array(nT),
     oh: new Float64Array(nT),
   };
