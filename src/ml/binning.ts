@@ -179,16 +179,18 @@ export function fitBinMapper(
 /**
  * Maps rows of a column-major float32 matrix to bins (binary search over the edges).
  * @param rowsUsed which rows, in output order.
+ * @param shared allocate the bins in a SharedArrayBuffer (for worker threads). Default false.
  */
 export function applyBinMapper(
   mapper: BinMapper,
   xcol: Float32Array,
   nRows: number,
   rowsUsed: Int32Array,
+  shared = false,
 ): BinnedData {
   const nCols = mapper.edges.length;
   const n = rowsUsed.length;
-  const bins = new Uint8Array(n * nCols);
+  const bins = shared ? new Uint8Array(new SharedArrayBuffer(n * nCols)) : new Uint8Array(n * nCols);
   for (let j = 0; j < nCols; j++) {
     const e = mapper.edges[j]!;
     const ne = e.length;

@@ -19,7 +19,9 @@
  */
 
 import { FLOAT32_MAX, applyBinMapper, fitBinMapper, toColumnMajorF32, type BinMapper } from './binning.ts';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { Pacer, throwIfAborted } from './pace.ts';
+import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import { createRng } from '../util/random.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
@@ -51,6 +53,18 @@ export interface GradientBoostingParams {
   readonly tol?: number;
   /** Seed of the validation split. Default 0. */
   readonly seed?: number;
+  /**
+   * Threads building histograms; `null`/undefined = min(available parallelism, 4), `-1` = all
+   * cores, `1` = the calling thread only. The model is the same whatever the number. Small problems
+   * stay on the calling thread (see `parallel_threshold`).
+   */
+  readonly n_jobs?: number | null;
+  /**
+   * Training rows x features below which the fit stays on the calling thread even when `n_jobs` >
+   * 1. Default 2e6 (e.g. 100,000 rows of 20 features; a smaller fit gains less than starting a
+   * worker costs); 0 always uses workers.
+   */
+  readonly parallel_threshold?: number;
 }
 
 type LossKind = 'squared_error' | 'binary' | 'multinomial';
@@ -58,33 +72,48 @@ type LossKind = 'squared_error' | 'binary' | 'multinomial';
 const HIST_STRIDE = 3; // gradient, hessian, count per bin
 const MIN_HESSIAN_TO_SPLIT = 1e-3;
 
-interface GrowContext {
+/**
+ * What the histogram builders read. When the fit uses worker threads, every array here lives in a
+ * SharedArrayBuffer and the workers see the same memory.
+ */
+export interface HistogramInputs {
+  /** Column-major bins of the training rows (`bins[f * n + i]`). */
   readonly bins: Uint8Array;
   readonly n: number;
   readonly p: number;
-  readonly nBins: Int32Array;
   /** Start of each feature's bins in a histogram (`nBins[f] + 1` slots, the last for missing). */
   readonly histOffset: Int32Array;
   readonly histSize: number;
+  /**
+   * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
+   * saves a third of the accumulation work.
+   */
+  readonly constHess: boolean;
+  /** Gradients and hessians of every output, class-major (`g[k * n + i]`). */
+  readonly g: Float64Array;
+  readonly h: Float64Array;
+  /** Rows of the tree being grown, each node's a segment. */
+  readonly order: Int32Array;
+  /** The gradients (hessians) of the node being histogrammed, gathered in node order. */
+  readonly og: Float64Array;
+  readonly oh: Float64Array;
+}
+
+interface GrowContext extends HistogramInputs {
+  readonly nBins: Int32Array;
   readonly mapper: BinMapper;
   readonly maxLeaves: number;
   readonly maxDepth: number;
   readonly minLeaf: number;
   readonly l2: number;
   readonly lr: number;
-  /**
-   * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
-   * saves a third of the accumulation work.
-   */
-  readonly constHess: boolean;
   /** Histogram buffers reused across nodes and trees. */
   readonly pool: Float64Array[];
-  readonly order: Int32Array;
   readonly tmp: Int32Array;
   /** Partition scratch: 1 for the bins that go left in the split being applied. */
   readonly goLeft: Uint8Array;
-  readonly og: Float64Array;
-  readonly oh: Float64Array;
+  /** Threads that build a share of large nodes' histograms; null = all on the calling thread. */
+  readonly workers: HistogramWorkers | null;
 }
 
 /** A grown tree with what the booster needs beyond the exported shape. */
@@ -103,34 +132,64 @@ interface GrownTree {
 }
 
 function acquire(ctx: GrowContext): Float64Array {
-  return ctx.pool.pop() ?? new Float64Array(ctx.histSize);
+  return ctx.pool.pop() ?? sharedFloat64(ctx.histSize, ctx.workers !== null);
 }
 
-/** Accumulates the histogram of rows `order[s..e)` into a zeroed buffer. */
-function buildHistogram(ctx: GrowContext, hist: Float64Array, g: Float64Array, h: Float64Array, s: number, e: number): void {
-  const { bins, n, p, order, og, oh, histOffset } = ctx;
-  hist.fill(0);
+function sharedFloat64(length: number, shared: boolean): Float64Array {
+  return shared ? new Float64Array(new SharedArrayBuffer(length * Float64Array.BYTES_PER_ELEMENT)) : new Float64Array(length);
+}
+
+/**
+ * Node size (rows x features) from which the worker threads take a share of a histogram: below it,
+ * waking them (microseconds, more when a core is busy) costs about what it saves.
+ */
+const MIN_PARALLEL_NODE_WORK = 50_000;
+
+const DEFAULT_PARALLEL_THRESHOLD = 2e6;
+
+/**
+ * The histogram of rows `order[s..e)` for output `gOff / n`, zeroed first. With workers, the
+ * calling thread builds the first features and each worker a contiguous range of the others; a
+ * feature's bins are summed by one thread, in row order, so the result is the same to the last bit
+ * whatever the number of threads.
+ */
+async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+  const { n, p, order, og, oh, g, h } = ctx;
   const cnt = e - s;
-  if (cnt === n) {
-    // The root: every row in index order, so bins and gradients are read as they lie.
-    for (let f = 0; f < p; f++) {
-      if (ctx.constHess) accumulateColumn(hist, histOffset[f]!, bins, f * n, g, n);
-      else accumulateColumnWithHessians(hist, histOffset[f]!, bins, f * n, g, h, n);
-    }
-    return;
-  }
-  // Gather gradients in node order once so the per-feature loops read them sequentially.
-  if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[order[s + t]!]!;
-  else {
-    for (let t = 0; t < cnt; t++) {
-      const i = order[s + t]!;
-      og[t] = g[i]!;
-      oh[t] = h[i]!;
+  // Gather gradients in node order once so the per-feature loops read them sequentially (the root
+  // reads them in place).
+  if (cnt !== n) {
+    if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[gOff + order[s + t]!]!;
+    else {
+      for (let t = 0; t < cnt; t++) {
+        const i = gOff + order[s + t]!;
+        og[t] = g[i]!;
+        oh[t] = h[i]!;
+      }
     }
   }
-  for (let f = 0; f < p; f++) {
-    if (ctx.constHess) accumulateFeature(hist, histOffset[f]!, bins, f * n, order, s, og, cnt);
-    else accumulateFeatureWithHessians(hist, histOffset[f]!, bins, f * n, order, s, og, oh, cnt);
+  const workers = ctx.workers;
+  if (workers === null || cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
+  else await workers.build(ctx, hist, gOff, s, e);
+}
+
+/**
+ * Zeroes and fills the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
+ * when they are all `n` rows, read in index order), with the node's gradients already gathered in
+ * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ */
+export function accumulateHistogram(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, f0: number, f1: number): void {
+  const { bins, n, p, histOffset, constHess, g, h, order, og, oh } = inp;
+  hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
+  const cnt = e - s;
+  for (let f = f0; f < f1; f++) {
+    const hb = histOffset[f]!;
+    const col = f * n;
+    if (cnt === n) {
+      if (constHess) accumulateColumn(hist, hb, bins, col, g, gOff, n);
+      else accumulateColumnWithHessians(hist, hb, bins, col, g, h, gOff, n);
+    } else if (constHess) accumulateFeature(hist, hb, bins, col, order, s, og, cnt);
+    else accumulateFeatureWithHessians(hist, hb, bins, col, order, s, og, oh, cnt);
   }
 }
 
@@ -165,7 +224,8 @@ function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col
 }
 
 /** As {@link accumulateFeature}, for all rows in index order. */
-function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, g: Float64Array, n: number): void {
+function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, gAll: Float64Array, gOff: number, n: number): void {
+  const g = gAll.subarray(gOff, gOff + n);
   let i = 0;
   for (; i + 3 < n; i += 4) {
     const o0 = hb + bins[col + i]! * HIST_STRIDE;
@@ -189,7 +249,18 @@ function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col:
 }
 
 /** As {@link accumulateFeatureWithHessians}, for all rows in index order. */
-function accumulateColumnWithHessians(hist: Float64Array, hb: number, bins: Uint8Array, col: number, g: Float64Array, h: Float64Array, n: number): void {
+function accumulateColumnWithHessians(
+  hist: Float64Array,
+  hb: number,
+  bins: Uint8Array,
+  col: number,
+  gAll: Float64Array,
+  hAll: Float64Array,
+  gOff: number,
+  n: number,
+): void {
+  const g = gAll.subarray(gOff, gOff + n);
+  const h = hAll.subarray(gOff, gOff + n);
   let i = 0;
   for (; i + 3 < n; i += 4) {
     const o0 = hb + bins[col + i]! * HIST_STRIDE;
@@ -253,6 +324,189 @@ function accumulateFeatureWithHessians(
     hist[o]! += og[t]!;
     hist[o + 1]! += oh[t]!;
     hist[o + 2]!++;
+  }
+}
+
+/** Slots of the shared control array of {@link HistogramWorkers}. */
+export const Ctl = {
+  /** Task number, bumped (and notified) for every parallel histogram; 0 before the first. */
+  Seq: 0,
+  /** Claim word of the current task: `(seq & 0x7fff) << 16 | next feature to build`. */
+  Claim: 1,
+  /** Features of the current task finished so far (notified when all `p` are). */
+  Finished: 2,
+  /** The task: histogram buffer id, gradient offset, row segment. */
+  Hist: 3,
+  GOff: 4,
+  Start: 5,
+  End: 6,
+  /** Set by a worker whose share threw (its message follows on the channel). */
+  Failed: 7,
+  /** Set to end the workers' loops. */
+  Stop: 8,
+  /** Features built by the workers so far, all tasks together. */
+  WorkerFeatures: 9,
+  /** Features built by any thread so far. */
+  AllFeatures: 10,
+  Length: 11,
+} as const;
+
+/** What a histogram worker starts with (workerData). */
+export interface GbdtWorkerInit {
+  readonly control: Int32Array;
+  /** Main to worker: the shared inputs, then every new histogram buffer; worker to main: errors. */
+  readonly port: MessagePort;
+}
+
+/** Message on a histogram worker's channel. */
+export type GbdtWorkerMessage =
+  | { readonly kind: 'inputs'; readonly inputs: HistogramInputs }
+  | { readonly kind: 'hist'; readonly id: number; readonly hist: Float64Array }
+  | { readonly kind: 'error'; readonly message: string };
+
+/** Claim word of task `seq` with `f` features claimed. */
+export function claimWord(seq: number, f: number): number {
+  return ((seq & 0x7fff) << 16) | f;
+}
+
+/**
+ * Claims the next feature of task `seq` from the control array, or returns -1 once all `p` are
+ * claimed or the task is no longer the current one. Threads claim one feature at a time, so the
+ * faster thread builds more of them and none waits on a slow one for long.
+ */
+export function claimFeature(control: Int32Array, seq: number, p: number): number {
+  for (;;) {
+    const w = Atomics.load(control, Ctl.Claim);
+    if (w >>> 16 !== (seq & 0x7fff)) return -1;
+    const f = w & 0xffff;
+    if (f >= p) return -1;
+    if (Atomics.compareExchange(control, Ctl.Claim, w, w + 1) === w) return f;
+  }
+}
+
+/** Most features the claim word can count. */
+const MAX_PARALLEL_FEATURES = 0xffff;
+
+/**
+ * Worker threads that build features of large nodes' histograms beside the calling thread. Every
+ * thread claims one feature at a time (an atomic counter in shared memory), zeroes that feature's
+ * slots and sums its rows in row order, so each bin's sum is the same to the last bit whoever
+ * built it. Workers sleep in `Atomics.wait` between tasks, so a task costs a notify, not a
+ * message; the calling thread never waits for a worker to wake, only for features a worker has
+ * claimed. Started before the data is binned (a TypeScript worker's start-up overlaps it); must
+ * be closed.
+ */
+class HistogramWorkers {
+  private readonly control = new Int32Array(new SharedArrayBuffer(Ctl.Length * Int32Array.BYTES_PER_ELEMENT));
+  private readonly workers: Worker[] = [];
+  private readonly ports: MessagePort[] = [];
+  private readonly histIds = new Map<Float64Array, number>();
+  private failure: Error | null = null;
+  private closing = false;
+  private readonly started: Promise<unknown>;
+
+  constructor(workers: number) {
+    for (let w = 0; w < workers; w++) {
+      const { port1, port2 } = new MessageChannel();
+      const init: GbdtWorkerInit = { control: this.control, port: port2 };
+      const worker = spawnWorker(import.meta.url, './gbdt-worker', init, [port2]);
+      worker.on('error', (err) => (this.failure ??= err));
+      worker.on('exit', (code) => {
+        if (!this.closing) this.failure ??= new Error(`gradient boosting worker exited with code ${code}`);
+      });
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+    // A worker posts one message once its module is loaded; a failed start rejects.
+    this.started = Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            worker.once('message', () => resolve());
+            worker.once('error', reject);
+            worker.once('exit', (code) => reject(new Error(`gradient boosting worker exited with code ${code}`)));
+          }),
+      ),
+    );
+    // Seen by build() or ready() if it happens; not an unhandled rejection before that.
+    this.started.catch(() => undefined);
+  }
+
+  /** Resolves once every worker has loaded (so the first trees get their help). */
+  async ready(): Promise<void> {
+    await this.started;
+  }
+
+  /** Share of the histogram features built so far that the workers built (0..1). */
+  workerShare(): number {
+    const all = Atomics.load(this.control, Ctl.AllFeatures);
+    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerFeatures) / all;
+  }
+
+  /** Hands the workers the shared inputs (the arrays' memory is shared, not copied). */
+  init(inputs: HistogramInputs): void {
+    for (const port of this.ports) port.postMessage({ kind: 'inputs', inputs } satisfies GbdtWorkerMessage);
+  }
+
+  /**
+   * Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help.
+   * Resolves when every feature is in `hist`; rejects if a worker failed.
+   */
+  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+    this.throwIfFailed();
+    const c = this.control;
+    const p = inp.p;
+    let id = this.histIds.get(hist);
+    if (id === undefined) {
+      id = this.histIds.size;
+      this.histIds.set(hist, id);
+      for (const port of this.ports) port.postMessage({ kind: 'hist', id, hist } satisfies GbdtWorkerMessage);
+    }
+    const seq = c[Ctl.Seq]! + 1;
+    c[Ctl.Hist] = id;
+    c[Ctl.GOff] = gOff;
+    c[Ctl.Start] = s;
+    c[Ctl.End] = e;
+    Atomics.store(c, Ctl.Finished, 0);
+    Atomics.store(c, Ctl.Claim, claimWord(seq, 0));
+    Atomics.store(c, Ctl.Seq, seq);
+    Atomics.notify(c, Ctl.Seq);
+    let f: number;
+    while ((f = claimFeature(c, seq, p)) >= 0) {
+      accumulateHistogram(inp, hist, gOff, s, e, f, f + 1);
+      Atomics.add(c, Ctl.Finished, 1);
+    }
+    Atomics.add(c, Ctl.AllFeatures, p);
+    // Only features a worker claimed are left: wait for them, now and then letting the event loop
+    // run so that a worker's exit or error is seen rather than waited on forever.
+    for (;;) {
+      const done = Atomics.load(c, Ctl.Finished);
+      if (done === p) break;
+      if (Atomics.wait(c, Ctl.Finished, done, 50) === 'timed-out') {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.throwIfFailed();
+      }
+    }
+    if (Atomics.load(c, Ctl.Failed) !== 0) {
+      const msg = this.ports.map((port) => receiveMessageOnPort(port)?.message as GbdtWorkerMessage | undefined).find((m) => m?.kind === 'error');
+      this.failure = new Error(`gradient boosting worker failed: ${msg?.kind === 'error' ? msg.message : 'unknown error'}`);
+      throw this.failure;
+    }
+  }
+
+  /** Throws what made a worker fail, if one did (its 'error' or 'exit' event, seen between tasks). */
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Ends every worker thread. */
+  async close(): Promise<void> {
+    this.closing = true;
+    Atomics.store(this.control, Ctl.Stop, 1);
+    Atomics.add(this.control, Ctl.Seq, 1);
+    Atomics.notify(this.control, Ctl.Seq);
+    for (const port of this.ports) port.close();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
 
@@ -355,9 +609,12 @@ function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: numbe
   }
 }
 
-/** Grows one tree leaf-wise on gradients `g` and hessians `h` (indexed by training row). */
-function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree {
+/** Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`). */
+async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
   const { n, bins, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
+  const gOff = k * n;
+  const g = ctx.g.subarray(gOff, gOff + n);
+  const h = ctx.h.subarray(gOff, gOff + n);
   const cap = 2 * Math.min(maxLeaves, n) + 1;
   const feature = new Int32Array(cap);
   const thrBin = new Int32Array(cap);
@@ -407,7 +664,7 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
 
   if (splittable(0) && maxLeaves > 1) {
     const hst = acquire(ctx);
-    buildHistogram(ctx, hst, g, h, 0, n);
+    await buildHistogram(ctx, hst, gOff, 0, n);
     hists[0] = hst;
     evaluate(0);
   }
@@ -482,7 +739,7 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
     const small = l - s <= e - l ? lc : rc;
     const large = small === lc ? rc : lc;
     const hs = acquire(ctx);
-    buildHistogram(ctx, hs, g, h, start[small]!, end[small]!);
+    await buildHistogram(ctx, hs, gOff, start[small]!, end[small]!);
     hists[small] = hs;
     const needLarge = large === lc ? needL : needR;
     if (needLarge) {
@@ -710,97 +967,108 @@ export async function fitGradientBoosting(
     for (let i = 0; i < n; i++) trainIdx[i] = i;
   }
   const nT = trainIdx.length;
-  // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
-  let binRows = trainIdx;
-  if (nT > 200000) {
-    binRows = trainIdx.slice();
-    createRng(seed).shuffleInPlace(binRows);
-  }
-  const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
-  const train = applyBinMapper(mapper, xcol, n, trainIdx);
-  const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
-  const yT = take(data.y, trainIdx);
-  const yV = valIdx ? take(data.y, valIdx) : null;
+  // Histograms are built on worker threads when the data is large enough to pay for starting them.
+  const threads = Math.min(resolveJobs(params.n_jobs), p);
+  const parallel = threads > 1 && p <= MAX_PARALLEL_FEATURES && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
+  const workers = parallel ? new HistogramWorkers(threads - 1) : null;
+  try {
+    // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
+    let binRows = trainIdx;
+    if (nT > 200000) {
+      binRows = trainIdx.slice();
+      createRng(seed).shuffleInPlace(binRows);
+    }
+    const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
+    const train = applyBinMapper(mapper, xcol, n, trainIdx, workers !== null);
+    const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
+    const yT = take(data.y, trainIdx);
+    const yV = valIdx ? take(data.y, valIdx) : null;
 
-  const base = baseline(kind, yT, K);
-  const raw = new Float64Array(nT * K);
-  for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
-  const rawV = yV ? new Float64Array(yV.length * K) : null;
-  if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
+    const base = baseline(kind, yT, K);
+    const raw = new Float64Array(nT * K);
+    for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
+    const rawV = yV ? new Float64Array(yV.length * K) : null;
+    if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
-  const histOffset = new Int32Array(p);
-  let histSize = 0;
-  for (let f = 0; f < p; f++) {
-    histOffset[f] = histSize;
-    histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
-  }
-  const ctx: GrowContext = {
-    bins: train.bins,
-    n: nT,
-    p,
-    nBins: mapper.nBins,
-    histOffset,
-    histSize,
-    mapper,
-    maxLeaves: maxLeafParam ?? Infinity,
-    maxDepth: maxDepthParam ?? Infinity,
-    minLeaf,
-    l2,
-    lr,
-    constHess: kind === 'squared_error',
-    pool: [],
-    order: new Int32Array(nT),
-    tmp: new Int32Array(nT),
-    goLeft: new Uint8Array(256),
-    og: new Float64Array(nT),
-    oh: new Float64Array(nT),
-  };
-  const g = new Float64Array(nT * K);
-  const h = new Float64Array(nT * K);
-  const trees: Tree[] = [];
-  const scores: number[] = [];
-  if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
-  onProgress?.(0, `boosting up to ${maxIter} iterations`);
-  const pacer = new Pacer();
+    const histOffset = new Int32Array(p);
+    let histSize = 0;
+    for (let f = 0; f < p; f++) {
+      histOffset[f] = histSize;
+      histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
+    }
+    const ctx: GrowContext = {
+      bins: train.bins,
+      n: nT,
+      p,
+      nBins: mapper.nBins,
+      histOffset,
+      histSize,
+      mapper,
+      maxLeaves: maxLeafParam ?? Infinity,
+      maxDepth: maxDepthParam ?? Infinity,
+      minLeaf,
+      l2,
+      lr,
+      constHess: kind === 'squared_error',
+      pool: [],
+      order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      tmp: new Int32Array(nT),
+      goLeft: new Uint8Array(256),
+      g: sharedFloat64(nT * K, workers !== null),
+      h: sharedFloat64(nT * K, workers !== null),
+      og: sharedFloat64(nT, workers !== null),
+      oh: sharedFloat64(nT, workers !== null),
+      workers,
+    };
+    const { g, h } = ctx;
+    workers?.init({ bins: ctx.bins, n: nT, p, histOffset, histSize, constHess: ctx.constHess, g, h, order: ctx.order, og: ctx.og, oh: ctx.oh });
+    const trees: Tree[] = [];
+    const scores: number[] = [];
+    if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
+    onProgress?.(0, `boosting up to ${maxIter} iterations${workers !== null ? ` (histograms on ${threads} threads)` : ''}`);
+    await workers?.ready();
+    const pacer = new Pacer();
 
-  for (let iter = 0; iter < maxIter; iter++) {
-    computeGradients(kind, yT, raw, K, g, h);
-    for (let k = 0; k < K; k++) {
-      const gk = g.subarray(k * nT, (k + 1) * nT);
-      const hk = h.subarray(k * nT, (k + 1) * nT);
-      const grown = growTree(ctx, gk, hk);
-      // Training rows: each leaf's rows are a segment of ctx.order.
-      for (let node = 0; node < grown.nodeCount; node++) {
-        if (grown.left[node]! !== -1) continue;
-        const v = grown.value[node]!;
-        for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+    for (let iter = 0; iter < maxIter; iter++) {
+      computeGradients(kind, yT, raw, K, g, h);
+      for (let k = 0; k < K; k++) {
+        const grown = await growTree(ctx, k);
+        // Training rows: each leaf's rows are a segment of ctx.order.
+        for (let node = 0; node < grown.nodeCount; node++) {
+          if (grown.left[node]! !== -1) continue;
+          const v = grown.value[node]!;
+          for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+        }
+        if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
+        trees.push(toTree(grown, mapper, k, K));
+        await pacer.pause();
+        throwIfAborted(signal);
       }
-      if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
-      trees.push(toTree(grown, mapper, k, K));
-      await pacer.pause();
-      throwIfAborted(signal);
+      let stop = false;
+      if (rawV && yV) {
+        scores.push(-meanLoss(kind, yV, rawV, K));
+        stop = shouldStop(scores, nIterNoChange, tol);
+      }
+      onProgress?.((iter + 1) / maxIter, `iteration ${iter + 1}/${maxIter}`);
+      if (stop) {
+        onProgress?.(1, `early stopping after ${iter + 1} iterations`);
+        break;
+      }
     }
-    let stop = false;
-    if (rawV && yV) {
-      scores.push(-meanLoss(kind, yV, rawV, K));
-      stop = shouldStop(scores, nIterNoChange, tol);
-    }
-    onProgress?.((iter + 1) / maxIter, `iteration ${iter + 1}/${maxIter}`);
-    if (stop) {
-      onProgress?.(1, `early stopping after ${iter + 1} iterations`);
-      break;
-    }
-  }
+    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram features built on worker threads`);
 
-  return {
-    kind: 'trees',
-    task: data.task,
-    nFeatures: p,
-    nOutputs: K,
-    nClasses: isCls ? data.nClasses : 0,
-    trees,
-    baseValues: base,
-    aggregate: 'sum',
-    postTransform: kind === 'squared_error' ? 'none' : kind === 'binary' ? 'logistic' : 'softmax',
-  };
+    return {
+      kind: 'trees',
+      task: data.task,
+      nFeatures: p,
+      nOutputs: K,
+      nClasses: isCls ? data.nClasses : 0,
+      trees,
+      baseValues: base,
+      aggregate: 'sum',
+      postTransform: kind === 'squared_error' ? 'none' : kind === 'binary' ? 'logistic' : 'softmax',
+    };
+  } finally {
+    await workers?.close();
+  }
 }
