@@ -1,13 +1,13 @@
 /**
- * Worker-thread entry of histogram gradient boosting (see `HistogramWorkers` in `gbdt.ts`). It
- * sleeps in `Atomics.wait` on the task number of the shared control array; on each new task it
- * reads what arrived on its channel (the shared inputs, new histogram buffers), then claims and
- * builds features of the task's histogram until none is left. It never returns to its event loop:
- * the calling thread ends it with the Stop flag and `terminate()`.
+ * Worker-thread entry of histogram gradient boosting (see `GrowWorkers` in `gbdt.ts`). It sleeps
+ * in `Atomics.wait` on the task number of the shared control array; on each new task it reads what
+ * arrived on its channel (the shared inputs, new histogram buffers), then claims and does units of
+ * the task (histogram features, partition chunks) until none is left. It never returns to its
+ * event loop: the calling thread ends it with the Stop flag and `terminate()`.
  */
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { Ctl, accumulateHistogram, claimFeature, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
+import { Ctl, TASK_HISTOGRAM, claimUnit, runUnit, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
 
 const { control, port } = workerData as GbdtWorkerInit;
 let inputs: HistogramInputs | null = null;
@@ -30,23 +30,23 @@ for (;;) {
   seen = Atomics.load(control, Ctl.Seq);
   if (Atomics.load(control, Ctl.Stop) !== 0) break;
   drain();
-  const hist = hists[control[Ctl.Hist]!];
-  // Without the inputs or the buffer (not possible: both are posted before the task), leave the
-  // task to the calling thread.
-  if (inputs === null || hist === undefined) continue;
-  const { p } = inputs;
-  const gOff = control[Ctl.GOff]!;
-  const s = control[Ctl.Start]!;
-  const e = control[Ctl.End]!;
-  for (let f = claimFeature(control, seen, p); f >= 0; f = claimFeature(control, seen, p)) {
+  // Without the inputs (not possible: they are posted before the first task), leave the task to
+  // the calling thread. The task's fields may belong to a newer task by now; then no unit can be
+  // claimed under this task number and nothing is done.
+  if (inputs === null) continue;
+  const units = control[Ctl.Units]!;
+  const histogram = control[Ctl.Kind] === TASK_HISTOGRAM;
+  const hist = histogram ? hists[control[Ctl.Hist]!] : undefined;
+  if (histogram && hist === undefined) continue;
+  for (let u = claimUnit(control, seen, units); u >= 0; u = claimUnit(control, seen, units)) {
     try {
-      accumulateHistogram(inputs, hist, gOff, s, e, f, f + 1);
+      runUnit(inputs, control, hist, u);
     } catch (err) {
       if (Atomics.exchange(control, Ctl.Failed, 1) === 0) {
         port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) } satisfies GbdtWorkerMessage);
       }
     }
-    Atomics.add(control, Ctl.WorkerFeatures, 1);
-    if (Atomics.add(control, Ctl.Finished, 1) + 1 === p) Atomics.notify(control, Ctl.Finished);
+    if (histogram) Atomics.add(control, Ctl.WorkerFeatures, 1);
+    if (Atomics.add(control, Ctl.Finished, 1) + 1 === units) Atomics.notify(control, Ctl.Finished);
   }
 }

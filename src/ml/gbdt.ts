@@ -97,6 +97,11 @@ export interface HistogramInputs {
   /** The gradients (hessians) of the node being histogrammed, gathered in node order. */
   readonly og: Float64Array;
   readonly oh: Float64Array;
+  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. */
+  readonly tmp: Int32Array;
+  readonly goLeft: Uint8Array;
+  /** Left rows of each chunk of a parallel partition. */
+  readonly chunkLeft: Int32Array;
 }
 
 interface GrowContext extends HistogramInputs {
@@ -109,11 +114,8 @@ interface GrowContext extends HistogramInputs {
   readonly lr: number;
   /** Histogram buffers reused across nodes and trees. */
   readonly pool: Float64Array[];
-  readonly tmp: Int32Array;
-  /** Partition scratch: 1 for the bins that go left in the split being applied. */
-  readonly goLeft: Uint8Array;
   /** Threads that build a share of large nodes' histograms; null = all on the calling thread. */
-  readonly workers: HistogramWorkers | null;
+  readonly workers: GrowWorkers | null;
 }
 
 /** A grown tree with what the booster needs beyond the exported shape. */
@@ -327,29 +329,43 @@ function accumulateFeatureWithHessians(
   }
 }
 
-/** Slots of the shared control array of {@link HistogramWorkers}. */
+/** Slots of the shared control array of {@link GrowWorkers}. */
 export const Ctl = {
-  /** Task number, bumped (and notified) for every parallel histogram; 0 before the first. */
+  /** Task number, bumped (and notified) for every parallel task; 0 before the first. */
   Seq: 0,
-  /** Claim word of the current task: `(seq & 0x7fff) << 16 | next feature to build`. */
+  /** Claim word of the current task: `(seq & 0x7fff) << 16 | next unit to take`. */
   Claim: 1,
-  /** Features of the current task finished so far (notified when all `p` are). */
+  /** Units of the current task finished so far (notified when all are). */
   Finished: 2,
-  /** The task: histogram buffer id, gradient offset, row segment. */
-  Hist: 3,
-  GOff: 4,
-  Start: 5,
-  End: 6,
+  /** The task: its kind (`TASK_HISTOGRAM` or `TASK_PARTITION`) and units (features or chunks). */
+  Kind: 3,
+  Units: 4,
+  /** Histogram: buffer id and gradient offset. Partition: the split feature's column offset. */
+  Hist: 5,
+  GOff: 6,
+  Col: 7,
+  /** The node's rows: `order[Start..End)`. */
+  Start: 8,
+  End: 9,
   /** Set by a worker whose share threw (its message follows on the channel). */
-  Failed: 7,
+  Failed: 10,
   /** Set to end the workers' loops. */
-  Stop: 8,
-  /** Features built by the workers so far, all tasks together. */
-  WorkerFeatures: 9,
-  /** Features built by any thread so far. */
-  AllFeatures: 10,
-  Length: 11,
+  Stop: 11,
+  /** Histogram features built by the workers so far, all tasks together. */
+  WorkerFeatures: 12,
+  /** Histogram features built by any thread so far. */
+  AllFeatures: 13,
+  Length: 14,
 } as const;
+
+export const TASK_HISTOGRAM = 0;
+export const TASK_PARTITION = 1;
+
+/** Rows per unit of a parallel partition. */
+export const PARTITION_CHUNK = 32_768;
+
+/** Node rows from which a partition is shared among the threads. */
+const MIN_PARALLEL_PARTITION = 4 * PARTITION_CHUNK;
 
 /** What a histogram worker starts with (workerData). */
 export interface GbdtWorkerInit {
@@ -370,33 +386,70 @@ export function claimWord(seq: number, f: number): number {
 }
 
 /**
- * Claims the next feature of task `seq` from the control array, or returns -1 once all `p` are
- * claimed or the task is no longer the current one. Threads claim one feature at a time, so the
- * faster thread builds more of them and none waits on a slow one for long.
+ * Claims the next unit (feature or chunk) of task `seq` from the control array, or returns -1
+ * once all `units` are claimed or the task is no longer the current one. Threads claim one unit at
+ * a time, so the faster thread takes more of them and none waits on a slow one for long.
  */
-export function claimFeature(control: Int32Array, seq: number, p: number): number {
+export function claimUnit(control: Int32Array, seq: number, units: number): number {
   for (;;) {
     const w = Atomics.load(control, Ctl.Claim);
     if (w >>> 16 !== (seq & 0x7fff)) return -1;
-    const f = w & 0xffff;
-    if (f >= p) return -1;
-    if (Atomics.compareExchange(control, Ctl.Claim, w, w + 1) === w) return f;
+    const u = w & 0xffff;
+    if (u >= units) return -1;
+    if (Atomics.compareExchange(control, Ctl.Claim, w, w + 1) === w) return u;
   }
 }
 
-/** Most features the claim word can count. */
-const MAX_PARALLEL_FEATURES = 0xffff;
+/** Most units the claim word can count. */
+const MAX_UNITS = 0xffff;
 
 /**
- * Worker threads that build features of large nodes' histograms beside the calling thread. Every
- * thread claims one feature at a time (an atomic counter in shared memory), zeroes that feature's
- * slots and sums its rows in row order, so each bin's sum is the same to the last bit whoever
- * built it. Workers sleep in `Atomics.wait` between tasks, so a task costs a notify, not a
- * message; the calling thread never waits for a worker to wake, only for features a worker has
- * claimed. Started before the data is binned (a TypeScript worker's start-up overlaps it); must
- * be closed.
+ * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
+ * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
  */
-class HistogramWorkers {
+export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number): number {
+  const { order, tmp, bins, goLeft } = inp;
+  // Branch-free: every row is written to both places while only its side's cursor advances (the
+  // side of a row is unpredictable, so a branch on it would be mispredicted about half the time).
+  // Writing order[l] is safe: l <= pos.
+  let l = cs;
+  let r = cs;
+  for (let pos = cs; pos < ce; pos++) {
+    const i = order[pos]!;
+    const side = goLeft[bins[col + i]!]!;
+    order[l] = i;
+    tmp[r] = i;
+    l += side;
+    r += 1 - side;
+  }
+  return l - cs;
+}
+
+/**
+ * Does unit `u` of the task described by the control array: one feature of a histogram or one
+ * chunk of a partition. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ */
+export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
+  const s = control[Ctl.Start]!;
+  const e = control[Ctl.End]!;
+  if (control[Ctl.Kind] === TASK_PARTITION) {
+    const cs = s + u * PARTITION_CHUNK;
+    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
+  } else if (hist !== undefined) accumulateHistogram(inp, hist, control[Ctl.GOff]!, s, e, u, u + 1);
+  else throw new Error('histogram task without its buffer');
+}
+
+/**
+ * Worker threads that build features of large nodes' histograms and partition chunks of large
+ * nodes' rows beside the calling thread. Every thread claims one unit at a time (an atomic counter
+ * in shared memory). A histogram feature is zeroed and summed in row order by the thread that
+ * claims it, and a partition's chunks are joined in chunk order, so the results are the same to the
+ * last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
+ * task costs a notify, not a message; the calling thread never waits for a worker to wake, only for
+ * units a worker has claimed. Started before the data is binned (a TypeScript worker's start-up
+ * overlaps it); must be closed.
+ */
+class GrowWorkers {
   private readonly control = new Int32Array(new SharedArrayBuffer(Ctl.Length * Int32Array.BYTES_PER_ELEMENT));
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
@@ -428,7 +481,7 @@ class HistogramWorkers {
           }),
       ),
     );
-    // Seen by build() or ready() if it happens; not an unhandled rejection before that.
+    // Seen by ready() if it happens; not an unhandled rejection before that.
     this.started.catch(() => undefined);
   }
 
@@ -448,40 +501,71 @@ class HistogramWorkers {
     for (const port of this.ports) port.postMessage({ kind: 'inputs', inputs } satisfies GbdtWorkerMessage);
   }
 
-  /**
-   * Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help.
-   * Resolves when every feature is in `hist`; rejects if a worker failed.
-   */
+  /** Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help. */
   async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
-    this.throwIfFailed();
-    const c = this.control;
-    const p = inp.p;
     let id = this.histIds.get(hist);
     if (id === undefined) {
       id = this.histIds.size;
       this.histIds.set(hist, id);
       for (const port of this.ports) port.postMessage({ kind: 'hist', id, hist } satisfies GbdtWorkerMessage);
     }
-    const seq = c[Ctl.Seq]! + 1;
+    const c = this.control;
     c[Ctl.Hist] = id;
     c[Ctl.GOff] = gOff;
+    await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
+    Atomics.add(c, Ctl.AllFeatures, inp.p);
+  }
+
+  /**
+   * Stable partition of rows `order[s..e)` by `inp.goLeft` of their bins in the column at `col`,
+   * chunk by chunk on every thread, then joined in chunk order. Returns the number of left rows.
+   */
+  async partition(inp: HistogramInputs, col: number, s: number, e: number): Promise<number> {
+    const units = Math.ceil((e - s) / PARTITION_CHUNK);
+    this.control[Ctl.Col] = col;
+    await this.run(inp, TASK_PARTITION, units, s, e, undefined);
+    const { order, tmp, chunkLeft } = inp;
+    // Each chunk's left rows lie at its start: move them together (never past their chunk's
+    // start, so copyWithin reads nothing it has overwritten), then the right rows after them.
+    let l = s;
+    for (let u = 0; u < units; u++) {
+      const cs = s + u * PARTITION_CHUNK;
+      const left = chunkLeft[u]!;
+      if (l !== cs) order.copyWithin(l, cs, cs + left);
+      l += left;
+    }
+    let r = l;
+    for (let u = 0; u < units; u++) {
+      const cs = s + u * PARTITION_CHUNK;
+      const right = Math.min(e, cs + PARTITION_CHUNK) - cs - chunkLeft[u]!;
+      order.set(tmp.subarray(cs, cs + right), r);
+      r += right;
+    }
+    return l - s;
+  }
+
+  /** Posts a task of `units` units, takes units until none is left, and waits for the workers' ones. */
+  private async run(inp: HistogramInputs, kind: number, units: number, s: number, e: number, hist: Float64Array | undefined): Promise<void> {
+    this.throwIfFailed();
+    const c = this.control;
+    const seq = c[Ctl.Seq]! + 1;
+    c[Ctl.Kind] = kind;
+    c[Ctl.Units] = units;
     c[Ctl.Start] = s;
     c[Ctl.End] = e;
     Atomics.store(c, Ctl.Finished, 0);
     Atomics.store(c, Ctl.Claim, claimWord(seq, 0));
     Atomics.store(c, Ctl.Seq, seq);
     Atomics.notify(c, Ctl.Seq);
-    let f: number;
-    while ((f = claimFeature(c, seq, p)) >= 0) {
-      accumulateHistogram(inp, hist, gOff, s, e, f, f + 1);
+    for (let u = claimUnit(c, seq, units); u >= 0; u = claimUnit(c, seq, units)) {
+      runUnit(inp, c, hist, u);
       Atomics.add(c, Ctl.Finished, 1);
     }
-    Atomics.add(c, Ctl.AllFeatures, p);
-    // Only features a worker claimed are left: wait for them, now and then letting the event loop
+    // Only units a worker claimed are left: wait for them, now and then letting the event loop
     // run so that a worker's exit or error is seen rather than waited on forever.
     for (;;) {
       const done = Atomics.load(c, Ctl.Finished);
-      if (done === p) break;
+      if (done === units) break;
       if (Atomics.wait(c, Ctl.Finished, done, 50) === 'timed-out') {
         await new Promise((resolve) => setImmediate(resolve));
         this.throwIfFailed();
@@ -611,7 +695,7 @@ function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: numbe
 
 /** Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`). */
 async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
-  const { n, bins, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
+  const { n, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
   const gOff = k * n;
   const g = ctx.g.subarray(gOff, gOff + n);
   const h = ctx.h.subarray(gOff, gOff + n);
@@ -685,28 +769,20 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
     thrBin[node] = tb;
     missLeft[node] = ml;
 
-    // Stable partition of the node's rows.
+    // Stable partition of the node's rows (large nodes on every thread).
     const s = start[node]!;
     const e = end[node]!;
     const col = f * n;
     const missingBin = nBins[f]!;
-    // Branch-free: a table says which side each bin goes to, and every row is written to both
-    // places while only its side's cursor advances (the side of a row is unpredictable, so a
-    // branch on it would be mispredicted about half the time). Writing order[l] is safe: l <= pos.
     const goLeft = ctx.goLeft;
     for (let b = 0; b < missingBin; b++) goLeft[b] = b <= tb ? 1 : 0;
     goLeft[missingBin] = ml;
-    let l = s;
-    let r = 0;
-    for (let pos = s; pos < e; pos++) {
-      const i = order[pos]!;
-      const side = goLeft[bins[col + i]!]!;
-      order[l] = i;
-      tmp[r] = i;
-      l += side;
-      r += 1 - side;
+    let l: number;
+    if (ctx.workers !== null && e - s >= MIN_PARALLEL_PARTITION) l = s + (await ctx.workers.partition(ctx, col, s, e));
+    else {
+      l = s + partitionRows(ctx, col, s, e);
+      order.set(tmp.subarray(s, s + e - l), l);
     }
-    order.set(tmp.subarray(0, r), l);
 
     const lc = nodeCount++;
     const rc = nodeCount++;
@@ -969,8 +1045,8 @@ export async function fitGradientBoosting(
   const nT = trainIdx.length;
   // Histograms are built on worker threads when the data is large enough to pay for starting them.
   const threads = Math.min(resolveJobs(params.n_jobs), p);
-  const parallel = threads > 1 && p <= MAX_PARALLEL_FEATURES && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
-  const workers = parallel ? new HistogramWorkers(threads - 1) : null;
+  const parallel = threads > 1 && p <= MAX_UNITS && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
+  const workers = parallel ? new GrowWorkers(threads - 1) : null;
   try {
     // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
     let binRows = trainIdx;
@@ -1012,8 +1088,9 @@ export async function fitGradientBoosting(
       constHess: kind === 'squared_error',
       pool: [],
       order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
-      tmp: new Int32Array(nT),
-      goLeft: new Uint8Array(256),
+      tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
+      chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
       g: sharedFloat64(nT * K, workers !== null),
       h: sharedFloat64(nT * K, workers !== null),
       og: sharedFloat64(nT, workers !== null),
@@ -1021,7 +1098,22 @@ export async function fitGradientBoosting(
       workers,
     };
     const { g, h } = ctx;
-    workers?.init({ bins: ctx.bins, n: nT, p, histOffset, histSize, constHess: ctx.constHess, g, h, order: ctx.order, og: ctx.og, oh: ctx.oh });
+    workers?.init({
+      bins: ctx.bins,
+      n: nT,
+      p,
+      histOffset,
+      histSize,
+      constHess: ctx.constHess,
+      g,
+      h,
+      order: ctx.order,
+      og: ctx.og,
+      oh: ctx.oh,
+      tmp: ctx.tmp,
+      goLeft: ctx.goLeft,
+      chunkLeft: ctx.chunkLeft,
+    });
     const trees: Tree[] = [];
     const scores: number[] = [];
     if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));

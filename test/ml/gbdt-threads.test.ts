@@ -2,7 +2,8 @@
  * Histogram gradient boosting on worker threads: the model is the same to the last bit whatever
  * the number of threads (each feature's histogram is summed by one thread in row order), a cancel
  * still stops the fit, and the threads end with the fit. `parallel_threshold: 0` forces the
- * workers on data small enough for a test; nodes of at least 50,000 rows x features use them.
+ * workers on data small enough for a test; nodes of at least 50,000 rows x features share their
+ * histograms, nodes of at least 131,072 rows their partition.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -62,6 +63,12 @@ void describe('gradient boosting on worker threads', { timeout: 240_000 }, () =>
       assertSameModel(one, await fitGradientBoosting(d, { ...params, n_jobs: 3 }), `${name}, 3 threads`);
     });
   }
+
+  void test('nodes of over 131,072 rows are partitioned in chunks on the threads: the same model', async () => {
+    const d = data(300_000, 3, 0, 7);
+    const params: GradientBoostingParams = { max_iter: 4, seed: 1, parallel_threshold: 0 };
+    assertSameModel(await fitGradientBoosting(d, { ...params, n_jobs: 1 }), await fitGradientBoosting(d, { ...params, n_jobs: 2 }), 'chunked partition');
+  });
 
   void test('the same model for the same seed with early stopping on threads', async () => {
     const d = data(20_000, 6, 0, 5);
