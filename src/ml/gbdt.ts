@@ -102,6 +102,8 @@ export interface HistogramInputs {
   readonly goLeft: Uint8Array;
   /** Left rows of each chunk of a parallel partition. */
   readonly chunkLeft: Int32Array;
+  /** The root's histogram layout with the count of every bin and zero sums. */
+  readonly rootCounts: Float64Array;
 }
 
 interface GrowContext extends HistogramInputs {
@@ -156,21 +158,15 @@ const DEFAULT_PARALLEL_THRESHOLD = 2e6;
  * whatever the number of threads.
  */
 async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
-  const { n, p, order, og, oh, g, h } = ctx;
+  const { n, p } = ctx;
   const cnt = e - s;
   // Gather gradients in node order once so the per-feature loops read them sequentially (the root
   // reads them in place).
-  if (cnt !== n) {
-    if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[gOff + order[s + t]!]!;
-    else {
-      for (let t = 0; t < cnt; t++) {
-        const i = gOff + order[s + t]!;
-        og[t] = g[i]!;
-        oh[t] = h[i]!;
-      }
-    }
-  }
   const workers = ctx.workers;
+  if (cnt !== n) {
+    if (workers !== null && cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
+    else gatherGradients(ctx, gOff, s, 0, cnt);
+  }
   if (workers === null || cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
   else await workers.build(ctx, hist, gOff, s, e);
 }
@@ -181,9 +177,11 @@ async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number
  * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
  */
 export function accumulateHistogram(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, f0: number, f1: number): void {
-  const { bins, n, p, histOffset, constHess, g, h, order, og, oh } = inp;
-  hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
+  const { bins, n, p, histOffset, constHess, g, h, order, og, oh, rootCounts } = inp;
   const cnt = e - s;
+  // The root's counts are the same for every tree: copied, not summed again.
+  if (cnt === n) hist.set(rootCounts.subarray(histOffset[f0], f1 < p ? histOffset[f1] : inp.histSize), histOffset[f0]);
+  else hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
   for (let f = f0; f < f1; f++) {
     const hb = histOffset[f]!;
     const col = f * n;
@@ -225,7 +223,7 @@ function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col
   }
 }
 
-/** As {@link accumulateFeature}, for all rows in index order. */
+/** Gradient sums (not counts: see `rootCounts`) of all rows in index order. */
 function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, gAll: Float64Array, gOff: number, n: number): void {
   const g = gAll.subarray(gOff, gOff + n);
   let i = 0;
@@ -235,22 +233,17 @@ function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col:
     const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
     const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
     hist[o0]! += g[i]!;
-    hist[o0 + 2]!++;
     hist[o1]! += g[i + 1]!;
-    hist[o1 + 2]!++;
     hist[o2]! += g[i + 2]!;
-    hist[o2 + 2]!++;
     hist[o3]! += g[i + 3]!;
-    hist[o3 + 2]!++;
   }
   for (; i < n; i++) {
     const o = hb + bins[col + i]! * HIST_STRIDE;
     hist[o]! += g[i]!;
-    hist[o + 2]!++;
   }
 }
 
-/** As {@link accumulateFeatureWithHessians}, for all rows in index order. */
+/** Gradient and hessian sums (not counts) of all rows in index order. */
 function accumulateColumnWithHessians(
   hist: Float64Array,
   hb: number,
@@ -271,22 +264,17 @@ function accumulateColumnWithHessians(
     const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
     hist[o0]! += g[i]!;
     hist[o0 + 1]! += h[i]!;
-    hist[o0 + 2]!++;
     hist[o1]! += g[i + 1]!;
     hist[o1 + 1]! += h[i + 1]!;
-    hist[o1 + 2]!++;
     hist[o2]! += g[i + 2]!;
     hist[o2 + 1]! += h[i + 2]!;
-    hist[o2 + 2]!++;
     hist[o3]! += g[i + 3]!;
     hist[o3 + 1]! += h[i + 3]!;
-    hist[o3 + 2]!++;
   }
   for (; i < n; i++) {
     const o = hb + bins[col + i]! * HIST_STRIDE;
     hist[o]! += g[i]!;
     hist[o + 1]! += h[i]!;
-    hist[o + 2]!++;
   }
 }
 
@@ -337,7 +325,7 @@ export const Ctl = {
   Claim: 1,
   /** Units of the current task finished so far (notified when all are). */
   Finished: 2,
-  /** The task: its kind (`TASK_HISTOGRAM` or `TASK_PARTITION`) and units (features or chunks). */
+  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`, `TASK_GATHER`) and units (features or chunks). */
   Kind: 3,
   Units: 4,
   /** Histogram: buffer id and gradient offset. Partition: the split feature's column offset. */
@@ -360,11 +348,12 @@ export const Ctl = {
 
 export const TASK_HISTOGRAM = 0;
 export const TASK_PARTITION = 1;
+export const TASK_GATHER = 2;
 
-/** Rows per unit of a parallel partition. */
+/** Rows per unit of a parallel partition or gather. */
 export const PARTITION_CHUNK = 32_768;
 
-/** Node rows from which a partition is shared among the threads. */
+/** Node rows from which a partition or a gather is shared among the threads. */
 const MIN_PARALLEL_PARTITION = 4 * PARTITION_CHUNK;
 
 /** What a histogram worker starts with (workerData). */
@@ -403,6 +392,19 @@ export function claimUnit(control: Int32Array, seq: number, units: number): numb
 /** Most units the claim word can count. */
 const MAX_UNITS = 0xffff;
 
+/** Gathers the gradients (and hessians) of rows `order[s + t0..s + t1)` into `og[t0..t1)` (`oh`). */
+export function gatherGradients(inp: HistogramInputs, gOff: number, s: number, t0: number, t1: number): void {
+  const { g, h, order, og, oh } = inp;
+  if (inp.constHess) for (let t = t0; t < t1; t++) og[t] = g[gOff + order[s + t]!]!;
+  else {
+    for (let t = t0; t < t1; t++) {
+      const i = gOff + order[s + t]!;
+      og[t] = g[i]!;
+      oh[t] = h[i]!;
+    }
+  }
+}
+
 /**
  * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
  * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
@@ -432,9 +434,13 @@ export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce:
 export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
   const s = control[Ctl.Start]!;
   const e = control[Ctl.End]!;
-  if (control[Ctl.Kind] === TASK_PARTITION) {
+  const kind = control[Ctl.Kind];
+  if (kind === TASK_PARTITION) {
     const cs = s + u * PARTITION_CHUNK;
     inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
+  } else if (kind === TASK_GATHER) {
+    const t0 = u * PARTITION_CHUNK;
+    gatherGradients(inp, control[Ctl.GOff]!, s, t0, Math.min(e - s, t0 + PARTITION_CHUNK));
   } else if (hist !== undefined) accumulateHistogram(inp, hist, control[Ctl.GOff]!, s, e, u, u + 1);
   else throw new Error('histogram task without its buffer');
 }
@@ -514,6 +520,12 @@ class GrowWorkers {
     c[Ctl.GOff] = gOff;
     await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
     Atomics.add(c, Ctl.AllFeatures, inp.p);
+  }
+
+  /** Gathers the gradients of rows `order[s..e)` into `og` (`oh`), chunk by chunk on every thread. */
+  async gather(inp: HistogramInputs, gOff: number, s: number, e: number): Promise<void> {
+    this.control[Ctl.GOff] = gOff;
+    await this.run(inp, TASK_GATHER, Math.ceil((e - s) / PARTITION_CHUNK), s, e, undefined);
   }
 
   /**
@@ -1072,6 +1084,12 @@ export async function fitGradientBoosting(
       histOffset[f] = histSize;
       histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
     }
+    const rootCounts = sharedFloat64(histSize, workers !== null);
+    for (let f = 0; f < p; f++) {
+      const hb = histOffset[f]! + 2;
+      const col = f * nT;
+      for (let i = 0; i < nT; i++) rootCounts[hb + train.bins[col + i]! * HIST_STRIDE]!++;
+    }
     const ctx: GrowContext = {
       bins: train.bins,
       n: nT,
@@ -1089,6 +1107,7 @@ export async function fitGradientBoosting(
       pool: [],
       order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
       tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      rootCounts,
       goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
       g: sharedFloat64(nT * K, workers !== null),
@@ -1113,6 +1132,7 @@ export async function fitGradientBoosting(
       tmp: ctx.tmp,
       goLeft: ctx.goLeft,
       chunkLeft: ctx.chunkLeft,
+      rootCounts: ctx.rootCounts,
     });
     const trees: Tree[] = [];
     const scores: number[] = [];
