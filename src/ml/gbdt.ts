@@ -149,13 +149,13 @@ function sharedFloat64(length: number, shared: boolean): Float64Array {
  */
 const MIN_PARALLEL_NODE_WORK = 50_000;
 
+/** Default `parallel_threshold` (training rows x features). */
 const DEFAULT_PARALLEL_THRESHOLD = 2e6;
 
 /**
- * The histogram of rows `order[s..e)` for output `gOff / n`, zeroed first. With workers, the
- * calling thread builds the first features and each worker a contiguous range of the others; a
- * feature's bins are summed by one thread, in row order, so the result is the same to the last bit
- * whatever the number of threads.
+ * The histogram of rows `order[s..e)` for output `gOff / n`. With workers, large nodes' features
+ * are shared among the threads (see {@link GrowWorkers}); a feature's bins are summed by one
+ * thread, in row order, so the result is the same to the last bit whatever the number of threads.
  */
 async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
   const { n, p } = ctx;
@@ -172,7 +172,7 @@ async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number
 }
 
 /**
- * Zeroes and fills the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
+ * Fills (overwrites) the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
  * when they are all `n` rows, read in index order), with the node's gradients already gathered in
  * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
  */
@@ -1007,6 +1007,12 @@ function take(y: Float64Array, idx: Int32Array): Float64Array {
  * (one tree per class per iteration, `softmax`) for more; each multiclass tree carries its values
  * in its own class's output and zeros elsewhere.
  *
+ * With `n_jobs` > 1 and at least `parallel_threshold` training rows x features, large nodes'
+ * histograms, partitions and gradient gathers are shared with worker threads (see
+ * {@link GrowWorkers}), which end with the fit, however it ends; the model is the same to the bit
+ * whatever the number of threads. The last progress report then says what share of the histogram
+ * features the workers built.
+ *
  * Progress is reported after every iteration. Between trees the fit yields to the event loop now
  * and then (see `pace.ts`), so a cancellation message reaches the thread; an aborted `signal` or an
  * exception from `onProgress` stops it.
@@ -1055,7 +1061,7 @@ export async function fitGradientBoosting(
     for (let i = 0; i < n; i++) trainIdx[i] = i;
   }
   const nT = trainIdx.length;
-  // Histograms are built on worker threads when the data is large enough to pay for starting them.
+  // Worker threads help when the data is large enough to pay for starting them.
   const threads = Math.min(resolveJobs(params.n_jobs), p);
   const parallel = threads > 1 && p <= MAX_UNITS && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
   const workers = parallel ? new GrowWorkers(threads - 1) : null;
