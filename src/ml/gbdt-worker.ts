@@ -34,9 +34,10 @@ for (;;) {
   // the calling thread. The task's fields may belong to a newer task by now; then no unit can be
   // claimed under this task number and nothing is done.
   if (inputs === null) continue;
-  const units = control[Ctl.Units]!;
-  const histogram = control[Ctl.Kind] === TASK_HISTOGRAM;
-  const hist = histogram ? hists[control[Ctl.Hist]!] : undefined;
+  // Read atomically: a newer task's values are then seen only with its claim word closed or set.
+  const units = Atomics.load(control, Ctl.Units);
+  const histogram = Atomics.load(control, Ctl.Kind) === TASK_HISTOGRAM;
+  const hist = histogram ? hists[Atomics.load(control, Ctl.Hist)] : undefined;
   if (histogram && hist === undefined) continue;
   for (let u = claimUnit(control, seen, units); u >= 0; u = claimUnit(control, seen, units)) {
     try {

@@ -157,17 +157,27 @@ const DEFAULT_PARALLEL_THRESHOLD = 2e6;
  * are shared among the threads (see {@link GrowWorkers}); a feature's bins are summed by one
  * thread, in row order, so the result is the same to the last bit whatever the number of threads.
  */
-async function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> | undefined {
+  const workers = ctx.workers;
+  // Without workers nothing waits: no promise, so growTree does not yield a microtask per node.
+  if (workers === null) {
+    if (e - s !== ctx.n) gatherGradients(ctx, gOff, s, 0, e - s);
+    accumulateHistogram(ctx, hist, gOff, s, e, 0, ctx.p);
+    return undefined;
+  }
+  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e);
+}
+
+async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
   const { n, p } = ctx;
   const cnt = e - s;
   // Gather gradients in node order once so the per-feature loops read them sequentially (the root
   // reads them in place).
-  const workers = ctx.workers;
   if (cnt !== n) {
-    if (workers !== null && cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
+    if (cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
     else gatherGradients(ctx, gOff, s, 0, cnt);
   }
-  if (workers === null || cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
+  if (cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
   else await workers.build(ctx, hist, gOff, s, e);
 }
 
@@ -389,7 +399,7 @@ export function claimUnit(control: Int32Array, seq: number, units: number): numb
   }
 }
 
-/** Most units the claim word can count. */
+/** Most units the claim word can count (a word at this count is closed). */
 const MAX_UNITS = 0xffff;
 
 /** Gathers the gradients (and hessians) of rows `order[s + t0..s + t1)` into `og[t0..t1)` (`oh`). */
@@ -516,7 +526,7 @@ class GrowWorkers {
       for (const port of this.ports) port.postMessage({ kind: 'hist', id, hist } satisfies GbdtWorkerMessage);
     }
     const c = this.control;
-    c[Ctl.Hist] = id;
+    Atomics.store(c, Ctl.Hist, id);
     c[Ctl.GOff] = gOff;
     await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
     Atomics.add(c, Ctl.AllFeatures, inp.p);
@@ -561,8 +571,11 @@ class GrowWorkers {
     this.throwIfFailed();
     const c = this.control;
     const seq = c[Ctl.Seq]! + 1;
-    c[Ctl.Kind] = kind;
-    c[Ctl.Units] = units;
+    // Close the previous task's claims first: a worker still on it may read this task's fields
+    // (kind, units) and must not claim under the old number with them.
+    Atomics.store(c, Ctl.Claim, claimWord(seq - 1, MAX_UNITS));
+    Atomics.store(c, Ctl.Kind, kind);
+    Atomics.store(c, Ctl.Units, units);
     c[Ctl.Start] = s;
     c[Ctl.End] = e;
     Atomics.store(c, Ctl.Finished, 0);
@@ -760,7 +773,8 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
 
   if (splittable(0) && maxLeaves > 1) {
     const hst = acquire(ctx);
-    await buildHistogram(ctx, hst, gOff, 0, n);
+    const pending = buildHistogram(ctx, hst, gOff, 0, n);
+    if (pending) await pending;
     hists[0] = hst;
     evaluate(0);
   }
@@ -827,7 +841,8 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
     const small = l - s <= e - l ? lc : rc;
     const large = small === lc ? rc : lc;
     const hs = acquire(ctx);
-    await buildHistogram(ctx, hs, gOff, start[small]!, end[small]!);
+    const pending = buildHistogram(ctx, hs, gOff, start[small]!, end[small]!);
+    if (pending) await pending;
     hists[small] = hs;
     const needLarge = large === lc ? needL : needR;
     if (needLarge) {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { fitGradientBoosting, type GradientBoostingParams } from '../../src/ml/gbdt.ts';
+import { Ctl, claimUnit, claimWord, fitGradientBoosting, type GradientBoostingParams } from '../../src/ml/gbdt.ts';
 import { createRng } from '../../src/util/random.ts';
 import type { TrainingData, TreeEnsembleModel } from '../../src/ml/types.ts';
 
@@ -121,6 +121,21 @@ void describe('gradient boosting on worker threads', { timeout: 240_000 }, () =>
     });
     await assert.rejects(fit, Stop);
     if (before !== undefined) await threadsBackTo(before);
+  });
+
+  void test('units are claimed once each, only under the current task number, and not from a closed task', () => {
+    const control = new Int32Array(new SharedArrayBuffer(Ctl.Length * 4));
+    control[Ctl.Claim] = claimWord(7, 0);
+    assert.deepEqual([claimUnit(control, 7, 3), claimUnit(control, 7, 3), claimUnit(control, 7, 3), claimUnit(control, 7, 3)], [0, 1, 2, -1]);
+    assert.equal(claimUnit(control, 6, 3), -1, 'an older task number claims nothing');
+    // A worker that read the next task's (larger) unit count while still on task 7 claims nothing
+    // once the task is closed, which the calling thread does before writing the next task.
+    assert.equal(claimUnit(control, 7, 10), 3, 'an exhausted but open word would hand out a stale unit');
+    control[Ctl.Claim] = claimWord(7, 0xffff);
+    assert.equal(claimUnit(control, 7, 10), -1);
+    control[Ctl.Claim] = claimWord(8, 0);
+    assert.equal(claimUnit(control, 7, 10), -1);
+    assert.equal(claimUnit(control, 8 + 0x8000, 10), 0, 'task numbers wrap at 15 bits');
   });
 
   void test('invalid n_jobs is refused before any thread starts', async () => {
