@@ -13,9 +13,10 @@
  * about a hundred million nodes, more than an ONNX file can hold).
  *
  * PYTHON selects the interpreter (default: /usr/bin/python3 when present, where Debian's
- * python3-sklearn lives, else python3). `--jobs` sets our forest's workers; `--sk-threads` sets
- * scikit-learn's n_jobs and OMP_NUM_THREADS (both default 2). Besides wall-clock fit seconds, both
- * sides report process CPU seconds (all threads), which stay comparable when the machine is shared.
+ * python3-sklearn lives, else python3). `--jobs` sets our threads (the forest's workers, gradient
+ * boosting's `n_jobs`); `--sk-threads` sets scikit-learn's n_jobs and OMP_NUM_THREADS (both default
+ * 2). Besides wall-clock fit seconds, both sides report process CPU seconds (all threads), which
+ * stay comparable when the machine is shared.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -164,7 +165,7 @@ async function runRow(metaFile: string, algorithm: string, nSeeds: number): Prom
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const model =
-      algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed }) : await fitGradientBoosting(train, { seed });
+      algorithm === 'random_forest' ? await fitRandomForest(train, { n_estimators: 100, n_jobs: jobs, seed }) : await fitGradientBoosting(train, { n_jobs: jobs, seed });
     out.fitSeconds.push((performance.now() - t0) / 1000);
     const cpu = process.cpuUsage(c0);
     out.cpuSeconds.push((cpu.user + cpu.system) / 1e6);

@@ -9,8 +9,7 @@
  * finished trees come back as transferred typed arrays.
  */
 
-import os from 'node:os';
-import { spawnWorker } from '../util/threads.ts';
+import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import type { Worker } from 'node:worker_threads';
 import { Pacer, throwIfAborted } from './pace.ts';
 import { createRng } from '../util/random.ts';
@@ -107,14 +106,6 @@ export function growForestTree(
 }
 
 const DEFAULT_PARALLEL_THRESHOLD = 4e7;
-
-function resolveJobs(nJobs: number | null | undefined): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  if (nJobs === null || nJobs === undefined) return Math.max(1, Math.min(cores, 4));
-  if (nJobs === -1) return Math.max(1, cores);
-  if (Number.isInteger(nJobs) && nJobs >= 1) return nJobs;
-  throw new RangeError(`invalid n_jobs: ${nJobs}`);
-}
 
 /** Estimated work of growing `trees` trees (rows x features tried per split x depth). */
 export function forestWork(trees: number, n: number, featuresPerSplit: number): number {

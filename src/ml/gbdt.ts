@@ -19,7 +19,9 @@
  */
 
 import { FLOAT32_MAX, applyBinMapper, fitBinMapper, toColumnMajorF32, type BinMapper } from './binning.ts';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { Pacer, throwIfAborted } from './pace.ts';
+import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import { createRng } from '../util/random.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
@@ -51,6 +53,18 @@ export interface GradientBoostingParams {
   readonly tol?: number;
   /** Seed of the validation split. Default 0. */
   readonly seed?: number;
+  /**
+   * Threads building histograms; `null`/undefined = min(available parallelism, 4), `-1` = all
+   * cores, `1` = the calling thread only. The model is the same whatever the number. Small problems
+   * stay on the calling thread (see `parallel_threshold`).
+   */
+  readonly n_jobs?: number | null;
+  /**
+   * Training rows x features below which the fit stays on the calling thread even when `n_jobs` >
+   * 1. Default 2e6 (e.g. 100,000 rows of 20 features; a smaller fit gains less than starting a
+   * worker costs); 0 always uses workers.
+   */
+  readonly parallel_threshold?: number;
 }
 
 type LossKind = 'squared_error' | 'binary' | 'multinomial';
@@ -58,31 +72,52 @@ type LossKind = 'squared_error' | 'binary' | 'multinomial';
 const HIST_STRIDE = 3; // gradient, hessian, count per bin
 const MIN_HESSIAN_TO_SPLIT = 1e-3;
 
-interface GrowContext {
+/**
+ * What the histogram builders read. When the fit uses worker threads, every array here lives in a
+ * SharedArrayBuffer and the workers see the same memory.
+ */
+export interface HistogramInputs {
+  /** Column-major bins of the training rows (`bins[f * n + i]`). */
   readonly bins: Uint8Array;
   readonly n: number;
   readonly p: number;
-  readonly nBins: Int32Array;
   /** Start of each feature's bins in a histogram (`nBins[f] + 1` slots, the last for missing). */
   readonly histOffset: Int32Array;
   readonly histSize: number;
+  /**
+   * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
+   * saves a third of the accumulation work.
+   */
+  readonly constHess: boolean;
+  /** Gradients and hessians of every output, class-major (`g[k * n + i]`). */
+  readonly g: Float64Array;
+  readonly h: Float64Array;
+  /** Rows of the tree being grown, each node's a segment. */
+  readonly order: Int32Array;
+  /** The gradients (hessians) of the node being histogrammed, gathered in node order. */
+  readonly og: Float64Array;
+  readonly oh: Float64Array;
+  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. */
+  readonly tmp: Int32Array;
+  readonly goLeft: Uint8Array;
+  /** Left rows of each chunk of a parallel partition. */
+  readonly chunkLeft: Int32Array;
+  /** The root's histogram layout with the count of every bin and zero sums. */
+  readonly rootCounts: Float64Array;
+}
+
+interface GrowContext extends HistogramInputs {
+  readonly nBins: Int32Array;
   readonly mapper: BinMapper;
   readonly maxLeaves: number;
   readonly maxDepth: number;
   readonly minLeaf: number;
   readonly l2: number;
   readonly lr: number;
-  /**
-   * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
-   * saves a third of the accumulation work.
-   */
-  readonly constHess: boolean;
   /** Histogram buffers reused across nodes and trees. */
   readonly pool: Float64Array[];
-  readonly order: Int32Array;
-  readonly tmp: Int32Array;
-  readonly og: Float64Array;
-  readonly oh: Float64Array;
+  /** Threads that build a share of large nodes' histograms; null = all on the calling thread. */
+  readonly workers: GrowWorkers | null;
 }
 
 /** A grown tree with what the booster needs beyond the exported shape. */
@@ -101,50 +136,500 @@ interface GrownTree {
 }
 
 function acquire(ctx: GrowContext): Float64Array {
-  return ctx.pool.pop() ?? new Float64Array(ctx.histSize);
+  return ctx.pool.pop() ?? sharedFloat64(ctx.histSize, ctx.workers !== null);
 }
 
-/** Accumulates the histogram of rows `order[s..e)` into a zeroed buffer. */
-function buildHistogram(ctx: GrowContext, hist: Float64Array, g: Float64Array, h: Float64Array, s: number, e: number): void {
-  const { bins, n, p, order, og, oh, histOffset } = ctx;
-  hist.fill(0);
+function sharedFloat64(length: number, shared: boolean): Float64Array {
+  return shared ? new Float64Array(new SharedArrayBuffer(length * Float64Array.BYTES_PER_ELEMENT)) : new Float64Array(length);
+}
+
+/**
+ * Node size (rows x features) from which the worker threads take a share of a histogram: below it,
+ * waking them (microseconds, more when a core is busy) costs about what it saves.
+ */
+const MIN_PARALLEL_NODE_WORK = 50_000;
+
+/** Default `parallel_threshold` (training rows x features). */
+const DEFAULT_PARALLEL_THRESHOLD = 2e6;
+
+/**
+ * The histogram of rows `order[s..e)` for output `gOff / n`. With workers, large nodes' features
+ * are shared among the threads (see {@link GrowWorkers}); a feature's bins are summed by one
+ * thread, in row order, so the result is the same to the last bit whatever the number of threads.
+ */
+function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> | undefined {
+  const workers = ctx.workers;
+  // Without workers nothing waits: no promise, so growTree does not yield a microtask per node.
+  if (workers === null) {
+    if (e - s !== ctx.n) gatherGradients(ctx, gOff, s, 0, e - s);
+    accumulateHistogram(ctx, hist, gOff, s, e, 0, ctx.p);
+    return undefined;
+  }
+  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e);
+}
+
+async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+  const { n, p } = ctx;
   const cnt = e - s;
-  // Gather gradients in node order once so the per-feature loops read them sequentially.
-  if (ctx.constHess) for (let t = 0; t < cnt; t++) og[t] = g[order[s + t]!]!;
+  // Gather gradients in node order once so the per-feature loops read them sequentially (the root
+  // reads them in place).
+  if (cnt !== n) {
+    if (cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
+    else gatherGradients(ctx, gOff, s, 0, cnt);
+  }
+  if (cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
+  else await workers.build(ctx, hist, gOff, s, e);
+}
+
+/**
+ * Fills (overwrites) the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
+ * when they are all `n` rows, read in index order), with the node's gradients already gathered in
+ * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ */
+export function accumulateHistogram(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, f0: number, f1: number): void {
+  const { bins, n, p, histOffset, constHess, g, h, order, og, oh, rootCounts } = inp;
+  const cnt = e - s;
+  // The root's counts are the same for every tree: copied, not summed again.
+  if (cnt === n) hist.set(rootCounts.subarray(histOffset[f0], f1 < p ? histOffset[f1] : inp.histSize), histOffset[f0]);
+  else hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
+  for (let f = f0; f < f1; f++) {
+    const hb = histOffset[f]!;
+    const col = f * n;
+    if (cnt === n) {
+      if (constHess) accumulateColumn(hist, hb, bins, col, g, gOff, n);
+      else accumulateColumnWithHessians(hist, hb, bins, col, g, h, gOff, n);
+    } else if (constHess) accumulateFeature(hist, hb, bins, col, order, s, og, cnt);
+    else accumulateFeatureWithHessians(hist, hb, bins, col, order, s, og, oh, cnt);
+  }
+}
+
+/*
+ * The two loops below add one feature's rows to its histogram, four rows per step: V8 then keeps
+ * more loads in flight and checks the loop once per four rows, about twice as fast as one row per
+ * step. The additions happen in row order either way, so the sums are the same to the last bit.
+ */
+
+/** Gradient sums and counts of rows `order[s..s+cnt)` of the column at `col`, into bins from `hb`. */
+function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col: number, order: Int32Array, s: number, og: Float64Array, cnt: number): void {
+  let t = 0;
+  for (; t + 3 < cnt; t += 4) {
+    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
+    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
+    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
+    hist[o0]! += og[t]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += og[t + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += og[t + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += og[t + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; t < cnt; t++) {
+    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    hist[o]! += og[t]!;
+    hist[o + 2]!++;
+  }
+}
+
+/** Gradient sums (not counts: see `rootCounts`) of all rows in index order. */
+function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, gAll: Float64Array, gOff: number, n: number): void {
+  const g = gAll.subarray(gOff, gOff + n);
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = hb + bins[col + i]! * HIST_STRIDE;
+    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
+    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
+    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
+    hist[o0]! += g[i]!;
+    hist[o1]! += g[i + 1]!;
+    hist[o2]! += g[i + 2]!;
+    hist[o3]! += g[i + 3]!;
+  }
+  for (; i < n; i++) {
+    const o = hb + bins[col + i]! * HIST_STRIDE;
+    hist[o]! += g[i]!;
+  }
+}
+
+/** Gradient and hessian sums (not counts) of all rows in index order. */
+function accumulateColumnWithHessians(
+  hist: Float64Array,
+  hb: number,
+  bins: Uint8Array,
+  col: number,
+  gAll: Float64Array,
+  hAll: Float64Array,
+  gOff: number,
+  n: number,
+): void {
+  const g = gAll.subarray(gOff, gOff + n);
+  const h = hAll.subarray(gOff, gOff + n);
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = hb + bins[col + i]! * HIST_STRIDE;
+    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
+    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
+    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
+    hist[o0]! += g[i]!;
+    hist[o0 + 1]! += h[i]!;
+    hist[o1]! += g[i + 1]!;
+    hist[o1 + 1]! += h[i + 1]!;
+    hist[o2]! += g[i + 2]!;
+    hist[o2 + 1]! += h[i + 2]!;
+    hist[o3]! += g[i + 3]!;
+    hist[o3 + 1]! += h[i + 3]!;
+  }
+  for (; i < n; i++) {
+    const o = hb + bins[col + i]! * HIST_STRIDE;
+    hist[o]! += g[i]!;
+    hist[o + 1]! += h[i]!;
+  }
+}
+
+/** As {@link accumulateFeature}, with hessian sums. */
+function accumulateFeatureWithHessians(
+  hist: Float64Array,
+  hb: number,
+  bins: Uint8Array,
+  col: number,
+  order: Int32Array,
+  s: number,
+  og: Float64Array,
+  oh: Float64Array,
+  cnt: number,
+): void {
+  let t = 0;
+  for (; t + 3 < cnt; t += 4) {
+    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
+    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
+    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
+    hist[o0]! += og[t]!;
+    hist[o0 + 1]! += oh[t]!;
+    hist[o0 + 2]!++;
+    hist[o1]! += og[t + 1]!;
+    hist[o1 + 1]! += oh[t + 1]!;
+    hist[o1 + 2]!++;
+    hist[o2]! += og[t + 2]!;
+    hist[o2 + 1]! += oh[t + 2]!;
+    hist[o2 + 2]!++;
+    hist[o3]! += og[t + 3]!;
+    hist[o3 + 1]! += oh[t + 3]!;
+    hist[o3 + 2]!++;
+  }
+  for (; t < cnt; t++) {
+    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
+    hist[o]! += og[t]!;
+    hist[o + 1]! += oh[t]!;
+    hist[o + 2]!++;
+  }
+}
+
+/** Slots of the shared control array of {@link GrowWorkers}. */
+export const Ctl = {
+  /** Task number, bumped (and notified) for every parallel task; 0 before the first. */
+  Seq: 0,
+  /** Claim word of the current task: `(seq & 0x7fff) << 16 | next unit to take`. */
+  Claim: 1,
+  /** Units of the current task finished so far (notified when all are). */
+  Finished: 2,
+  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`, `TASK_GATHER`) and units (features or chunks). */
+  Kind: 3,
+  Units: 4,
+  /** Histogram: buffer id and gradient offset. Partition: the split feature's column offset. */
+  Hist: 5,
+  GOff: 6,
+  Col: 7,
+  /** The node's rows: `order[Start..End)`. */
+  Start: 8,
+  End: 9,
+  /** Set by a worker whose share threw (its message follows on the channel). */
+  Failed: 10,
+  /** Set to end the workers' loops. */
+  Stop: 11,
+  /** Histogram features built by the workers so far, all tasks together. */
+  WorkerFeatures: 12,
+  /** Histogram features built by any thread so far. */
+  AllFeatures: 13,
+  Length: 14,
+} as const;
+
+export const TASK_HISTOGRAM = 0;
+export const TASK_PARTITION = 1;
+export const TASK_GATHER = 2;
+
+/** Rows per unit of a parallel partition or gather. */
+export const PARTITION_CHUNK = 32_768;
+
+/** Node rows from which a partition or a gather is shared among the threads. */
+const MIN_PARALLEL_PARTITION = 4 * PARTITION_CHUNK;
+
+/** What a histogram worker starts with (workerData). */
+export interface GbdtWorkerInit {
+  readonly control: Int32Array;
+  /** Main to worker: the shared inputs, then every new histogram buffer; worker to main: errors. */
+  readonly port: MessagePort;
+}
+
+/** Message on a histogram worker's channel. */
+export type GbdtWorkerMessage =
+  | { readonly kind: 'inputs'; readonly inputs: HistogramInputs }
+  | { readonly kind: 'hist'; readonly id: number; readonly hist: Float64Array }
+  | { readonly kind: 'error'; readonly message: string };
+
+/** Claim word of task `seq` with `f` features claimed. */
+export function claimWord(seq: number, f: number): number {
+  return ((seq & 0x7fff) << 16) | f;
+}
+
+/**
+ * Claims the next unit (feature or chunk) of task `seq` from the control array, or returns -1
+ * once all `units` are claimed or the task is no longer the current one. Threads claim one unit at
+ * a time, so the faster thread takes more of them and none waits on a slow one for long.
+ */
+export function claimUnit(control: Int32Array, seq: number, units: number): number {
+  for (;;) {
+    const w = Atomics.load(control, Ctl.Claim);
+    if (w >>> 16 !== (seq & 0x7fff)) return -1;
+    const u = w & 0xffff;
+    if (u >= units) return -1;
+    if (Atomics.compareExchange(control, Ctl.Claim, w, w + 1) === w) return u;
+  }
+}
+
+/** Most units the claim word can count (a word at this count is closed). */
+const MAX_UNITS = 0xffff;
+
+/** Gathers the gradients (and hessians) of rows `order[s + t0..s + t1)` into `og[t0..t1)` (`oh`). */
+export function gatherGradients(inp: HistogramInputs, gOff: number, s: number, t0: number, t1: number): void {
+  const { g, h, order, og, oh } = inp;
+  if (inp.constHess) for (let t = t0; t < t1; t++) og[t] = g[gOff + order[s + t]!]!;
   else {
-    for (let t = 0; t < cnt; t++) {
-      const i = order[s + t]!;
+    for (let t = t0; t < t1; t++) {
+      const i = gOff + order[s + t]!;
       og[t] = g[i]!;
       oh[t] = h[i]!;
     }
   }
-  if (ctx.constHess) {
-    for (let f = 0; f < p; f++) {
-      const hb = histOffset[f]!;
-      const col = f * n;
-      for (let t = 0; t < cnt; t++) {
-        const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-        hist[o]! += og[t]!;
-        hist[o + 2]!++;
+}
+
+/**
+ * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
+ * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
+ */
+export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number): number {
+  const { order, tmp, bins, goLeft } = inp;
+  // Branch-free: every row is written to both places while only its side's cursor advances (the
+  // side of a row is unpredictable, so a branch on it would be mispredicted about half the time).
+  // Writing order[l] is safe: l <= pos.
+  let l = cs;
+  let r = cs;
+  for (let pos = cs; pos < ce; pos++) {
+    const i = order[pos]!;
+    const side = goLeft[bins[col + i]!]!;
+    order[l] = i;
+    tmp[r] = i;
+    l += side;
+    r += 1 - side;
+  }
+  return l - cs;
+}
+
+/**
+ * Does unit `u` of the task described by the control array: one feature of a histogram or one
+ * chunk of a partition. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ */
+export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
+  const s = control[Ctl.Start]!;
+  const e = control[Ctl.End]!;
+  const kind = control[Ctl.Kind];
+  if (kind === TASK_PARTITION) {
+    const cs = s + u * PARTITION_CHUNK;
+    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
+  } else if (kind === TASK_GATHER) {
+    const t0 = u * PARTITION_CHUNK;
+    gatherGradients(inp, control[Ctl.GOff]!, s, t0, Math.min(e - s, t0 + PARTITION_CHUNK));
+  } else if (hist !== undefined) accumulateHistogram(inp, hist, control[Ctl.GOff]!, s, e, u, u + 1);
+  else throw new Error('histogram task without its buffer');
+}
+
+/**
+ * Worker threads that build features of large nodes' histograms and partition chunks of large
+ * nodes' rows beside the calling thread. Every thread claims one unit at a time (an atomic counter
+ * in shared memory). A histogram feature is zeroed and summed in row order by the thread that
+ * claims it, and a partition's chunks are joined in chunk order, so the results are the same to the
+ * last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
+ * task costs a notify, not a message; the calling thread never waits for a worker to wake, only for
+ * units a worker has claimed. Started before the data is binned (a TypeScript worker's start-up
+ * overlaps it); must be closed.
+ */
+class GrowWorkers {
+  private readonly control = new Int32Array(new SharedArrayBuffer(Ctl.Length * Int32Array.BYTES_PER_ELEMENT));
+  private readonly workers: Worker[] = [];
+  private readonly ports: MessagePort[] = [];
+  private readonly histIds = new Map<Float64Array, number>();
+  private failure: Error | null = null;
+  private closing = false;
+  private readonly started: Promise<unknown>;
+
+  constructor(workers: number) {
+    for (let w = 0; w < workers; w++) {
+      const { port1, port2 } = new MessageChannel();
+      const init: GbdtWorkerInit = { control: this.control, port: port2 };
+      const worker = spawnWorker(import.meta.url, './gbdt-worker', init, [port2]);
+      worker.on('error', (err) => (this.failure ??= err));
+      worker.on('exit', (code) => {
+        if (!this.closing) this.failure ??= new Error(`gradient boosting worker exited with code ${code}`);
+      });
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+    // A worker posts one message once its module is loaded; a failed start rejects.
+    this.started = Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            worker.once('message', () => resolve());
+            worker.once('error', reject);
+            worker.once('exit', (code) => reject(new Error(`gradient boosting worker exited with code ${code}`)));
+          }),
+      ),
+    );
+    // Seen by ready() if it happens; not an unhandled rejection before that.
+    this.started.catch(() => undefined);
+  }
+
+  /** Resolves once every worker has loaded (so the first trees get their help). */
+  async ready(): Promise<void> {
+    await this.started;
+  }
+
+  /** Share of the histogram features built so far that the workers built (0..1). */
+  workerShare(): number {
+    const all = Atomics.load(this.control, Ctl.AllFeatures);
+    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerFeatures) / all;
+  }
+
+  /** Hands the workers the shared inputs (the arrays' memory is shared, not copied). */
+  init(inputs: HistogramInputs): void {
+    for (const port of this.ports) port.postMessage({ kind: 'inputs', inputs } satisfies GbdtWorkerMessage);
+  }
+
+  /** Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help. */
+  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+    let id = this.histIds.get(hist);
+    if (id === undefined) {
+      id = this.histIds.size;
+      this.histIds.set(hist, id);
+      for (const port of this.ports) port.postMessage({ kind: 'hist', id, hist } satisfies GbdtWorkerMessage);
+    }
+    const c = this.control;
+    Atomics.store(c, Ctl.Hist, id);
+    c[Ctl.GOff] = gOff;
+    await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
+    Atomics.add(c, Ctl.AllFeatures, inp.p);
+  }
+
+  /** Gathers the gradients of rows `order[s..e)` into `og` (`oh`), chunk by chunk on every thread. */
+  async gather(inp: HistogramInputs, gOff: number, s: number, e: number): Promise<void> {
+    this.control[Ctl.GOff] = gOff;
+    await this.run(inp, TASK_GATHER, Math.ceil((e - s) / PARTITION_CHUNK), s, e, undefined);
+  }
+
+  /**
+   * Stable partition of rows `order[s..e)` by `inp.goLeft` of their bins in the column at `col`,
+   * chunk by chunk on every thread, then joined in chunk order. Returns the number of left rows.
+   */
+  async partition(inp: HistogramInputs, col: number, s: number, e: number): Promise<number> {
+    const units = Math.ceil((e - s) / PARTITION_CHUNK);
+    this.control[Ctl.Col] = col;
+    await this.run(inp, TASK_PARTITION, units, s, e, undefined);
+    const { order, tmp, chunkLeft } = inp;
+    // Each chunk's left rows lie at its start: move them together (never past their chunk's
+    // start, so copyWithin reads nothing it has overwritten), then the right rows after them.
+    let l = s;
+    for (let u = 0; u < units; u++) {
+      const cs = s + u * PARTITION_CHUNK;
+      const left = chunkLeft[u]!;
+      if (l !== cs) order.copyWithin(l, cs, cs + left);
+      l += left;
+    }
+    let r = l;
+    for (let u = 0; u < units; u++) {
+      const cs = s + u * PARTITION_CHUNK;
+      const right = Math.min(e, cs + PARTITION_CHUNK) - cs - chunkLeft[u]!;
+      order.set(tmp.subarray(cs, cs + right), r);
+      r += right;
+    }
+    return l - s;
+  }
+
+  /** Posts a task of `units` units, takes units until none is left, and waits for the workers' ones. */
+  private async run(inp: HistogramInputs, kind: number, units: number, s: number, e: number, hist: Float64Array | undefined): Promise<void> {
+    this.throwIfFailed();
+    const c = this.control;
+    const seq = c[Ctl.Seq]! + 1;
+    // Close the previous task's claims first: a worker still on it may read this task's fields
+    // (kind, units) and must not claim under the old number with them.
+    Atomics.store(c, Ctl.Claim, claimWord(seq - 1, MAX_UNITS));
+    Atomics.store(c, Ctl.Kind, kind);
+    Atomics.store(c, Ctl.Units, units);
+    c[Ctl.Start] = s;
+    c[Ctl.End] = e;
+    Atomics.store(c, Ctl.Finished, 0);
+    Atomics.store(c, Ctl.Claim, claimWord(seq, 0));
+    Atomics.store(c, Ctl.Seq, seq);
+    Atomics.notify(c, Ctl.Seq);
+    for (let u = claimUnit(c, seq, units); u >= 0; u = claimUnit(c, seq, units)) {
+      runUnit(inp, c, hist, u);
+      Atomics.add(c, Ctl.Finished, 1);
+    }
+    // Only units a worker claimed are left: wait for them, now and then letting the event loop
+    // run so that a worker's exit or error is seen rather than waited on forever.
+    for (;;) {
+      const done = Atomics.load(c, Ctl.Finished);
+      if (done === units) break;
+      if (Atomics.wait(c, Ctl.Finished, done, 50) === 'timed-out') {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.throwIfFailed();
       }
     }
-    return;
-  }
-  for (let f = 0; f < p; f++) {
-    const hb = histOffset[f]!;
-    const col = f * n;
-    for (let t = 0; t < cnt; t++) {
-      const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-      hist[o]! += og[t]!;
-      hist[o + 1]! += oh[t]!;
-      hist[o + 2]!++;
+    if (Atomics.load(c, Ctl.Failed) !== 0) {
+      const msg = this.ports.map((port) => receiveMessageOnPort(port)?.message as GbdtWorkerMessage | undefined).find((m) => m?.kind === 'error');
+      this.failure = new Error(`gradient boosting worker failed: ${msg?.kind === 'error' ? msg.message : 'unknown error'}`);
+      throw this.failure;
     }
+  }
+
+  /** Throws what made a worker fail, if one did (its 'error' or 'exit' event, seen between tasks). */
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Ends every worker thread. */
+  async close(): Promise<void> {
+    this.closing = true;
+    Atomics.store(this.control, Ctl.Stop, 1);
+    Atomics.add(this.control, Ctl.Seq, 1);
+    Atomics.notify(this.control, Ctl.Seq);
+    for (const port of this.ports) port.close();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
 
-/** `parent -= child`, elementwise. */
+/** `parent -= child`, elementwise (four per step, like the accumulation loops). */
 function subtractHistogram(parent: Float64Array, child: Float64Array): void {
-  for (let k = 0; k < parent.length; k++) parent[k]! -= child[k]!;
+  const m = parent.length;
+  let k = 0;
+  for (; k + 3 < m; k += 4) {
+    parent[k]! -= child[k]!;
+    parent[k + 1]! -= child[k + 1]!;
+    parent[k + 2]! -= child[k + 2]!;
+    parent[k + 3]! -= child[k + 3]!;
+  }
+  for (; k < m; k++) parent[k]! -= child[k]!;
 }
 
 interface SplitChoice {
@@ -241,9 +726,12 @@ function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: numbe
   }
 }
 
-/** Grows one tree leaf-wise on gradients `g` and hessians `h` (indexed by training row). */
-function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree {
-  const { n, bins, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
+/** Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`). */
+async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
+  const { n, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
+  const gOff = k * n;
+  const g = ctx.g.subarray(gOff, gOff + n);
+  const h = ctx.h.subarray(gOff, gOff + n);
   const cap = 2 * Math.min(maxLeaves, n) + 1;
   const feature = new Int32Array(cap);
   const thrBin = new Int32Array(cap);
@@ -293,7 +781,8 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
 
   if (splittable(0) && maxLeaves > 1) {
     const hst = acquire(ctx);
-    buildHistogram(ctx, hst, g, h, 0, n);
+    const pending = buildHistogram(ctx, hst, gOff, 0, n);
+    if (pending) await pending;
     hists[0] = hst;
     evaluate(0);
   }
@@ -314,20 +803,20 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
     thrBin[node] = tb;
     missLeft[node] = ml;
 
-    // Stable partition of the node's rows.
+    // Stable partition of the node's rows (large nodes on every thread).
     const s = start[node]!;
     const e = end[node]!;
     const col = f * n;
     const missingBin = nBins[f]!;
-    let l = s;
-    let r = 0;
-    for (let pos = s; pos < e; pos++) {
-      const i = order[pos]!;
-      const b = bins[col + i]!;
-      if (b === missingBin ? ml === 1 : b <= tb) order[l++] = i;
-      else tmp[r++] = i;
+    const goLeft = ctx.goLeft;
+    for (let b = 0; b < missingBin; b++) goLeft[b] = b <= tb ? 1 : 0;
+    goLeft[missingBin] = ml;
+    let l: number;
+    if (ctx.workers !== null && e - s >= MIN_PARALLEL_PARTITION) l = s + (await ctx.workers.partition(ctx, col, s, e));
+    else {
+      l = s + partitionRows(ctx, col, s, e);
+      order.set(tmp.subarray(s, s + e - l), l);
     }
-    order.set(tmp.subarray(0, r), l);
 
     const lc = nodeCount++;
     const rc = nodeCount++;
@@ -360,7 +849,8 @@ function growTree(ctx: GrowContext, g: Float64Array, h: Float64Array): GrownTree
     const small = l - s <= e - l ? lc : rc;
     const large = small === lc ? rc : lc;
     const hs = acquire(ctx);
-    buildHistogram(ctx, hs, g, h, start[small]!, end[small]!);
+    const pending = buildHistogram(ctx, hs, gOff, start[small]!, end[small]!);
+    if (pending) await pending;
     hists[small] = hs;
     const needLarge = large === lc ? needL : needR;
     if (needLarge) {
@@ -540,6 +1030,12 @@ function take(y: Float64Array, idx: Int32Array): Float64Array {
  * (one tree per class per iteration, `softmax`) for more; each multiclass tree carries its values
  * in its own class's output and zeros elsewhere.
  *
+ * With `n_jobs` > 1 and at least `parallel_threshold` training rows x features, large nodes'
+ * histograms, partitions and gradient gathers are shared with worker threads (see
+ * {@link GrowWorkers}), which end with the fit, however it ends; the model is the same to the bit
+ * whatever the number of threads. The last progress report then says what share of the histogram
+ * features the workers built.
+ *
  * Progress is reported after every iteration. Between trees the fit yields to the event loop now
  * and then (see `pace.ts`), so a cancellation message reaches the thread; an aborted `signal` or an
  * exception from `onProgress` stops it.
@@ -588,96 +1084,132 @@ export async function fitGradientBoosting(
     for (let i = 0; i < n; i++) trainIdx[i] = i;
   }
   const nT = trainIdx.length;
-  // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
-  let binRows = trainIdx;
-  if (nT > 200000) {
-    binRows = trainIdx.slice();
-    createRng(seed).shuffleInPlace(binRows);
-  }
-  const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
-  const train = applyBinMapper(mapper, xcol, n, trainIdx);
-  const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
-  const yT = take(data.y, trainIdx);
-  const yV = valIdx ? take(data.y, valIdx) : null;
+  // Worker threads help when the data is large enough to pay for starting them.
+  const threads = Math.min(resolveJobs(params.n_jobs), p);
+  const parallel = threads > 1 && p <= MAX_UNITS && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
+  const workers = parallel ? new GrowWorkers(threads - 1) : null;
+  try {
+    // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
+    let binRows = trainIdx;
+    if (nT > 200000) {
+      binRows = trainIdx.slice();
+      createRng(seed).shuffleInPlace(binRows);
+    }
+    const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
+    const train = applyBinMapper(mapper, xcol, n, trainIdx, workers !== null);
+    const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
+    const yT = take(data.y, trainIdx);
+    const yV = valIdx ? take(data.y, valIdx) : null;
 
-  const base = baseline(kind, yT, K);
-  const raw = new Float64Array(nT * K);
-  for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
-  const rawV = yV ? new Float64Array(yV.length * K) : null;
-  if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
+    const base = baseline(kind, yT, K);
+    const raw = new Float64Array(nT * K);
+    for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
+    const rawV = yV ? new Float64Array(yV.length * K) : null;
+    if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
-  const histOffset = new Int32Array(p);
-  let histSize = 0;
-  for (let f = 0; f < p; f++) {
-    histOffset[f] = histSize;
-    histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
-  }
-  const ctx: GrowContext = {
-    bins: train.bins,
-    n: nT,
-    p,
-    nBins: mapper.nBins,
-    histOffset,
-    histSize,
-    mapper,
-    maxLeaves: maxLeafParam ?? Infinity,
-    maxDepth: maxDepthParam ?? Infinity,
-    minLeaf,
-    l2,
-    lr,
-    constHess: kind === 'squared_error',
-    pool: [],
-    order: new Int32Array(nT),
-    tmp: new Int32Array(nT),
-    og: new Float64Array(nT),
-    oh: new Float64Array(nT),
-  };
-  const g = new Float64Array(nT * K);
-  const h = new Float64Array(nT * K);
-  const trees: Tree[] = [];
-  const scores: number[] = [];
-  if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
-  onProgress?.(0, `boosting up to ${maxIter} iterations`);
-  const pacer = new Pacer();
+    const histOffset = new Int32Array(p);
+    let histSize = 0;
+    for (let f = 0; f < p; f++) {
+      histOffset[f] = histSize;
+      histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
+    }
+    const rootCounts = sharedFloat64(histSize, workers !== null);
+    for (let f = 0; f < p; f++) {
+      const hb = histOffset[f]! + 2;
+      const col = f * nT;
+      for (let i = 0; i < nT; i++) rootCounts[hb + train.bins[col + i]! * HIST_STRIDE]!++;
+    }
+    const ctx: GrowContext = {
+      bins: train.bins,
+      n: nT,
+      p,
+      nBins: mapper.nBins,
+      histOffset,
+      histSize,
+      mapper,
+      maxLeaves: maxLeafParam ?? Infinity,
+      maxDepth: maxDepthParam ?? Infinity,
+      minLeaf,
+      l2,
+      lr,
+      constHess: kind === 'squared_error',
+      pool: [],
+      order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      rootCounts,
+      goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
+      chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
+      g: sharedFloat64(nT * K, workers !== null),
+      h: sharedFloat64(nT * K, workers !== null),
+      og: sharedFloat64(nT, workers !== null),
+      oh: sharedFloat64(nT, workers !== null),
+      workers,
+    };
+    const { g, h } = ctx;
+    workers?.init({
+      bins: ctx.bins,
+      n: nT,
+      p,
+      histOffset,
+      histSize,
+      constHess: ctx.constHess,
+      g,
+      h,
+      order: ctx.order,
+      og: ctx.og,
+      oh: ctx.oh,
+      tmp: ctx.tmp,
+      goLeft: ctx.goLeft,
+      chunkLeft: ctx.chunkLeft,
+      rootCounts: ctx.rootCounts,
+    });
+    const trees: Tree[] = [];
+    const scores: number[] = [];
+    if (rawV && yV) scores.push(-meanLoss(kind, yV, rawV, K));
+    onProgress?.(0, `boosting up to ${maxIter} iterations${workers !== null ? ` (histograms on ${threads} threads)` : ''}`);
+    await workers?.ready();
+    const pacer = new Pacer();
 
-  for (let iter = 0; iter < maxIter; iter++) {
-    computeGradients(kind, yT, raw, K, g, h);
-    for (let k = 0; k < K; k++) {
-      const gk = g.subarray(k * nT, (k + 1) * nT);
-      const hk = h.subarray(k * nT, (k + 1) * nT);
-      const grown = growTree(ctx, gk, hk);
-      // Training rows: each leaf's rows are a segment of ctx.order.
-      for (let node = 0; node < grown.nodeCount; node++) {
-        if (grown.left[node]! !== -1) continue;
-        const v = grown.value[node]!;
-        for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+    for (let iter = 0; iter < maxIter; iter++) {
+      computeGradients(kind, yT, raw, K, g, h);
+      for (let k = 0; k < K; k++) {
+        const grown = await growTree(ctx, k);
+        // Training rows: each leaf's rows are a segment of ctx.order.
+        for (let node = 0; node < grown.nodeCount; node++) {
+          if (grown.left[node]! !== -1) continue;
+          const v = grown.value[node]!;
+          for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+        }
+        if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
+        trees.push(toTree(grown, mapper, k, K));
+        await pacer.pause();
+        throwIfAborted(signal);
       }
-      if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
-      trees.push(toTree(grown, mapper, k, K));
-      await pacer.pause();
-      throwIfAborted(signal);
+      let stop = false;
+      if (rawV && yV) {
+        scores.push(-meanLoss(kind, yV, rawV, K));
+        stop = shouldStop(scores, nIterNoChange, tol);
+      }
+      onProgress?.((iter + 1) / maxIter, `iteration ${iter + 1}/${maxIter}`);
+      if (stop) {
+        onProgress?.(1, `early stopping after ${iter + 1} iterations`);
+        break;
+      }
     }
-    let stop = false;
-    if (rawV && yV) {
-      scores.push(-meanLoss(kind, yV, rawV, K));
-      stop = shouldStop(scores, nIterNoChange, tol);
-    }
-    onProgress?.((iter + 1) / maxIter, `iteration ${iter + 1}/${maxIter}`);
-    if (stop) {
-      onProgress?.(1, `early stopping after ${iter + 1} iterations`);
-      break;
-    }
-  }
+    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram features built on worker threads`);
 
-  return {
-    kind: 'trees',
-    task: data.task,
-    nFeatures: p,
-    nOutputs: K,
-    nClasses: isCls ? data.nClasses : 0,
-    trees,
-    baseValues: base,
-    aggregate: 'sum',
-    postTransform: kind === 'squared_error' ? 'none' : kind === 'binary' ? 'logistic' : 'softmax',
-  };
+    return {
+      kind: 'trees',
+      task: data.task,
+      nFeatures: p,
+      nOutputs: K,
+      nClasses: isCls ? data.nClasses : 0,
+      trees,
+      baseValues: base,
+      aggregate: 'sum',
+      postTransform: kind === 'squared_error' ? 'none' : kind === 'binary' ? 'logistic' : 'softmax',
+    };
+  } finally {
+    await workers?.close();
+  }
 }

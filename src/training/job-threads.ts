@@ -1,6 +1,6 @@
 /**
- * How many threads one training job builds trees on (the random forest's workers) when its
- * parameters leave `n_jobs` unset.
+ * How many threads one training job builds trees on (the random forest's workers, gradient
+ * boosting's histogram threads) when its parameters leave `n_jobs` unset.
  *
  * A process that also serves predictions keeps one core for its event loop: a forest grown on
  * every core left `/predict` waiting behind the tree builders. The cores left are shared by the

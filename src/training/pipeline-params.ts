@@ -61,6 +61,10 @@ const DecisionTreeParams = Type.Object(
   { additionalProperties: false },
 );
 
+const NJobs = Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], {
+  description: "threads building trees; null = the process's default (the cores less one shared by a serving process's jobs, all cores on modelplane worker, or TRAINING_THREADS), -1 = all cores",
+});
+
 const RandomForestParams = Type.Object(
   {
     n_estimators: opt(Type.Integer({ minimum: 1, maximum: 10_000, description: 'trees (default 100)' })),
@@ -71,7 +75,7 @@ const RandomForestParams = Type.Object(
     max_features: opt(MaxFeatures),
     bootstrap: opt(Type.Boolean()),
     seed: opt(Seed),
-    n_jobs: opt(Type.Union([Type.Integer({ minimum: -1, maximum: 256 }), Type.Null()], { description: "threads building trees; null = the process's default (the cores less one shared by a serving process's jobs, all cores on modelplane worker, or TRAINING_THREADS), -1 = all cores" })),
+    n_jobs: opt(NJobs),
   },
   { additionalProperties: false },
 );
@@ -90,6 +94,7 @@ const GradientBoostingParams = Type.Object(
     n_iter_no_change: opt(Type.Integer({ minimum: 1 })),
     tol: opt(Type.Number({ minimum: 0 })),
     seed: opt(Seed),
+    n_jobs: opt(NJobs),
   },
   { additionalProperties: false },
 );
@@ -156,6 +161,7 @@ export function defaultsFor(algorithm: Algorithm, task: Task, seed: number): Alg
         n_iter_no_change: 10,
         tol: 1e-7,
         seed,
+        n_jobs: null,
       };
   }
 }

@@ -183,6 +183,7 @@ async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onPr
           n_iter_no_change: p.n_iter_no_change,
           tol: p.tol,
           seed: p.seed,
+          n_jobs: p.n_jobs ?? threads,
         },
         onProgress,
       );
@@ -428,7 +429,7 @@ async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Prom
   const { train } = prepared;
   const algorithm = job.params.algorithm;
   ctx.progress(10, 'fitting', `${algorithm} on ${train.x.rows} rows x ${train.x.cols} features`);
-  if (job.params.algorithm === 'random_forest') {
+  if (job.params.algorithm === 'random_forest' || job.params.algorithm === 'gradient_boosting') {
     const nJobs = job.params.n_jobs;
     ctx.log(`tree building on ${nJobs === null || nJobs === undefined ? `up to ${ctx.threads} threads (the process's default)` : nJobs === -1 ? 'every core (n_jobs -1)' : `up to ${nJobs} threads (n_jobs)`}`);
   }

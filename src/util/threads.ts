@@ -1,16 +1,18 @@
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { Worker, type TransferListItem } from 'node:worker_threads';
 
 /**
  * Starts a worker thread on the entry module `entry` (a path without extension, relative to
  * `callerUrl`). Compiled JS runs the `.js` entry plainly; from TypeScript sources the thread first
  * registers tsx's loader in itself and then imports the `.ts` entry, because Node 20 does not apply
- * `--import tsx` given in a worker's execArgv.
+ * `--import tsx` given in a worker's execArgv. `transferList` moves objects of `workerData` (such
+ * as a MessagePort) to the thread.
  */
-export function spawnWorker(callerUrl: string, entry: string, workerData: unknown): Worker {
-  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`${entry}.js`, callerUrl), { workerData });
+export function spawnWorker(callerUrl: string, entry: string, workerData: unknown, transferList?: readonly TransferListItem[]): Worker {
+  const options = { workerData, transferList: transferList ? [...transferList] : undefined };
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`${entry}.js`, callerUrl), options);
   const entryHref = siblingModule(callerUrl, entry);
   let tsxApi = 'tsx/esm/api';
   try {
@@ -19,7 +21,7 @@ export function spawnWorker(callerUrl: string, entry: string, workerData: unknow
     // Leave the bare specifier to the thread's own resolution.
   }
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entryHref)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return new Worker(bootstrap, { ...options, eval: true });
 }
 
 /**
@@ -52,4 +54,17 @@ export function lowerThreadPriority(nice: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Threads a trainer runs on for an `n_jobs` parameter (scikit-learn's convention): `null` or
+ * undefined = min(available parallelism, 4), `-1` = every core, a positive count as given.
+ * @throws RangeError for any other value
+ */
+export function resolveJobs(nJobs: number | null | undefined): number {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (nJobs === null || nJobs === undefined) return Math.max(1, Math.min(cores, 4));
+  if (nJobs === -1) return Math.max(1, cores);
+  if (Number.isInteger(nJobs) && nJobs >= 1) return nJobs;
+  throw new RangeError(`invalid n_jobs: ${nJobs}`);
 }
