@@ -42,6 +42,18 @@ for (const backend of await storeBackends()) {
     const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', TRAINING_WORKERS: '0', DRIFT_MIN_WINDOW: '10', ...(backend === 'postgres' ? { DATABASE_URL: TEST_DATABASE_URL } : {}) });
     const log = createLogger(config, { pretty: false });
     const replicas: AppContext[] = [];
+    /** A drift service over a replica's store and log, with its own metrics, on a clock the test sets. */
+    const driftOf = (ctx: AppContext, checkIntervalSeconds: number, now: () => number, metrics = new Metrics()): DriftService =>
+      new DriftService({
+        store: ctx.backends.store,
+        registry: ctx.services.registry,
+        datasets: ctx.services.datasets,
+        metrics,
+        log,
+        predictionLog: ctx.services.drift.log,
+        settings: { ...config.drift, checkIntervalSeconds },
+        now,
+      });
 
     before(async () => {
       for (let k = 0; k < 2; k++) replicas.push(await openContext(config, log, { backends: schema === undefined ? {} : { pgSchema: schema } }));
@@ -71,17 +83,7 @@ for (const backend of await storeBackends()) {
       let clock = Math.floor(Date.now() / MINUTE) * MINUTE;
       const checks = replicas.map((ctx) => {
         const metrics = new Metrics();
-        const drift = new DriftService({
-          store: ctx.backends.store,
-          registry: ctx.services.registry,
-          datasets: ctx.services.datasets,
-          metrics,
-          log,
-          predictionLog: ctx.services.drift.log,
-          settings: { ...config.drift, checkIntervalSeconds: 60 },
-          now: () => clock,
-        });
-        return { metrics, drift };
+        return { metrics, drift: driftOf(ctx, 60, () => clock, metrics) };
       });
       const history = async (): Promise<number> => (await replicas[0]!.services.drift.history(MODEL, 50)).reports.length;
       const share = async (metrics: Metrics): Promise<number | undefined> =>
@@ -107,16 +109,7 @@ for (const backend of await storeBackends()) {
     test('with the timer off (interval 0) each check run by hand reports on the last day of traffic', async () => {
       // The rows were logged before this test; ten minutes later by this clock.
       const clock = Date.now() + 10 * MINUTE;
-      const drift = new DriftService({
-        store: replicas[0]!.backends.store,
-        registry: replicas[0]!.services.registry,
-        datasets: replicas[0]!.services.datasets,
-        metrics: new Metrics(),
-        log,
-        predictionLog: replicas[0]!.services.drift.log,
-        settings: { ...config.drift, checkIntervalSeconds: 0 },
-        now: () => clock,
-      });
+      const drift = driftOf(replicas[0]!, 0, () => clock);
       const before = (await replicas[0]!.services.drift.history(MODEL, 50)).reports.length;
       await drift.runChecks();
       await drift.runChecks();
@@ -151,16 +144,7 @@ for (const backend of await storeBackends()) {
       // A clock far past the other tests' intervals; a check there claims its interval (no traffic).
       const start = (Math.floor(Date.now() / MINUTE) + 100) * MINUTE;
       let clock = start;
-      const drift = new DriftService({
-        store: replicas[0]!.backends.store,
-        registry: replicas[0]!.services.registry,
-        datasets: replicas[0]!.services.datasets,
-        metrics: new Metrics(),
-        log,
-        predictionLog: replicas[0]!.services.drift.log,
-        settings: { ...config.drift, checkIntervalSeconds: 60 },
-        now: () => clock,
-      });
+      const drift = driftOf(replicas[0]!, 60, () => clock);
       await drift.runChecks();
       const before = (await replicas[0]!.services.drift.history(MODEL, 50)).reports.length;
       // Traffic right after that check, then the next check only three intervals later (a busy
