@@ -237,6 +237,7 @@ export class LogRows {
    * another model version's label and an empty row.
    */
   private growRows(): void {
+    // Twice the rows there is room for now (two numbers per row).
     const rows = 2 * (this.numbers.length / 2);
     const numbers = new Float64Array(2 * rows);
     numbers.set(this.numbers);
