@@ -5,16 +5,30 @@ import { migrations } from './migrations/index.ts';
 /** Applies every pending migration; throws with the failing migration's name. */
 export async function migrateToLatest(store: Store): Promise<MigrationResult[]> {
   // Kysely's table introspection reads the catalogue of every schema; a schema dropped by someone
-  // else during that read fails it with 3F000 (invalid_schema_name). Nothing was applied then, so
-  // trying again is safe.
+  // else during that read fails it (invalid_schema_name, or undefined_table / undefined_column for
+  // a table dropped between the catalogue's rows, e.g. in pg_get_serial_sequence). The failure
+  // then came before any migration ran, so nothing was applied and trying again is safe.
   for (let attempt = 1; ; attempt++) {
     try {
       return await migrateOnce(store);
     } catch (err) {
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
-      if (code !== '3F000' || attempt >= 5) throw err;
+      const beforeAnyMigration = err instanceof MigrationError && err.migrationName === undefined;
+      if (!beforeAnyMigration || !CATALOGUE_RACE_CODES.has(String(code)) || attempt >= 5) throw err;
       await new Promise((r) => setTimeout(r, 50 * attempt));
     }
+  }
+}
+
+/** PostgreSQL errors of a catalogue read that met a schema being dropped (see migrateToLatest). */
+const CATALOGUE_RACE_CODES = new Set(['3F000', '42P01', '42703']);
+
+/** A failed migration run; `migrationName` is undefined when it failed before any migration ran. */
+class MigrationError extends Error {
+  readonly migrationName: string | undefined;
+  constructor(migrationName: string | undefined, reason: string, cause: unknown) {
+    super(`migration ${migrationName ?? '(unknown)'} failed: ${reason}`, { cause });
+    this.migrationName = migrationName;
   }
 }
 
@@ -34,7 +48,7 @@ async function migrateOnce(store: Store): Promise<MigrationResult[]> {
   if (error !== undefined) {
     const failed = results.find((r) => r.status === 'Error');
     const reason = error instanceof Error ? error.message : JSON.stringify(error);
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`, { cause: error });
+    throw new MigrationError(failed?.migrationName, reason, error);
   }
   return results;
 }
