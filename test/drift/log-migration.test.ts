@@ -9,18 +9,17 @@ import os from 'node:os';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
 import { Migrator, sql, type Selectable } from 'kysely';
-import type { DatasetService } from '../../src/datasets/dataset.service.ts';
 import type { LegacyPredictionLogTable } from '../../src/drift/drift.repository.ts';
 import { DriftService, readWindow, type LoggedPrediction } from '../../src/drift/drift.service.ts';
 import { windowMatrix } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
 import type { LoadedModel } from '../../src/serving/loaded-model.ts';
-import type { Registry } from '../../src/registry/registry.service.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { migrations } from '../../src/store/migrations/index.ts';
 import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../helper.ts';
+import { logReadingDrift } from './stored-rows.ts';
 
 const quiet = pino({ level: 'silent' });
 
@@ -72,16 +71,7 @@ for (const backend of await storeBackends()) {
       }
       if (backend === 'postgres') await sql`select setval(pg_get_serial_sequence('prediction_log', 'id'), 6210)`.execute(store.db);
       await migrateToLatest(store);
-      const metrics = new Metrics();
-      drift = new DriftService({
-        store,
-        registry: {} as Registry,
-        datasets: {} as DatasetService,
-        metrics,
-        log: quiet,
-        predictionLog: new PredictionLog({ store, metrics, log: quiet }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 }),
-        settings: { checkIntervalSeconds: 0, window: 1000, minWindow: 1, shareThreshold: 0.5 },
-      });
+      drift = logReadingDrift(store);
     });
     after(async () => {
       await store.close();

@@ -8,17 +8,15 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
-import type { DatasetService } from '../../src/datasets/dataset.service.ts';
 import { upsertSchema } from '../../src/drift/drift.repository.ts';
 import { DriftService, readWindow, type LoggedPrediction } from '../../src/drift/drift.service.ts';
 import { windowMatrix } from '../../src/drift/log-codec.ts';
 import { PredictionLog } from '../../src/drift/prediction-log.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
-import type { Registry } from '../../src/registry/registry.service.ts';
 import { openStore, type Store } from '../../src/store/database.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { TEST_DATABASE_URL, dropSchema, storeBackends, uniqueSchema } from '../helper.ts';
-import { insertRows, storedRows, type NewRow } from './stored-rows.ts';
+import { insertRows, logReadingDrift, storedRows, type NewRow } from './stored-rows.ts';
 
 const quiet = pino({ level: 'silent' });
 const DAY = 86_400_000;
@@ -51,17 +49,7 @@ for (const backend of await storeBackends()) {
       schema = backend === 'postgres' ? uniqueSchema('plrd') : undefined;
       store = await openStore({ dataDir: os.tmpdir(), ...(backend === 'postgres' ? { databaseUrl: TEST_DATABASE_URL, schema } : { sqlitePath: ':memory:' }) });
       await migrateToLatest(store);
-      const metrics = new Metrics();
-      const predictionLog = new PredictionLog({ store, metrics, log: quiet }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 });
-      drift = new DriftService({
-        store,
-        registry: {} as Registry,
-        datasets: {} as DatasetService,
-        metrics,
-        log: quiet,
-        predictionLog,
-        settings: { checkIntervalSeconds: 0, window: 1000, minWindow: 1, shareThreshold: 0.5 },
-      });
+      drift = logReadingDrift(store);
       for (const m of ['a', 'b']) await upsertSchema(store.db, { model: m, version: '1', element_type: 'float32', features: '["x","y"]', categories: '[null,null]' });
       // Three blocks: a (rows 1-10, at 1000-1009), b (rows 11-15, at 1005-1009), a (rows 16-25, at 1010-1019).
       await insertRows(store.db, Array.from({ length: 10 }, (_, i) => row('a', 1000 + i, i)));

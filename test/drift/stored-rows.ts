@@ -1,12 +1,38 @@
 /**
  * Test helpers over the prediction log's blocks: rows written as blocks (one per model version of
- * each call), and every stored row read back, decoded, in sequence order.
+ * each call), every stored row read back, decoded, in sequence order, and a drift service that
+ * reads them.
  */
 import type { Kysely } from 'kysely';
+import pino from 'pino';
+import type { DatasetService } from '../../src/datasets/dataset.service.ts';
+import { DriftService } from '../../src/drift/drift.service.ts';
+import { PredictionLog } from '../../src/drift/prediction-log.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
+import type { Registry } from '../../src/registry/registry.service.ts';
+import type { Store } from '../../src/store/database.ts';
 import { insertBlocks } from '../../src/drift/drift.repository.ts';
 import { encodeRows, LogBlock, type LogRowValues } from '../../src/drift/log-block.ts';
 import type { FloatRows } from '../../src/serving/runtime.ts';
 import type { Database } from '../../src/store/schema.ts';
+
+/**
+ * A drift service over the store alone (no registry or datasets: for the prediction log's reads),
+ * silent, with the periodic check off.
+ */
+export function logReadingDrift(store: Store): DriftService {
+  const metrics = new Metrics();
+  const log = pino({ level: 'silent' });
+  return new DriftService({
+    store,
+    registry: {} as Registry,
+    datasets: {} as DatasetService,
+    metrics,
+    log,
+    predictionLog: new PredictionLog({ store, metrics, log }, { sampleRate: 1, bufferRows: 100, retentionDays: 0, maxRows: 0 }),
+    settings: { checkIntervalSeconds: 0, window: 1000, minWindow: 1, shareThreshold: 0.5 },
+  });
+}
 
 /** A logged row as the old table held it, with its inputs as bytes. */
 export interface StoredRow {
