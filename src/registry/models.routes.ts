@@ -6,6 +6,7 @@
 import { multipartError, multipartParts } from '../platform/multipart.ts';
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { App } from '../platform/app-type.ts';
@@ -106,10 +107,7 @@ async function checkTunablesRole(models: ModelsService, request: FastifyRequest)
 export async function modelRoutes(app: App, models: ModelsService, options: { maxModelBytes: number; lineage?: LineageChecks }): Promise<void> {
   const limit = options.maxModelBytes;
 
-  // Other features may accept the same content types; the first to ask installs the parser.
-  if (!app.hasContentTypeParser('multipart/form-data')) {
-    await app.register(multipart, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } });
-  }
+  // Other features may accept the same content type; the first to ask installs the parser.
   if (!app.hasContentTypeParser('application/octet-stream')) {
     app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: limit }, (_request, body, done) => {
       done(null, body);
@@ -230,65 +228,73 @@ export async function modelRoutes(app: App, models: ModelsService, options: { ma
     },
   );
 
-  app.post(
-    '/models/:name/versions',
-    {
-      config: { role: 'train' },
-      bodyLimit: limit,
-      schema: {
-        summary: 'Register a new version from an ONNX file',
-        description:
-          'Send the file as multipart/form-data (field `file`, plus optional fields feature_names, class_labels, task, ' +
-          'description, run_id, reference_dataset, tags), as raw application/octet-stream bytes (options in the query ' +
-          'string), or JSON {source: "runs:/<run_id>/<path>"} to register a file a run logged (read from ' +
-          '`runs/<run_id>/artifacts/<path>` in the artifact store). The file is checked (size, valid ONNX, no external ' +
-          'data, loads in onnxruntime, runs on a row of zeros) before a version number is allocated; a bad file is a 400 ' +
-          'that says why and leaves nothing behind. Converter ZipMap outputs are rewritten to probability tensors. The ' +
-          'model is created if it does not exist.',
-        tags: TAGS,
-        params: NameParams,
-        querystring: UploadQuery,
-        // Only the JSON form is validated here; multipart and raw bodies are read in the handler,
-        // so their schemas (for the OpenAPI document) constrain nothing.
-        body: {
-          content: {
-            'application/json': { schema: UploadJsonBody },
-            'multipart/form-data': { schema: UploadFormDoc },
-            'application/octet-stream': { schema: Type.Unsafe({ description: 'the .onnx file; options in the query string' }) },
-          },
-        } as unknown as typeof UploadJsonBody,
-        response: { 201: VersionSchema, ...errorResponses(400, 413, 415, ...AUTH_ERRORS) },
+  // The upload route has the multipart parser in a scope of its own: @fastify/multipart adds an
+  // onRequest and an onResponse hook to every route of the scope it is registered in, which on the
+  // root would run (and allocate) on every prediction.
+  await app.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
+    await scope.register(multipart, { limits: { fileSize: limit, files: 1, fieldSize: MAX_FIELD_BYTES } });
+
+    scope.post(
+      '/models/:name/versions',
+      {
+        config: { role: 'train' },
+        bodyLimit: limit,
+        schema: {
+          summary: 'Register a new version from an ONNX file',
+          description:
+            'Send the file as multipart/form-data (field `file`, plus optional fields feature_names, class_labels, task, ' +
+            'description, run_id, reference_dataset, tags), as raw application/octet-stream bytes (options in the query ' +
+            'string), or JSON {source: "runs:/<run_id>/<path>"} to register a file a run logged (read from ' +
+            '`runs/<run_id>/artifacts/<path>` in the artifact store). The file is checked (size, valid ONNX, no external ' +
+            'data, loads in onnxruntime, runs on a row of zeros) before a version number is allocated; a bad file is a 400 ' +
+            'that says why and leaves nothing behind. Converter ZipMap outputs are rewritten to probability tensors. The ' +
+            'model is created if it does not exist.',
+          tags: TAGS,
+          params: NameParams,
+          querystring: UploadQuery,
+          // Only the JSON form is validated here; multipart and raw bodies are read in the handler,
+          // so their schemas (for the OpenAPI document) constrain nothing.
+          body: {
+            content: {
+              'application/json': { schema: UploadJsonBody },
+              'multipart/form-data': { schema: UploadFormDoc },
+              'application/octet-stream': { schema: Type.Unsafe({ description: 'the .onnx file; options in the query string' }) },
+            },
+          } as unknown as typeof UploadJsonBody,
+          response: { 201: VersionSchema, ...errorResponses(400, 413, 415, ...AUTH_ERRORS) },
+        },
       },
-    },
-    async (request, reply) => {
-      const { name } = request.params;
-      checkModelName(name);
-      const actor = actorOf(request).keyId;
-      const fromQuery = parseUploadFields(request.query, '/querystring');
-      await checkLineage(options.lineage, fromQuery, '/querystring');
-      const type = mediaType(request);
-      let created;
-      if (request.isMultipart()) {
-        const { file, fields } = await readMultipart(request, limit);
-        const fromBody = parseUploadFields(fields, '/body');
-        await checkLineage(options.lineage, fromBody, '/body');
-        const merged = mergeFields(fromQuery, fromBody);
-        created = await models.registerVersion(name, file, merged.hints, extrasOf(merged, actor, 'upload'));
-      } else if (type === 'application/octet-stream') {
-        const bytes = await bodyBytes(request.body, limit);
-        created = await models.registerVersion(name, bytes, fromQuery.hints, extrasOf(fromQuery, actor, 'upload'));
-      } else if (type === 'application/json') {
-        const { source, ...rest } = request.body as { source: string } & Record<string, unknown>;
-        const fromBody = parseUploadFields(rest, '/body');
-        await checkLineage(options.lineage, fromBody, '/body');
-        const merged = mergeFields(fromQuery, fromBody);
-        created = await models.registerFromRun(name, source, merged.hints, extrasOf(merged, actor, source));
-      } else {
-        throw unsupportedMediaType(`send the model as multipart/form-data, application/octet-stream or JSON {source}; got ${type || 'no content type'}`);
-      }
-      return reply.code(201).send(versionReply(created));
-    },
-  );
+      async (request, reply) => {
+        const { name } = request.params;
+        checkModelName(name);
+        const actor = actorOf(request).keyId;
+        const fromQuery = parseUploadFields(request.query, '/querystring');
+        await checkLineage(options.lineage, fromQuery, '/querystring');
+        const type = mediaType(request);
+        let created;
+        if (request.isMultipart()) {
+          const { file, fields } = await readMultipart(request, limit);
+          const fromBody = parseUploadFields(fields, '/body');
+          await checkLineage(options.lineage, fromBody, '/body');
+          const merged = mergeFields(fromQuery, fromBody);
+          created = await models.registerVersion(name, file, merged.hints, extrasOf(merged, actor, 'upload'));
+        } else if (type === 'application/octet-stream') {
+          const bytes = await bodyBytes(request.body, limit);
+          created = await models.registerVersion(name, bytes, fromQuery.hints, extrasOf(fromQuery, actor, 'upload'));
+        } else if (type === 'application/json') {
+          const { source, ...rest } = request.body as { source: string } & Record<string, unknown>;
+          const fromBody = parseUploadFields(rest, '/body');
+          await checkLineage(options.lineage, fromBody, '/body');
+          const merged = mergeFields(fromQuery, fromBody);
+          created = await models.registerFromRun(name, source, merged.hints, extrasOf(merged, actor, source));
+        } else {
+          throw unsupportedMediaType(`send the model as multipart/form-data, application/octet-stream or JSON {source}; got ${type || 'no content type'}`);
+        }
+        return reply.code(201).send(versionReply(created));
+      },
+    );
+  });
 
   app.get(
     '/models/:name/versions/:version',
