@@ -151,6 +151,28 @@ for (const backend of await storeBackends()) {
       );
     });
 
+    test('retention deletes more blocks than one statement takes (by count, then by age), keeping exactly the newest', async () => {
+      await store.db.deleteFrom('prediction_log_blocks').execute();
+      // 50 blocks of two rows each, one a day (the store deletes 16 blocks per statement).
+      for (let b = 0; b < 50; b++) await insertRows(store.db, [row('a', b * DAY, 2 * b), row('a', b * DAY + 1, 2 * b + 1)]);
+      const ids = (await storedRows(store.db)).map((r) => r.id);
+      assert.equal(ids.length, 100);
+      const byCount = new PredictionLog({ store, metrics: new Metrics(), log: quiet, now: () => 50 * DAY }, { sampleRate: 1, bufferRows: 10, retentionDays: 0, maxRows: 41, retentionMs: DAY });
+      await byCount.enforceRetention();
+      // 41 rows: the newest 20 blocks and the last row of the block before them.
+      assert.deepEqual(
+        (await storedRows(store.db)).map((r) => r.id),
+        ids.slice(59),
+      );
+      const byAge = new PredictionLog({ store, metrics: new Metrics(), log: quiet, now: () => 52 * DAY }, { sampleRate: 1, bufferRows: 10, retentionDays: 5, maxRows: 0, retentionMs: DAY });
+      await byAge.enforceRetention();
+      // Rows at day 47 and later are kept (52 - 5).
+      assert.deepEqual(
+        (await storedRows(store.db)).map((r) => r.request_id),
+        Array.from({ length: 6 }, (_, i) => `r${94 + i}`),
+      );
+    });
+
     test("rows an older version's replica writes into the table before blocks are moved into blocks after the stored rows", async () => {
       await store.db.deleteFrom('prediction_log_blocks').execute();
       await insertRows(store.db, [row('a', 5000, 1)]);
