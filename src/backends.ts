@@ -77,6 +77,7 @@ export async function openConfiguredStore(
       ...(config.databaseUrl === undefined ? {} : { databaseUrl: config.databaseUrl }),
       ...(options.pgSchema === undefined ? {} : { schema: options.pgSchema }),
       onConnectionError: (err) => options.log?.warn({ err: { message: err.message } }, 'metadata store connection lost; reconnecting on the next query'),
+      walCheckpoint: { onError: (err) => options.log?.warn({ err: { message: err.message } }, 'SQLite checkpoint thread failed; checkpoints run in the writing connection again') },
     });
     try {
       if (options.migrate !== false) await migrateToLatest(store);

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import type SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import type pg from 'pg';
 import type { Database } from './schema.ts';
+import { openSqlite, type SqliteConnection } from './sqlite.ts';
+import { WalCheckpointer, type WalCheckpointOptions } from './wal-checkpoint.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -34,6 +34,11 @@ export interface StoreOptions {
    * listener the error would be an unhandled 'error' event and end the process.
    */
   readonly onConnectionError?: (err: Error) => void;
+  /**
+   * SQLite files: WAL checkpoints on a thread of their own instead of inside the commits of this
+   * connection, which run on the event loop (wal-checkpoint.ts). For the process's main store.
+   */
+  readonly walCheckpoint?: WalCheckpointOptions;
 }
 
 /** How long opening a PostgreSQL connection may take before the query fails (an unreachable host). */
@@ -124,6 +129,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     sqlite.exec(`PRAGMA ${pragma}`);
   }
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const checkpointer = file === ':memory:' || options.walCheckpoint === undefined ? undefined : new WalCheckpointer(file, sqlite, options.walCheckpoint);
+  checkpointer?.start();
   return {
     db,
     dialect: 'sqlite',
@@ -132,7 +139,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     ping: async () => {
       sqlite.prepare('select 1').all([]);
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.close();
+      await db.destroy();
+    },
   };
 }
 
@@ -159,52 +169,6 @@ class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     return new ImmediateSqliteDriver(this.#config);
   }
-}
-
-/** The part of `node:sqlite` used here (its types are not in @types/node for Node 20). */
-interface NodeSqliteModule {
-  DatabaseSync: new (file: string) => {
-    exec(sql: string): void;
-    close(): void;
-    prepare(sql: string): {
-      columns(): unknown[];
-      all(...parameters: unknown[]): unknown[];
-      run(...parameters: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
-      iterate(...parameters: unknown[]): IterableIterator<unknown>;
-    };
-  };
-}
-
-/** What Kysely's SQLite dialect needs from a driver, plus `exec` for pragmas. */
-type SqliteConnection = SqliteDatabase & { exec(sql: string): unknown };
-
-/**
- * better-sqlite3 up to 12.x derives its objects from node::ObjectWrap, whose destructor aborts the
- * process on Node 24 when a statement is garbage collected outside a JS context (a known
- * upstream issue, fixed in better-sqlite3 13, which in turn no longer runs on Node 20). So on
- * Node 24 and later the store uses Node's own `node:sqlite`, and better-sqlite3 elsewhere; both
- * speak the same SQLite file format and the same SQL.
- */
-function openSqlite(file: string): SqliteConnection {
-  const major = Number(process.versions.node.split('.')[0]);
-  const require = createRequire(import.meta.url);
-  // Required here, not imported: on Node 24 the native addon is never loaded.
-  if (major < 24) return new (require('better-sqlite3') as typeof SQLite)(file);
-  const { DatabaseSync } = require('node:sqlite') as NodeSqliteModule;
-  const db = new DatabaseSync(file);
-  return {
-    exec: (text: string) => db.exec(text),
-    close: () => db.close(),
-    prepare(text: string) {
-      const statement = db.prepare(text);
-      return {
-        reader: statement.columns().length > 0,
-        all: (parameters: ReadonlyArray<unknown>) => statement.all(...parameters),
-        run: (parameters: ReadonlyArray<unknown>) => statement.run(...parameters),
-        iterate: (parameters: ReadonlyArray<unknown>) => statement.iterate(...parameters),
-      };
-    },
-  };
 }
 
 /** Prepared statements kept per connection; texts beyond this are prepared again when reused. */
