@@ -19,14 +19,11 @@ import { PredictionLog } from '../src/drift/prediction-log.ts';
 import { Metrics } from '../src/platform/metrics.ts';
 import { openStore } from '../src/store/database.ts';
 import { migrateToLatest } from '../src/store/migrate.ts';
+import { arg } from './common.ts';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const blocks = arg('blocks', 1000);
-const rowsPerBlock = arg('rows', 2000);
-const keep = arg('keep', 10_000);
+const blocks = arg('--blocks', 1000);
+const rowsPerBlock = arg('--rows', 2000);
+const keep = arg('--keep', 10_000);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'log-retention-'));
 try {

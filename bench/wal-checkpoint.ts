@@ -14,15 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { openSqlite } from '../src/store/sqlite.ts';
 import { WalCheckpointer } from '../src/store/wal-checkpoint.ts';
+import { arg } from './common.ts';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const commits = arg('commits', 200);
-const kb = arg('kb', 600);
-const gap = arg('gap', 25);
-const rounds = arg('rounds', 2);
+const commits = arg('--commits', 200);
+const kb = arg('--kb', 600);
+const gap = arg('--gap', 25);
+const rounds = arg('--rounds', 2);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'wal-checkpoint-'));
 

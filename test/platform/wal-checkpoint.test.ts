@@ -28,6 +28,15 @@ function next<T>(subscribe: (callback: (value: T) => void) => void, what: string
   });
 }
 
+/** A connection of its own to a new WAL-mode file holding `rows` rows of 4 KB, each in its own commit. */
+function walWithRows(file: string, rows: number): ReturnType<typeof openSqlite> {
+  const connection = openSqlite(file);
+  connection.exec('PRAGMA journal_mode = WAL');
+  connection.exec('create table t (data blob)');
+  for (let i = 0; i < rows; i++) connection.prepare('insert into t (data) values (?)').run([Buffer.alloc(4096)]);
+  return connection;
+}
+
 /** Writes `n` rows of 4 KB each (about a page each) in their own commits. */
 async function write(store: Store, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -82,10 +91,7 @@ describe('WAL checkpoints on a thread', { timeout: 120_000 }, () => {
 
   test('below the threshold a look at the log starts no thread; at it, one checkpoint empties the log', async () => {
     const file = path.join(dir, 'ticks.db');
-    const connection = openSqlite(file);
-    connection.exec('PRAGMA journal_mode = WAL');
-    connection.exec('create table t (data blob)');
-    for (let i = 0; i < 30; i++) connection.prepare('insert into t (data) values (?)').run([Buffer.alloc(4096)]);
+    const connection = walWithRows(file, 30);
     // Long periods: the looks below are the test's own calls to tick().
     const high = new WalCheckpointer(file, connection, { thresholdFrames: 10_000, periodMs: 3_600_000, onError: (err) => assert.fail(err) });
     high.start();
@@ -112,10 +118,7 @@ describe('WAL checkpoints on a thread', { timeout: 120_000 }, () => {
 
   test('a thread that cannot open the file gives checkpoints back to the connection and says why', async () => {
     const file = path.join(dir, 'fallback.db');
-    const connection = openSqlite(file);
-    connection.exec('PRAGMA journal_mode = WAL');
-    connection.exec('create table t (data blob)');
-    for (let i = 0; i < 20; i++) connection.prepare('insert into t (data) values (?)').run([Buffer.alloc(4096)]);
+    const connection = walWithRows(file, 20);
     // The thread opens the file named here, which is a folder: SQLite cannot open it.
     const folder = path.join(dir, 'not-a-database');
     const { mkdirSync, copyFileSync } = await import('node:fs');
