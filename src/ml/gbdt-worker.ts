@@ -2,7 +2,7 @@
  * Worker-thread entry of histogram gradient boosting (see `GrowWorkers` in `gbdt.ts`). It sleeps
  * in `Atomics.wait` on the task number of the shared control array; on each new task it reads what
  * arrived on its channel (the shared inputs, new histogram buffers), then claims and does units of
- * the task (histogram features, partition chunks) until none is left. It never returns to its
+ * the task (histogram units, partition chunks) until none is left. It never returns to its
  * event loop: the calling thread ends it with the Stop flag and `terminate()`.
  */
 
@@ -47,7 +47,7 @@ for (;;) {
         port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) } satisfies GbdtWorkerMessage);
       }
     }
-    if (histogram) Atomics.add(control, Ctl.WorkerFeatures, 1);
+    if (histogram) Atomics.add(control, Ctl.WorkerUnits, 1);
     if (Atomics.add(control, Ctl.Finished, 1) + 1 === units) Atomics.notify(control, Ctl.Finished);
   }
 }

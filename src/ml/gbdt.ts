@@ -23,6 +23,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import { Pacer, throwIfAborted } from './pace.ts';
 import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import { createRng } from '../util/random.ts';
+import { KernelMemory, histogramKernels, type SharedMemory } from './histogram-kernels.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
 import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
@@ -69,7 +70,7 @@ export interface GradientBoostingParams {
 
 type LossKind = 'squared_error' | 'binary' | 'multinomial';
 
-const HIST_STRIDE = 3; // gradient, hessian, count per bin
+const HIST_STRIDE = 3; // gradient, hessian, count per bin (the histogram loops assume it: 24 bytes a bin)
 const MIN_HESSIAN_TO_SPLIT = 1e-3;
 
 /**
@@ -77,12 +78,24 @@ const MIN_HESSIAN_TO_SPLIT = 1e-3;
  * SharedArrayBuffer and the workers see the same memory.
  */
 export interface HistogramInputs {
-  /** Column-major bins of the training rows (`bins[f * n + i]`). */
+  /**
+   * The WebAssembly memory of the histogram loops (`histogram-kernels.ts`): `rowBins`, `g`, `h`,
+   * `order`, `chunkHists` and every histogram buffer are views of it.
+   */
+  readonly memory: SharedMemory;
+  /** Column-major bins of the training rows (`bins[f * n + i]`), read by partitions. */
   readonly bins: Uint8Array;
+  /** The same bins row-major (`rowBins[i * p + f]`), read by histograms. */
+  readonly rowBins: Uint8Array;
   readonly n: number;
   readonly p: number;
-  /** Start of each feature's bins in a histogram (`nBins[f] + 1` slots, the last for missing). */
+  /**
+   * Start of each feature's bins in a histogram (`nBins[f] + 1` bins, the last for missing):
+   * `f * featureSlots`, every feature taking the slots of the one with the most bins, so that the
+   * histogram loops compute a bin's place rather than look it up.
+   */
   readonly histOffset: Int32Array;
+  readonly featureSlots: number;
   readonly histSize: number;
   /**
    * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
@@ -94,9 +107,8 @@ export interface HistogramInputs {
   readonly h: Float64Array;
   /** Rows of the tree being grown, each node's a segment. */
   readonly order: Int32Array;
-  /** The gradients (hessians) of the node being histogrammed, gathered in node order. */
-  readonly og: Float64Array;
-  readonly oh: Float64Array;
+  /** Histograms of a node's row chunks after the first (see {@link histogramChunks}), one after another. */
+  readonly chunkHists: Float64Array;
   /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. */
   readonly tmp: Int32Array;
   readonly goLeft: Uint8Array;
@@ -114,6 +126,8 @@ interface GrowContext extends HistogramInputs {
   readonly minLeaf: number;
   readonly l2: number;
   readonly lr: number;
+  /** Where new histogram buffers are made. */
+  readonly arena: KernelMemory;
   /** Histogram buffers reused across nodes and trees. */
   readonly pool: Float64Array[];
   /** Threads that build a share of large nodes' histograms; null = all on the calling thread. */
@@ -136,7 +150,7 @@ interface GrownTree {
 }
 
 function acquire(ctx: GrowContext): Float64Array {
-  return ctx.pool.pop() ?? sharedFloat64(ctx.histSize, ctx.workers !== null);
+  return ctx.pool.pop() ?? ctx.arena.float64(ctx.histSize);
 }
 
 function sharedFloat64(length: number, shared: boolean): Float64Array {
@@ -152,179 +166,91 @@ const MIN_PARALLEL_NODE_WORK = 50_000;
 /** Default `parallel_threshold` (training rows x features). */
 const DEFAULT_PARALLEL_THRESHOLD = 2e6;
 
+/** Rows per chunk of a histogram (at least; see {@link histogramChunks}). */
+const HIST_CHUNK_ROWS = 16_384;
+
+/** Most row chunks of one histogram: each chunk after the first takes a histogram-sized buffer. */
+const MAX_HIST_CHUNKS = 16;
+
 /**
- * The histogram of rows `order[s..e)` for output `gOff / n`. With workers, large nodes' features
- * are shared among the threads (see {@link GrowWorkers}); a feature's bins are summed by one
- * thread, in row order, so the result is the same to the last bit whatever the number of threads.
+ * Histogram units per thread a node is cut into when its row chunks are fewer: enough that a
+ * thread which starts late still finds a share left.
+ */
+const UNITS_PER_THREAD = 2;
+
+/**
+ * Row chunks of the histogram of a node of `cnt` rows. Each chunk is summed on its own, in row
+ * order, and the chunks are then added in chunk order, so the count depends on the node alone,
+ * never on the number of threads: the sums are the same to the last bit however many there are.
+ */
+export function histogramChunks(cnt: number): number {
+  return Math.min(MAX_HIST_CHUNKS, Math.max(1, Math.floor(cnt / HIST_CHUNK_ROWS)));
+}
+
+/**
+ * The histogram of rows `order[s..e)` for output `gOff / n`. Its rows are cut into
+ * {@link histogramChunks} chunks (the first summed into `hist`, the others into `chunkHists`,
+ * then added to it in chunk order) and its features into blocks; with workers, the (chunk, block)
+ * units of large nodes are shared among the threads (see {@link GrowWorkers}). Which thread sums a
+ * unit, and how the features are blocked, changes no sum.
  */
 function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> | undefined {
   const workers = ctx.workers;
+  const chunks = histogramChunks(e - s);
   // Without workers nothing waits: no promise, so growTree does not yield a microtask per node.
-  if (workers === null) {
-    if (e - s !== ctx.n) gatherGradients(ctx, gOff, s, 0, e - s);
-    accumulateHistogram(ctx, hist, gOff, s, e, 0, ctx.p);
+  if (workers === null || (e - s) * ctx.p < MIN_PARALLEL_NODE_WORK) {
+    for (let c = 0; c < chunks; c++) accumulateUnit(ctx, hist, gOff, s, e, 1, c);
+    addChunkHistograms(hist, ctx.chunkHists, chunks);
     return undefined;
   }
-  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e);
+  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e, chunks);
 }
 
-async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
-  const { n, p } = ctx;
-  const cnt = e - s;
-  // Gather gradients in node order once so the per-feature loops read them sequentially (the root
-  // reads them in place).
-  if (cnt !== n) {
-    if (cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
-    else gatherGradients(ctx, gOff, s, 0, cnt);
+async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number, chunks: number): Promise<void> {
+  const blocks = Math.min(ctx.p, Math.ceil((UNITS_PER_THREAD * workers.threads) / chunks));
+  await workers.build(ctx, hist, gOff, s, e, blocks);
+  addChunkHistograms(hist, ctx.chunkHists, chunks);
+}
+
+/** Adds the histograms of chunks 1.. (in `chunkHists`, one after another) to chunk 0's, in chunk order. */
+function addChunkHistograms(hist: Float64Array, chunkHists: Float64Array, chunks: number): void {
+  const m = hist.length;
+  for (let c = 1; c < chunks; c++) {
+    const base = (c - 1) * m;
+    for (let k = 0; k < m; k++) hist[k]! += chunkHists[base + k]!;
   }
-  if (cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
-  else await workers.build(ctx, hist, gOff, s, e);
 }
 
 /**
- * Fills (overwrites) the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
- * when they are all `n` rows, read in index order), with the node's gradients already gathered in
- * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ * Unit `u` of the histogram of rows `order[s..e)` with its features cut into `blocks` blocks:
+ * fills (overwrites) the slots of one block of features from the rows of one chunk, in chunk `c`'s
+ * buffer (`hist` for the first chunk, else its place in `chunkHists`). The root (all `n` rows) is
+ * read in index order and its counts are copied, not summed again: they are the same for every
+ * tree. The loops (`histogram-kernels.ts`) read each row's bins from the row-major copy: a node's
+ * rows are scattered, and one row's bins then share a cache line, where the column-major bins cost
+ * a line per row and feature. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
  */
-export function accumulateHistogram(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, f0: number, f1: number): void {
-  const { bins, n, p, histOffset, constHess, g, h, order, og, oh, rootCounts } = inp;
+export function accumulateUnit(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, blocks: number, u: number): void {
+  const { rowBins, n, p, featureSlots, histSize, constHess, g, h, order, rootCounts } = inp;
   const cnt = e - s;
-  // The root's counts are the same for every tree: copied, not summed again.
-  if (cnt === n) hist.set(rootCounts.subarray(histOffset[f0], f1 < p ? histOffset[f1] : inp.histSize), histOffset[f0]);
-  else hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
-  for (let f = f0; f < f1; f++) {
-    const hb = histOffset[f]!;
-    const col = f * n;
-    if (cnt === n) {
-      if (constHess) accumulateColumn(hist, hb, bins, col, g, gOff, n);
-      else accumulateColumnWithHessians(hist, hb, bins, col, g, h, gOff, n);
-    } else if (constHess) accumulateFeature(hist, hb, bins, col, order, s, og, cnt);
-    else accumulateFeatureWithHessians(hist, hb, bins, col, order, s, og, oh, cnt);
-  }
-}
-
-/*
- * The two loops below add one feature's rows to its histogram, four rows per step: V8 then keeps
- * more loads in flight and checks the loop once per four rows, about twice as fast as one row per
- * step. The additions happen in row order either way, so the sums are the same to the last bit.
- */
-
-/** Gradient sums and counts of rows `order[s..s+cnt)` of the column at `col`, into bins from `hb`. */
-function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col: number, order: Int32Array, s: number, og: Float64Array, cnt: number): void {
-  let t = 0;
-  for (; t + 3 < cnt; t += 4) {
-    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
-    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
-    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
-    hist[o0]! += og[t]!;
-    hist[o0 + 2]!++;
-    hist[o1]! += og[t + 1]!;
-    hist[o1 + 2]!++;
-    hist[o2]! += og[t + 2]!;
-    hist[o2 + 2]!++;
-    hist[o3]! += og[t + 3]!;
-    hist[o3 + 2]!++;
-  }
-  for (; t < cnt; t++) {
-    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    hist[o]! += og[t]!;
-    hist[o + 2]!++;
-  }
-}
-
-/** Gradient sums (not counts: see `rootCounts`) of all rows in index order. */
-function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, gAll: Float64Array, gOff: number, n: number): void {
-  const g = gAll.subarray(gOff, gOff + n);
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const o0 = hb + bins[col + i]! * HIST_STRIDE;
-    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
-    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
-    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
-    hist[o0]! += g[i]!;
-    hist[o1]! += g[i + 1]!;
-    hist[o2]! += g[i + 2]!;
-    hist[o3]! += g[i + 3]!;
-  }
-  for (; i < n; i++) {
-    const o = hb + bins[col + i]! * HIST_STRIDE;
-    hist[o]! += g[i]!;
-  }
-}
-
-/** Gradient and hessian sums (not counts) of all rows in index order. */
-function accumulateColumnWithHessians(
-  hist: Float64Array,
-  hb: number,
-  bins: Uint8Array,
-  col: number,
-  gAll: Float64Array,
-  hAll: Float64Array,
-  gOff: number,
-  n: number,
-): void {
-  const g = gAll.subarray(gOff, gOff + n);
-  const h = hAll.subarray(gOff, gOff + n);
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const o0 = hb + bins[col + i]! * HIST_STRIDE;
-    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
-    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
-    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
-    hist[o0]! += g[i]!;
-    hist[o0 + 1]! += h[i]!;
-    hist[o1]! += g[i + 1]!;
-    hist[o1 + 1]! += h[i + 1]!;
-    hist[o2]! += g[i + 2]!;
-    hist[o2 + 1]! += h[i + 2]!;
-    hist[o3]! += g[i + 3]!;
-    hist[o3 + 1]! += h[i + 3]!;
-  }
-  for (; i < n; i++) {
-    const o = hb + bins[col + i]! * HIST_STRIDE;
-    hist[o]! += g[i]!;
-    hist[o + 1]! += h[i]!;
-  }
-}
-
-/** As {@link accumulateFeature}, with hessian sums. */
-function accumulateFeatureWithHessians(
-  hist: Float64Array,
-  hb: number,
-  bins: Uint8Array,
-  col: number,
-  order: Int32Array,
-  s: number,
-  og: Float64Array,
-  oh: Float64Array,
-  cnt: number,
-): void {
-  let t = 0;
-  for (; t + 3 < cnt; t += 4) {
-    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
-    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
-    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
-    hist[o0]! += og[t]!;
-    hist[o0 + 1]! += oh[t]!;
-    hist[o0 + 2]!++;
-    hist[o1]! += og[t + 1]!;
-    hist[o1 + 1]! += oh[t + 1]!;
-    hist[o1 + 2]!++;
-    hist[o2]! += og[t + 2]!;
-    hist[o2 + 1]! += oh[t + 2]!;
-    hist[o2 + 2]!++;
-    hist[o3]! += og[t + 3]!;
-    hist[o3 + 1]! += oh[t + 3]!;
-    hist[o3 + 2]!++;
-  }
-  for (; t < cnt; t++) {
-    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    hist[o]! += og[t]!;
-    hist[o + 1]! += oh[t]!;
-    hist[o + 2]!++;
-  }
+  const chunks = histogramChunks(cnt);
+  const c = Math.floor(u / blocks);
+  const b = u - c * blocks;
+  const t0 = s + Math.floor((c * cnt) / chunks);
+  const t1 = s + Math.floor(((c + 1) * cnt) / chunks);
+  const f0 = Math.floor((b * p) / blocks);
+  const f1 = Math.floor(((b + 1) * p) / blocks);
+  const out = c === 0 ? hist : inp.chunkHists;
+  const base = c === 0 ? 0 : (c - 1) * histSize;
+  const lo = f0 * featureSlots;
+  const hi = f1 * featureSlots;
+  const root = cnt === n;
+  if (root && c === 0) out.set(rootCounts.subarray(lo, hi), base + lo);
+  else out.fill(0, base + lo, base + hi);
+  const kernels = histogramKernels(inp.memory);
+  const loop = root ? (constHess ? kernels.rootRows : kernels.rootRowsWithHessians) : constHess ? kernels.nodeRows : kernels.nodeRowsWithHessians;
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  loop(out.byteOffset + base * F64, featureSlots * F64, rowBins.byteOffset, p, f0, f1, order.byteOffset, t0, t1, g.byteOffset + gOff * F64, h.byteOffset + gOff * F64);
 }
 
 /** Slots of the shared control array of {@link GrowWorkers}. */
@@ -335,35 +261,35 @@ export const Ctl = {
   Claim: 1,
   /** Units of the current task finished so far (notified when all are). */
   Finished: 2,
-  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`, `TASK_GATHER`) and units (features or chunks). */
+  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`) and units ((chunk, block) pairs or row chunks). */
   Kind: 3,
   Units: 4,
-  /** Histogram: buffer id and gradient offset. Partition: the split feature's column offset. */
+  /** Histogram: buffer id, gradient offset and feature blocks. Partition: the split feature's column offset. */
   Hist: 5,
   GOff: 6,
-  Col: 7,
+  Blocks: 7,
+  Col: 8,
   /** The node's rows: `order[Start..End)`. */
-  Start: 8,
-  End: 9,
+  Start: 9,
+  End: 10,
   /** Set by a worker whose share threw (its message follows on the channel). */
-  Failed: 10,
+  Failed: 11,
   /** Set to end the workers' loops. */
-  Stop: 11,
-  /** Histogram features built by the workers so far, all tasks together. */
-  WorkerFeatures: 12,
-  /** Histogram features built by any thread so far. */
-  AllFeatures: 13,
-  Length: 14,
+  Stop: 12,
+  /** Histogram units done by the workers so far, all tasks together. */
+  WorkerUnits: 13,
+  /** Histogram units done by any thread so far. */
+  AllUnits: 14,
+  Length: 15,
 } as const;
 
 export const TASK_HISTOGRAM = 0;
 export const TASK_PARTITION = 1;
-export const TASK_GATHER = 2;
 
-/** Rows per unit of a parallel partition or gather. */
+/** Rows per unit of a parallel partition. */
 export const PARTITION_CHUNK = 32_768;
 
-/** Node rows from which a partition or a gather is shared among the threads. */
+/** Node rows from which a partition is shared among the threads. */
 const MIN_PARALLEL_PARTITION = 4 * PARTITION_CHUNK;
 
 /** What a histogram worker starts with (workerData). */
@@ -402,19 +328,6 @@ export function claimUnit(control: Int32Array, seq: number, units: number): numb
 /** Most units the claim word can count (a word at this count is closed). */
 const MAX_UNITS = 0xffff;
 
-/** Gathers the gradients (and hessians) of rows `order[s + t0..s + t1)` into `og[t0..t1)` (`oh`). */
-export function gatherGradients(inp: HistogramInputs, gOff: number, s: number, t0: number, t1: number): void {
-  const { g, h, order, og, oh } = inp;
-  if (inp.constHess) for (let t = t0; t < t1; t++) og[t] = g[gOff + order[s + t]!]!;
-  else {
-    for (let t = t0; t < t1; t++) {
-      const i = gOff + order[s + t]!;
-      og[t] = g[i]!;
-      oh[t] = h[i]!;
-    }
-  }
-}
-
 /**
  * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
  * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
@@ -438,29 +351,27 @@ export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce:
 }
 
 /**
- * Does unit `u` of the task described by the control array: one feature of a histogram or one
- * chunk of a partition. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ * Does unit `u` of the task described by the control array: one (row chunk, feature block) of a
+ * histogram or one chunk of a partition. Runs on the calling thread and on the workers
+ * (`gbdt-worker.ts`).
  */
 export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
   const s = control[Ctl.Start]!;
   const e = control[Ctl.End]!;
-  const kind = control[Ctl.Kind];
-  if (kind === TASK_PARTITION) {
+  if (control[Ctl.Kind] === TASK_PARTITION) {
     const cs = s + u * PARTITION_CHUNK;
     inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
-  } else if (kind === TASK_GATHER) {
-    const t0 = u * PARTITION_CHUNK;
-    gatherGradients(inp, control[Ctl.GOff]!, s, t0, Math.min(e - s, t0 + PARTITION_CHUNK));
-  } else if (hist !== undefined) accumulateHistogram(inp, hist, control[Ctl.GOff]!, s, e, u, u + 1);
+  } else if (hist !== undefined) accumulateUnit(inp, hist, control[Ctl.GOff]!, s, e, control[Ctl.Blocks]!, u);
   else throw new Error('histogram task without its buffer');
 }
 
 /**
- * Worker threads that build features of large nodes' histograms and partition chunks of large
- * nodes' rows beside the calling thread. Every thread claims one unit at a time (an atomic counter
- * in shared memory). A histogram feature is zeroed and summed in row order by the thread that
- * claims it, and a partition's chunks are joined in chunk order, so the results are the same to the
- * last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
+ * Worker threads that build units of large nodes' histograms and partition chunks of large nodes'
+ * rows beside the calling thread. Every thread claims one unit at a time (an atomic counter in
+ * shared memory). A histogram unit (the slots of a block of features in one row chunk's buffer)
+ * is zeroed and summed in row order by the thread that claims it, the chunks' histograms are added
+ * in chunk order, and a partition's chunks are joined in chunk order, so the results are the same
+ * to the last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
  * task costs a notify, not a message; the calling thread never waits for a worker to wake, only for
  * units a worker has claimed. Started before the data is binned (a TypeScript worker's start-up
  * overlaps it); must be closed.
@@ -506,10 +417,15 @@ class GrowWorkers {
     await this.started;
   }
 
-  /** Share of the histogram features built so far that the workers built (0..1). */
+  /** Threads that take units: the workers and the calling thread. */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Share of the histogram units done so far that the workers did (0..1). */
   workerShare(): number {
-    const all = Atomics.load(this.control, Ctl.AllFeatures);
-    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerFeatures) / all;
+    const all = Atomics.load(this.control, Ctl.AllUnits);
+    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerUnits) / all;
   }
 
   /** Hands the workers the shared inputs (the arrays' memory is shared, not copied). */
@@ -517,8 +433,11 @@ class GrowWorkers {
     for (const port of this.ports) port.postMessage({ kind: 'inputs', inputs } satisfies GbdtWorkerMessage);
   }
 
-  /** Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help. */
-  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+  /**
+   * Sums the chunk histograms of rows `order[s..e)` (`hist` and `inp.chunkHists`, see
+   * {@link accumulateUnit}) with the workers' help, its features cut into `blocks` blocks.
+   */
+  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, blocks: number): Promise<void> {
     let id = this.histIds.get(hist);
     if (id === undefined) {
       id = this.histIds.size;
@@ -528,14 +447,10 @@ class GrowWorkers {
     const c = this.control;
     Atomics.store(c, Ctl.Hist, id);
     c[Ctl.GOff] = gOff;
-    await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
-    Atomics.add(c, Ctl.AllFeatures, inp.p);
-  }
-
-  /** Gathers the gradients of rows `order[s..e)` into `og` (`oh`), chunk by chunk on every thread. */
-  async gather(inp: HistogramInputs, gOff: number, s: number, e: number): Promise<void> {
-    this.control[Ctl.GOff] = gOff;
-    await this.run(inp, TASK_GATHER, Math.ceil((e - s) / PARTITION_CHUNK), s, e, undefined);
+    c[Ctl.Blocks] = blocks;
+    const units = histogramChunks(e - s) * blocks;
+    await this.run(inp, TASK_HISTOGRAM, units, s, e, hist);
+    Atomics.add(c, Ctl.AllUnits, units);
   }
 
   /**
@@ -897,6 +812,20 @@ function toTree(grown: GrownTree, mapper: BinMapper, k: number, K: number): Tree
   };
 }
 
+/** Copies column-major bins (`bins[f * n + i]`) into `out` row-major (`out[i * p + f]`); returns `out`. */
+function toRowMajor(bins: Uint8Array, n: number, p: number, out: Uint8Array): Uint8Array {
+  // A block of rows at a time, so that its rows' lines stay in cache while every column is read.
+  const block = 4096;
+  for (let i0 = 0; i0 < n; i0 += block) {
+    const i1 = Math.min(n, i0 + block);
+    for (let f = 0; f < p; f++) {
+      const col = f * n;
+      for (let i = i0; i < i1; i++) out[i * p + f] = bins[col + i]!;
+    }
+  }
+  return out;
+}
+
 /** Adds a grown tree's leaf values to raw scores of binned rows (column-major bins). */
 function addTreeToRaw(
   grown: GrownTree,
@@ -1107,24 +1036,30 @@ export async function fitGradientBoosting(
     const rawV = yV ? new Float64Array(yV.length * K) : null;
     if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
-    const histOffset = new Int32Array(p);
-    let histSize = 0;
-    for (let f = 0; f < p; f++) {
-      histOffset[f] = histSize;
-      histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
-    }
+    let maxBinsUsed = 0;
+    for (let f = 0; f < p; f++) maxBinsUsed = Math.max(maxBinsUsed, mapper.nBins[f]! + 1);
+    const featureSlots = maxBinsUsed * HIST_STRIDE;
+    const histSize = p * featureSlots;
+    const histOffset = Int32Array.from({ length: p }, (_, f) => f * featureSlots);
     const rootCounts = sharedFloat64(histSize, workers !== null);
     for (let f = 0; f < p; f++) {
       const hb = histOffset[f]! + 2;
       const col = f * nT;
       for (let i = 0; i < nT; i++) rootCounts[hb + train.bins[col + i]! * HIST_STRIDE]!++;
     }
+    const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
+    // Room for the arrays below and a few histograms; more histograms grow it.
+    const arena = new KernelMemory(KernelMemory.size([[1, nT * p], [8, nT * K], [8, nT * K], [4, nT], [8, chunkHistsLength], [8, 4 * histSize]]));
     const ctx: GrowContext = {
+      memory: arena.memory,
+      arena,
       bins: train.bins,
+      rowBins: toRowMajor(train.bins, nT, p, arena.uint8(nT * p)),
       n: nT,
       p,
       nBins: mapper.nBins,
       histOffset,
+      featureSlots,
       histSize,
       mapper,
       maxLeaves: maxLeafParam ?? Infinity,
@@ -1134,30 +1069,31 @@ export async function fitGradientBoosting(
       lr,
       constHess: kind === 'squared_error',
       pool: [],
-      order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      order: arena.int32(nT),
       tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
       rootCounts,
       goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
-      g: sharedFloat64(nT * K, workers !== null),
-      h: sharedFloat64(nT * K, workers !== null),
-      og: sharedFloat64(nT, workers !== null),
-      oh: sharedFloat64(nT, workers !== null),
+      g: arena.float64(nT * K),
+      h: arena.float64(nT * K),
+      chunkHists: arena.float64(chunkHistsLength),
       workers,
     };
     const { g, h } = ctx;
     workers?.init({
+      memory: ctx.memory,
       bins: ctx.bins,
+      rowBins: ctx.rowBins,
       n: nT,
       p,
       histOffset,
+      featureSlots,
       histSize,
       constHess: ctx.constHess,
       g,
       h,
       order: ctx.order,
-      og: ctx.og,
-      oh: ctx.oh,
+      chunkHists: ctx.chunkHists,
       tmp: ctx.tmp,
       goLeft: ctx.goLeft,
       chunkLeft: ctx.chunkLeft,
@@ -1196,7 +1132,7 @@ export async function fitGradientBoosting(
         break;
       }
     }
-    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram features built on worker threads`);
+    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram units built on worker threads`);
 
     return {
       kind: 'trees',

@@ -93,7 +93,7 @@ void describe('gradient boosting on worker threads', { timeout: 240_000 }, () =>
       last = message;
     });
     assert.ok(during >= before + 2, `two workers during the fit (${before} threads before, ${during} during)`);
-    const share = /^(\d+)% of the histogram features built on worker threads$/.exec(last);
+    const share = /^(\d+)% of the histogram units built on worker threads$/.exec(last);
     assert.ok(share !== null, last);
     assert.ok(Number(share[1]) > 0, `the workers built some features: ${last}`);
     await threadsBackTo(before);

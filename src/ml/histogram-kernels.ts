@@ -1,0 +1,282 @@
+/**
+ * The histogram loops of gradient boosting as a small WebAssembly module: the innermost loops of a
+ * fit, where V8's typed-array code spends about twice the time of the same loop in WebAssembly (a
+ * bounds check and overflow checks on every address; WebAssembly's loads need neither). The module
+ * is assembled here at load time from the instruction lists below (a few hundred bytes; no build
+ * step, no dependency). Its memory is one shared `WebAssembly.Memory` that holds every array the
+ * loops read or write (see {@link KernelMemory}), so worker threads run the same loops on the same
+ * memory.
+ *
+ * Each loop adds rows to the histogram slots of features `[f0, f1)`, reading a row's bins from the
+ * row-major bins (`rowBins[i * p + f]`, one byte each). A bin is three float64 slots (gradient sum,
+ * hessian sum, count) at `hist + f * fs + bin * 24`. In WebAssembly text, `nodeRows` is:
+ *
+ *   (func $nodeRows (param $hist i32) (param $fs i32) (param $rowBins i32) (param $p i32)
+ *       (param $f0 i32) (param $f1 i32) (param $order i32) (param $t0 i32) (param $t1 i32)
+ *       (param $g i32) (param $h i32)
+ *       (local $t i32) (local $r i32) (local $hb i32) (local $f i32) (local $o i32) (local $v f64) (local $w f64)
+ *     (local.set $t (local.get $t0))
+ *     (block $done (br_if $done (i32.ge_s (local.get $t) (local.get $t1)))
+ *       (loop $rows
+ *         ;; i = order[t]; v = g[i]; r = &rowBins[i * p + f0]; hb = hist + f0 * fs
+ *         (local.set $o (i32.load (i32.add (local.get $order) (i32.shl (local.get $t) (i32.const 2)))))
+ *         (local.set $v (f64.load (i32.add (local.get $g) (i32.shl (local.get $o) (i32.const 3)))))
+ *         (local.set $r (i32.add (i32.add (i32.mul (local.get $o) (local.get $p)) (local.get $rowBins)) (local.get $f0)))
+ *         (local.set $hb (i32.add (local.get $hist) (i32.mul (local.get $f0) (local.get $fs))))
+ *         (local.set $f (local.get $f0))
+ *         (block $features (br_if $features (i32.ge_s (local.get $f) (local.get $f1)))
+ *           (loop $feature
+ *             (local.set $o (i32.add (local.get $hb) (i32.mul (i32.load8_u (local.get $r)) (i32.const 24))))
+ *             (f64.store (local.get $o) (f64.add (f64.load (local.get $o)) (local.get $v)))
+ *             (f64.store offset=16 (local.get $o) (f64.add (f64.load offset=16 (local.get $o)) (f64.const 1)))
+ *             (local.set $r (i32.add (local.get $r) (i32.const 1)))
+ *             (local.set $hb (i32.add (local.get $hb) (local.get $fs)))
+ *             (br_if $feature (i32.lt_s (local.tee $f (i32.add (local.get $f) (i32.const 1))) (local.get $f1)))))
+ *         (br_if $rows (i32.lt_s (local.tee $t (i32.add (local.get $t) (i32.const 1))) (local.get $t1))))))
+ *
+ * `nodeRowsWithHessians` also adds `w = h[i]` at `offset=8`; `rootRows` and `rootRowsWithHessians`
+ * take row `i = t` (the root's rows in index order) and add no count (the root's counts are the
+ * same for every tree). The additions into each slot happen in row order, exactly as the same loop
+ * in JavaScript would do them, so the sums are bit-for-bit those of plain float64 arithmetic.
+ */
+
+/** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
+export interface SharedMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
+
+declare const WebAssembly: {
+  Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => SharedMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: object };
+};
+
+/**
+ * One loop: adds rows `t0..t1` (`order[t0..t1)` for a node) to `hist`'s slots of features
+ * `[f0, f1)`, `fs` bytes apart. Every argument is a byte address into the kernel memory or a count;
+ * a loop ignores what it does not read (`order` at the root, `h` without hessians).
+ */
+export type RowsLoop = (
+  hist: number,
+  fs: number,
+  rowBins: number,
+  p: number,
+  f0: number,
+  f1: number,
+  order: number,
+  t0: number,
+  t1: number,
+  g: number,
+  h: number,
+) => void;
+
+/** The module's loops. */
+export interface HistogramKernels {
+  /** Gradient sums of the root's rows `t0..t1` (in index order). */
+  readonly rootRows: RowsLoop;
+  /** Gradient and hessian sums of the root's rows `t0..t1`. */
+  readonly rootRowsWithHessians: RowsLoop;
+  /** Gradient sums and counts of rows `order[t0..t1)`. */
+  readonly nodeRows: RowsLoop;
+  /** Gradient sums, hessian sums and counts of rows `order[t0..t1)`. */
+  readonly nodeRowsWithHessians: RowsLoop;
+}
+
+// --- A tiny WebAssembly encoder: just the instructions the loops use. ---
+
+type Code = number[];
+
+function uleb(n: number): Code {
+  const out: Code = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): Code {
+  const out: Code = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const vec = (items: readonly Code[]): Code => [...uleb(items.length), ...items.flat()];
+const name = (s: string): Code => vec([...s].map((ch) => [ch.charCodeAt(0)]));
+const section = (id: number, body: Code): Code => [id, ...uleb(body.length), ...body];
+
+const I32 = 0x7f;
+const F64 = 0x7c;
+const get = (i: number): Code => [0x20, ...uleb(i)];
+const set = (i: number): Code => [0x21, ...uleb(i)];
+const tee = (i: number): Code => [0x22, ...uleb(i)];
+const i32 = (v: number): Code => [0x41, ...sleb(v)];
+const f64 = (v: number): Code => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)];
+const ADD = [0x6a];
+const MUL = [0x6c];
+const SHL = [0x74];
+const LT_S = [0x48];
+const GE_S = [0x4e];
+const F64_ADD = [0xa0];
+const load8u = (offset = 0): Code => [0x2d, 0, ...uleb(offset)];
+const load32 = (offset = 0): Code => [0x28, 2, ...uleb(offset)];
+const loadF64 = (offset = 0): Code => [0x2b, 3, ...uleb(offset)];
+const storeF64 = (offset = 0): Code => [0x39, 3, ...uleb(offset)];
+const BLOCK = [0x02, 0x40];
+const LOOP = [0x03, 0x40];
+const END = [0x0b];
+const brIf = (depth: number): Code => [0x0d, ...uleb(depth)];
+
+// Parameters (all i32), then locals.
+const HIST = 0;
+const FS = 1;
+const ROW_BINS = 2;
+const P = 3;
+const F0 = 4;
+const F1 = 5;
+const ORDER = 6;
+const T0 = 7;
+const T1 = 8;
+const G = 9;
+const H = 10;
+const T = 11;
+const R = 12;
+const HB = 13;
+const F = 14;
+const O = 15;
+const V = 16;
+const W = 17;
+const PARAMS = 11;
+
+/** Body of one loop (see the listing at the top): `root` reads row `t`, else `order[t]`. */
+function rowsLoop(root: boolean, hessians: boolean, counts: boolean): Code {
+  // slot[o + offset] += value
+  const addTo = (offset: number, value: Code): Code => [...get(O), ...get(O), ...loadF64(offset), ...value, ...F64_ADD, ...storeF64(offset)];
+  const body: Code[] = [
+    get(T0), set(T),
+    BLOCK, get(T), get(T1), GE_S, brIf(0),
+    LOOP,
+    // o = i (the row)
+    root ? get(T) : [...get(ORDER), ...get(T), ...i32(2), ...SHL, ...ADD, ...load32()], set(O),
+    get(G), get(O), i32(3), SHL, ADD, loadF64(), set(V),
+    hessians ? [...get(H), ...get(O), ...i32(3), ...SHL, ...ADD, ...loadF64(), ...set(W)] : [],
+    get(O), get(P), MUL, get(ROW_BINS), ADD, get(F0), ADD, set(R),
+    get(HIST), get(F0), get(FS), MUL, ADD, set(HB),
+    get(F0), set(F),
+    BLOCK, get(F), get(F1), GE_S, brIf(0),
+    LOOP,
+    get(HB), get(R), load8u(), i32(24), MUL, ADD, set(O),
+    addTo(0, get(V)),
+    hessians ? addTo(8, get(W)) : [],
+    counts ? addTo(16, f64(1)) : [],
+    get(R), i32(1), ADD, set(R),
+    get(HB), get(FS), ADD, set(HB),
+    get(F), i32(1), ADD, tee(F), get(F1), LT_S, brIf(0),
+    END, END,
+    get(T), i32(1), ADD, tee(T), get(T1), LT_S, brIf(0),
+    END, END,
+    END,
+  ];
+  const locals = vec([[...uleb(5), I32], [...uleb(2), F64]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
+const EXPORTS: readonly [keyof HistogramKernels, boolean, boolean, boolean][] = [
+  ['rootRows', true, false, false],
+  ['rootRowsWithHessians', true, true, false],
+  ['nodeRows', false, false, true],
+  ['nodeRowsWithHessians', false, true, true],
+];
+
+/** The module's bytes: one function type, the imported shared memory `env.memory`, four functions. */
+function moduleBytes(): Uint8Array {
+  const type = section(1, vec([[0x60, ...vec(new Array<Code>(PARAMS).fill([I32])), 0]]));
+  // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
+  const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
+  const funcs = section(3, vec(EXPORTS.map(() => [0])));
+  const exports = section(7, vec(EXPORTS.map(([n], k) => [...name(n), 0x00, ...uleb(k)])));
+  const code = section(10, vec(EXPORTS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts))));
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
+}
+
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+
+let compiled: object | null = null;
+let lastMemory: SharedMemory | null = null;
+let lastKernels: HistogramKernels | null = null;
+
+/** The loops on `memory` (compiled once per thread, instantiated once per memory in a row). */
+export function histogramKernels(memory: SharedMemory): HistogramKernels {
+  if (memory !== lastMemory || lastKernels === null) {
+    compiled ??= new WebAssembly.Module(moduleBytes());
+    lastKernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as HistogramKernels;
+    lastMemory = memory;
+  }
+  return lastKernels;
+}
+
+/**
+ * One shared WebAssembly memory and a bump allocator of typed arrays in it. Arrays that the
+ * kernels read or write must live here; a kernel is called with their `byteOffset`s. The memory
+ * is shared (its buffer a SharedArrayBuffer), so the arrays and the memory can be posted to worker
+ * threads without copying, and growing it never detaches an array made before.
+ */
+export class KernelMemory {
+  readonly memory: SharedMemory;
+  private used = 0;
+
+  /** @param bytes what the first allocations are expected to take (the memory grows beyond it when needed). */
+  constructor(bytes: number) {
+    const pages = Math.max(1, Math.ceil(bytes / PAGE));
+    if (pages > MAX_PAGES) throw new RangeError(`gradient boosting needs ${Math.ceil(bytes / 2 ** 20)} MiB of working memory; at most 4096 MiB fit`);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+  }
+
+  /** Bytes the allocations below take, each aligned to a cache line. */
+  static size(lengths: readonly [bytesPerElement: number, length: number][]): number {
+    return lengths.reduce((s, [b, len]) => s + align(b * len), 0);
+  }
+
+  float64(length: number): Float64Array {
+    const at = this.take(length * 8);
+    // The buffer read after take(), which may have grown the memory.
+    return new Float64Array(this.memory.buffer, at, length);
+  }
+
+  int32(length: number): Int32Array {
+    const at = this.take(length * 4);
+    return new Int32Array(this.memory.buffer, at, length);
+  }
+
+  uint8(length: number): Uint8Array {
+    const at = this.take(length);
+    return new Uint8Array(this.memory.buffer, at, length);
+  }
+
+  private take(bytes: number): number {
+    const at = this.used;
+    const end = at + align(bytes);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const more = Math.ceil((end - have) / PAGE);
+      if (have / PAGE + more > MAX_PAGES) throw new RangeError('gradient boosting working memory is over 4096 MiB');
+      this.memory.grow(more);
+    }
+    this.used = end;
+    return at;
+  }
+}
+
+const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
