@@ -23,7 +23,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import { Pacer, throwIfAborted } from './pace.ts';
 import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import { createRng } from '../util/random.ts';
-import { KernelMemory, histogramKernels, type SharedMemory } from './histogram-kernels.ts';
+import { KernelMemory, wasmKernels, type SharedMemory } from './wasm-kernels.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
 import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
@@ -79,7 +79,7 @@ const MIN_HESSIAN_TO_SPLIT = 1e-3;
  */
 export interface HistogramInputs {
   /**
-   * The WebAssembly memory of the histogram loops (`histogram-kernels.ts`): `rowBins`, `g`, `h`,
+   * The WebAssembly memory of the histogram loops (`wasm-kernels.ts`): `rowBins`, `g`, `h`,
    * `order`, `chunkHists` and every histogram buffer are views of it.
    */
   readonly memory: SharedMemory;
@@ -226,7 +226,7 @@ function addChunkHistograms(hist: Float64Array, chunkHists: Float64Array, chunks
  * fills (overwrites) the slots of one block of features from the rows of one chunk, in chunk `c`'s
  * buffer (`hist` for the first chunk, else its place in `chunkHists`). The root (all `n` rows) is
  * read in index order and its counts are copied, not summed again: they are the same for every
- * tree. The loops (`histogram-kernels.ts`) read each row's bins from the row-major copy: a node's
+ * tree. The loops (`wasm-kernels.ts`) read each row's bins from the row-major copy: a node's
  * rows are scattered, and one row's bins then share a cache line, where the column-major bins cost
  * a line per row and feature. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
  */
@@ -247,7 +247,7 @@ export function accumulateUnit(inp: HistogramInputs, hist: Float64Array, gOff: n
   const root = cnt === n;
   if (root && c === 0) out.set(rootCounts.subarray(lo, hi), base + lo);
   else out.fill(0, base + lo, base + hi);
-  const kernels = histogramKernels(inp.memory);
+  const kernels = wasmKernels(inp.memory);
   const loop = root ? (constHess ? kernels.rootRows : kernels.rootRowsWithHessians) : constHess ? kernels.nodeRows : kernels.nodeRowsWithHessians;
   const F64 = Float64Array.BYTES_PER_ELEMENT;
   loop(out.byteOffset + base * F64, featureSlots * F64, rowBins.byteOffset, p, f0, f1, order.byteOffset, t0, t1, g.byteOffset + gOff * F64, h.byteOffset + gOff * F64);

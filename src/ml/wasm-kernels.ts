@@ -1,7 +1,9 @@
 /**
- * The histogram loops of gradient boosting as a small WebAssembly module: the innermost loops of a
- * fit, where V8's typed-array code spends about twice the time of the same loop in WebAssembly (a
- * bounds check and overflow checks on every address; WebAssembly's loads need neither). The module
+ * The histogram loops of gradient boosting, and the bin search of its binning, as a small
+ * WebAssembly module: the innermost loops of a fit, where V8's typed-array code spends about twice
+ * the time of the same loop in WebAssembly (a bounds check and overflow checks on every address;
+ * WebAssembly's loads need neither), and, for the bin search, several times (V8 branches where
+ * WebAssembly's `select` does not, and a value's side of an edge is unpredictable). The module
  * is assembled here at load time from the instruction lists below (a few hundred bytes; no build
  * step, no dependency). Its memory is one shared `WebAssembly.Memory` that holds every array the
  * loops read or write (see {@link KernelMemory}), so worker threads run the same loops on the same
@@ -38,6 +40,24 @@
  * take row `i = t` (the root's rows in index order) and add no count (the root's counts are the
  * same for every tree). The additions into each slot happen in row order, exactly as the same loop
  * in JavaScript would do them, so the sums are bit-for-bit those of plain float64 arithmetic.
+ *
+ * `binValues` maps float32 values to bins: the number of edges below each value, by eight halving
+ * steps over 256 float64 edges padded with +Infinity, each step a `select`; NaN takes `missing`:
+ *
+ *   (func $binValues (param $x i32) (param $out i32) (param $n i32) (param $padded i32) (param $missing i32)
+ *       (local $r i32) (local $b i32) (local $v f64)
+ *     (local.set $r (i32.const 0))
+ *     (block $done (br_if $done (i32.ge_s (local.get $r) (local.get $n)))
+ *       (loop $values
+ *         (local.set $v (f64.promote_f32 (f32.load (i32.add (local.get $x) (i32.shl (local.get $r) (i32.const 2))))))
+ *         (local.set $b (i32.const 0))
+ *         ;; for k in 128, 64, ..., 1: b += padded[b + k - 1] < v ? k : 0
+ *         (local.set $b (select (i32.add (local.get $b) (i32.const 128)) (local.get $b)
+ *           (f64.lt (f64.load offset=1016 (i32.add (local.get $padded) (i32.shl (local.get $b) (i32.const 3)))) (local.get $v))))
+ *         ...
+ *         (i32.store8 (i32.add (local.get $out) (local.get $r))
+ *           (select (local.get $missing) (local.get $b) (f64.ne (local.get $v) (local.get $v))))
+ *         (br_if $values (i32.lt_s (local.tee $r (i32.add (local.get $r) (i32.const 1))) (local.get $n))))))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -71,8 +91,11 @@ export type RowsLoop = (
   h: number,
 ) => void;
 
+/** Bins of `n` float32 values at `x` into bytes at `out` (see the listing above). */
+export type BinLoop = (x: number, out: number, n: number, padded: number, missing: number) => void;
+
 /** The module's loops. */
-export interface HistogramKernels {
+export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
   readonly rootRows: RowsLoop;
   /** Gradient and hessian sums of the root's rows `t0..t1`. */
@@ -81,6 +104,7 @@ export interface HistogramKernels {
   readonly nodeRows: RowsLoop;
   /** Gradient sums, hessian sums and counts of rows `order[t0..t1)`. */
   readonly nodeRowsWithHessians: RowsLoop;
+  readonly binValues: BinLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -128,6 +152,12 @@ const SHL = [0x74];
 const LT_S = [0x48];
 const GE_S = [0x4e];
 const F64_ADD = [0xa0];
+const F64_LT = [0x63];
+const F64_NE = [0x62];
+const F64_PROMOTE_F32 = [0xbb];
+const SELECT = [0x1b];
+const loadF32 = (offset = 0): Code => [0x2a, 2, ...uleb(offset)];
+const store8 = (offset = 0): Code => [0x3a, 0, ...uleb(offset)];
 const load8u = (offset = 0): Code => [0x2d, 0, ...uleb(offset)];
 const load32 = (offset = 0): Code => [0x28, 2, ...uleb(offset)];
 const loadF64 = (offset = 0): Code => [0x2b, 3, ...uleb(offset)];
@@ -192,21 +222,53 @@ function rowsLoop(root: boolean, hessians: boolean, counts: boolean): Code {
   return [...uleb(fn.length), ...fn];
 }
 
-const EXPORTS: readonly [keyof HistogramKernels, boolean, boolean, boolean][] = [
+/** Body of `binValues` (see the listing at the top). */
+function binLoop(): Code {
+  const [X, OUT, N, PADDED, MISSING, R, B, VAL] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const step = (k: number): Code => [
+    ...get(B), ...i32(k), ...ADD, ...get(B),
+    ...get(PADDED), ...get(B), ...i32(3), ...SHL, ...ADD, ...loadF64((k - 1) * 8), ...get(VAL), ...F64_LT,
+    ...SELECT, ...set(B),
+  ];
+  const body: Code[] = [
+    i32(0), set(R),
+    BLOCK, get(R), get(N), GE_S, brIf(0),
+    LOOP,
+    get(X), get(R), i32(2), SHL, ADD, loadF32(), F64_PROMOTE_F32, set(VAL),
+    i32(0), set(B),
+    ...[128, 64, 32, 16, 8, 4, 2, 1].map(step),
+    get(OUT), get(R), ADD,
+    get(MISSING), get(B), get(VAL), get(VAL), F64_NE, SELECT,
+    store8(),
+    get(R), i32(1), ADD, tee(R), get(N), LT_S, brIf(0),
+    END, END,
+    END,
+  ];
+  const locals = vec([[...uleb(2), I32], [...uleb(1), F64]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
+const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
   ['nodeRows', false, false, true],
   ['nodeRowsWithHessians', false, true, true],
 ];
 
-/** The module's bytes: one function type, the imported shared memory `env.memory`, four functions. */
+/**
+ * The module's bytes: two function types (the rows loops' eleven i32 parameters, binValues' five),
+ * the imported shared memory `env.memory`, five functions.
+ */
 function moduleBytes(): Uint8Array {
-  const type = section(1, vec([[0x60, ...vec(new Array<Code>(PARAMS).fill([I32])), 0]]));
+  const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec(EXPORTS.map(() => [0])));
-  const exports = section(7, vec(EXPORTS.map(([n], k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec(EXPORTS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts))));
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues'];
+  const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
@@ -215,13 +277,13 @@ const MAX_PAGES = 65536;
 
 let compiled: object | null = null;
 let lastMemory: SharedMemory | null = null;
-let lastKernels: HistogramKernels | null = null;
+let lastKernels: Kernels | null = null;
 
 /** The loops on `memory` (compiled once per thread, instantiated once per memory in a row). */
-export function histogramKernels(memory: SharedMemory): HistogramKernels {
+export function wasmKernels(memory: SharedMemory): Kernels {
   if (memory !== lastMemory || lastKernels === null) {
     compiled ??= new WebAssembly.Module(moduleBytes());
-    lastKernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as HistogramKernels;
+    lastKernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as Kernels;
     lastMemory = memory;
   }
   return lastKernels;
@@ -253,6 +315,11 @@ export class KernelMemory {
     const at = this.take(length * 8);
     // The buffer read after take(), which may have grown the memory.
     return new Float64Array(this.memory.buffer, at, length);
+  }
+
+  float32(length: number): Float32Array {
+    const at = this.take(length * 4);
+    return new Float32Array(this.memory.buffer, at, length);
   }
 
   int32(length: number): Int32Array {
