@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, FLOAT32_MAX } from '../../src/ml/binning.ts';
+import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, sortFloat32, FLOAT32_MAX } from '../../src/ml/binning.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
 import { createRng } from '../../src/util/random.ts';
 import { fitDecisionTree, resolveMaxFeatures } from '../../src/ml/tree.ts';
@@ -37,6 +37,25 @@ void describe('float32 helpers', () => {
   void test('argsort puts NaN last and sorts the rest', () => {
     const col = Float32Array.from([3, NaN, -1, 2, NaN, -5, 0]);
     assert.deepEqual([...argsortF32(col)], [5, 2, 6, 3, 0, 1, 4]);
+  });
+
+  void test('the radix sort orders float32 values as Float32Array.prototype.sort does', () => {
+    const rng = createRng(3);
+    for (const n of [0, 1, 7, 5000]) {
+      const values = Float32Array.from({ length: n }, () => {
+        const u = rng.next();
+        if (u < 0.05) return 0;
+        if (u < 0.1) return -0;
+        if (u < 0.15) return u < 0.125 ? Infinity : -Infinity;
+        if (u < 0.3) return Math.round(rng.normal() * 5);
+        if (u < 0.35) return 1e-42 * rng.normal(); // subnormal in float32
+        return rng.normal() * 1e6;
+      });
+      const expected = values.slice().sort();
+      const sorted = sortFloat32(values, new Uint32Array(n));
+      assert.equal(sorted, values, 'in place');
+      for (let i = 0; i < n; i++) assert.ok(Object.is(sorted[i], expected[i]), `n=${n}, position ${i}: ${sorted[i]} vs ${expected[i]}`);
+    }
   });
 
   void test('bin mapper: one bin per distinct value, missing bin, edges between values', () => {
