@@ -228,18 +228,18 @@ export function fitBinMapper(
  * WebAssembly (`binValues` of `wasm-kernels.ts`, about four times as fast as the same search in
  * JavaScript, which V8 compiles to unpredictable branches).
  * @param rowsUsed which rows, in output order.
- * @param shared allocate the bins in a SharedArrayBuffer (for worker threads). Default false.
+ * @param bins where to write the bins (`rowsUsed.length` x features); a new array by default.
  */
 export function applyBinMapper(
   mapper: BinMapper,
   xcol: Float32Array,
   nRows: number,
   rowsUsed: Int32Array,
-  shared = false,
+  bins: Uint8Array = new Uint8Array(rowsUsed.length * mapper.edges.length),
 ): BinnedData {
   const nCols = mapper.edges.length;
   const n = rowsUsed.length;
-  const bins = shared ? new Uint8Array(new SharedArrayBuffer(n * nCols)) : new Uint8Array(n * nCols);
+  if (bins.length !== n * nCols) throw new RangeError(`bins hold ${bins.length} values, not ${n * nCols}`);
   // One column at a time in the kernel's memory: its values, its bins, and its edges padded to 256
   // with +Infinity, so that eight fixed halving steps count the edges below a value.
   const scratch = new KernelMemory(KernelMemory.size([[4, n], [1, n], [8, 256]]));

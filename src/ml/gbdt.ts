@@ -79,11 +79,12 @@ const MIN_HESSIAN_TO_SPLIT = 1e-3;
  */
 export interface HistogramInputs {
   /**
-   * The WebAssembly memory of the histogram loops (`wasm-kernels.ts`): `rowBins`, `g`, `h`,
-   * `order`, `chunkHists` and every histogram buffer are views of it.
+   * The WebAssembly memory of the histogram and partition loops (`wasm-kernels.ts`): `bins`,
+   * `rowBins`, `g`, `h`, `order`, `tmp`, `goLeft`, `chunkHists` and every histogram buffer are
+   * views of it.
    */
   readonly memory: SharedMemory;
-  /** Column-major bins of the training rows (`bins[f * n + i]`), read by partitions. */
+  /** Column-major bins of the training rows (`bins[f * n + i]`), read by partitions. In `memory`. */
   readonly bins: Uint8Array;
   /** The same bins row-major (`rowBins[i * p + f]`), read by histograms. */
   readonly rowBins: Uint8Array;
@@ -109,7 +110,7 @@ export interface HistogramInputs {
   readonly order: Int32Array;
   /** Histograms of a node's row chunks after the first (see {@link histogramChunks}), one after another. */
   readonly chunkHists: Float64Array;
-  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. */
+  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. In `memory`. */
   readonly tmp: Int32Array;
   readonly goLeft: Uint8Array;
   /** Left rows of each chunk of a parallel partition. */
@@ -331,23 +332,11 @@ const MAX_UNITS = 0xffff;
 /**
  * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
  * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
+ * In WebAssembly (`partitionRows` of `wasm-kernels.ts`), branch-free: the side of a row is
+ * unpredictable, so a branch on it would be mispredicted about half the time.
  */
 export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number): number {
-  const { order, tmp, bins, goLeft } = inp;
-  // Branch-free: every row is written to both places while only its side's cursor advances (the
-  // side of a row is unpredictable, so a branch on it would be mispredicted about half the time).
-  // Writing order[l] is safe: l <= pos.
-  let l = cs;
-  let r = cs;
-  for (let pos = cs; pos < ce; pos++) {
-    const i = order[pos]!;
-    const side = goLeft[bins[col + i]!]!;
-    order[l] = i;
-    tmp[r] = i;
-    l += side;
-    r += 1 - side;
-  }
-  return l - cs;
+  return wasmKernels(inp.memory).partitionRows(inp.order.byteOffset, inp.tmp.byteOffset, inp.bins.byteOffset + col, inp.goLeft.byteOffset, cs, ce);
 }
 
 /**
@@ -1025,7 +1014,17 @@ export async function fitGradientBoosting(
       createRng(seed).shuffleInPlace(binRows);
     }
     const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
-    const train = applyBinMapper(mapper, xcol, n, trainIdx, workers !== null);
+    let maxBinsUsed = 0;
+    for (let f = 0; f < p; f++) maxBinsUsed = Math.max(maxBinsUsed, mapper.nBins[f]! + 1);
+    const featureSlots = maxBinsUsed * HIST_STRIDE;
+    const histSize = p * featureSlots;
+    const histOffset = Int32Array.from({ length: p }, (_, f) => f * featureSlots);
+    const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
+    // Room for the arrays below and a few histograms; more histograms grow it.
+    const arena = new KernelMemory(
+      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
+    );
+    const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
     const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
     const yT = take(data.y, trainIdx);
     const yV = valIdx ? take(data.y, valIdx) : null;
@@ -1036,25 +1035,17 @@ export async function fitGradientBoosting(
     const rawV = yV ? new Float64Array(yV.length * K) : null;
     if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
-    let maxBinsUsed = 0;
-    for (let f = 0; f < p; f++) maxBinsUsed = Math.max(maxBinsUsed, mapper.nBins[f]! + 1);
-    const featureSlots = maxBinsUsed * HIST_STRIDE;
-    const histSize = p * featureSlots;
-    const histOffset = Int32Array.from({ length: p }, (_, f) => f * featureSlots);
     const rootCounts = sharedFloat64(histSize, workers !== null);
     for (let f = 0; f < p; f++) {
       const hb = histOffset[f]! + 2;
       const col = f * nT;
-      for (let i = 0; i < nT; i++) rootCounts[hb + train.bins[col + i]! * HIST_STRIDE]!++;
+      for (let i = 0; i < nT; i++) rootCounts[hb + bins[col + i]! * HIST_STRIDE]!++;
     }
-    const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
-    // Room for the arrays below and a few histograms; more histograms grow it.
-    const arena = new KernelMemory(KernelMemory.size([[1, nT * p], [8, nT * K], [8, nT * K], [4, nT], [8, chunkHistsLength], [8, 4 * histSize]]));
     const ctx: GrowContext = {
       memory: arena.memory,
       arena,
-      bins: train.bins,
-      rowBins: toRowMajor(train.bins, nT, p, arena.uint8(nT * p)),
+      bins,
+      rowBins: toRowMajor(bins, nT, p, arena.uint8(nT * p)),
       n: nT,
       p,
       nBins: mapper.nBins,
@@ -1070,9 +1061,9 @@ export async function fitGradientBoosting(
       constHess: kind === 'squared_error',
       pool: [],
       order: arena.int32(nT),
-      tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      tmp: arena.int32(nT),
       rootCounts,
-      goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
+      goLeft: arena.uint8(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
       g: arena.float64(nT * K),
       h: arena.float64(nT * K),

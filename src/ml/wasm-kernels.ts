@@ -58,6 +58,24 @@
  *         (i32.store8 (i32.add (local.get $out) (local.get $r))
  *           (select (local.get $missing) (local.get $b) (f64.ne (local.get $v) (local.get $v))))
  *         (br_if $values (i32.lt_s (local.tee $r (i32.add (local.get $r) (i32.const 1))) (local.get $n))))))
+ *
+ * `partitionRows` is the stable partition of a node's rows by the side of their bin (see
+ * `partitionRows` in `gbdt.ts`), branch-free: every row is written to both places while only its
+ * side's cursor advances.
+ *
+ *   (func $partitionRows (param $order i32) (param $tmp i32) (param $col i32) (param $goLeft i32)
+ *       (param $cs i32) (param $ce i32) (result i32) (local $pos i32) (local $l i32) (local $r i32) (local $i i32) (local $side i32)
+ *     (local.set $l (local.get $cs)) (local.set $r (local.get $cs)) (local.set $pos (local.get $cs))
+ *     (block $done (br_if $done (i32.ge_s (local.get $pos) (local.get $ce)))
+ *       (loop $rows
+ *         (local.set $i (i32.load (i32.add (local.get $order) (i32.shl (local.get $pos) (i32.const 2)))))
+ *         (local.set $side (i32.load8_u (i32.add (local.get $goLeft) (i32.load8_u (i32.add (local.get $col) (local.get $i))))))
+ *         (i32.store (i32.add (local.get $order) (i32.shl (local.get $l) (i32.const 2))) (local.get $i))
+ *         (i32.store (i32.add (local.get $tmp) (i32.shl (local.get $r) (i32.const 2))) (local.get $i))
+ *         (local.set $l (i32.add (local.get $l) (local.get $side)))
+ *         (local.set $r (i32.sub (i32.add (local.get $r) (i32.const 1)) (local.get $side)))
+ *         (br_if $rows (i32.lt_s (local.tee $pos (i32.add (local.get $pos) (i32.const 1))) (local.get $ce)))))
+ *     (i32.sub (local.get $l) (local.get $cs)))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -94,6 +112,13 @@ export type RowsLoop = (
 /** Bins of `n` float32 values at `x` into bytes at `out` (see the listing above). */
 export type BinLoop = (x: number, out: number, n: number, padded: number, missing: number) => void;
 
+/**
+ * Stable partition of rows `order[cs..ce)` (byte addresses `order`, `tmp`; `col` the address of the
+ * split feature's column-major bins, `goLeft` of 1 per bin going left): left rows to
+ * `order[cs..cs+L)`, right rows to `tmp[cs..ce-L)`. Returns L.
+ */
+export type PartitionLoop = (order: number, tmp: number, col: number, goLeft: number, cs: number, ce: number) => number;
+
 /** The module's loops. */
 export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
@@ -105,6 +130,7 @@ export interface Kernels {
   /** Gradient sums, hessian sums and counts of rows `order[t0..t1)`. */
   readonly nodeRowsWithHessians: RowsLoop;
   readonly binValues: BinLoop;
+  readonly partitionRows: PartitionLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -147,6 +173,8 @@ const tee = (i: number): Code => [0x22, ...uleb(i)];
 const i32 = (v: number): Code => [0x41, ...sleb(v)];
 const f64 = (v: number): Code => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)];
 const ADD = [0x6a];
+const SUB = [0x6b];
+const store32 = (offset = 0): Code => [0x36, 2, ...uleb(offset)];
 const MUL = [0x6c];
 const SHL = [0x74];
 const LT_S = [0x48];
@@ -249,6 +277,29 @@ function binLoop(): Code {
   return [...uleb(fn.length), ...fn];
 }
 
+/** Body of `partitionRows` (see the listing at the top). */
+function partitionLoop(): Code {
+  const [ORD, TMP, COL, GO_LEFT, CS, CE, POS, L, R, I, SIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const body: Code[] = [
+    get(CS), set(L), get(CS), set(R), get(CS), set(POS),
+    BLOCK, get(POS), get(CE), GE_S, brIf(0),
+    LOOP,
+    get(ORD), get(POS), i32(2), SHL, ADD, load32(), set(I),
+    get(GO_LEFT), get(COL), get(I), ADD, load8u(), ADD, load8u(), set(SIDE),
+    get(ORD), get(L), i32(2), SHL, ADD, get(I), store32(),
+    get(TMP), get(R), i32(2), SHL, ADD, get(I), store32(),
+    get(L), get(SIDE), ADD, set(L),
+    get(R), i32(1), ADD, get(SIDE), SUB, set(R),
+    get(POS), i32(1), ADD, tee(POS), get(CE), LT_S, brIf(0),
+    END, END,
+    get(L), get(CS), SUB,
+    END,
+  ];
+  const locals = vec([[...uleb(5), I32]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
@@ -257,18 +308,19 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
 ];
 
 /**
- * The module's bytes: two function types (the rows loops' eleven i32 parameters, binValues' five),
- * the imported shared memory `env.memory`, five functions.
+ * The module's bytes: three function types (the rows loops' eleven i32 parameters, binValues'
+ * five, partitionRows' six and an i32 result), the imported shared memory `env.memory`, six
+ * functions.
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
-  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0]]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1]]));
-  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues'];
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows'];
   const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop()]));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
