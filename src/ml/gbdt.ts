@@ -1022,7 +1022,7 @@ export async function fitGradientBoosting(
     const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
     // Room for the arrays below and a few histograms; more histograms grow it.
     const arena = new KernelMemory(
-      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
+      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
     );
     const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
     const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
@@ -1030,7 +1030,7 @@ export async function fitGradientBoosting(
     const yV = valIdx ? take(data.y, valIdx) : null;
 
     const base = baseline(kind, yT, K);
-    const raw = new Float64Array(nT * K);
+    const raw = arena.float64(nT * K);
     for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
     const rawV = yV ? new Float64Array(yV.length * K) : null;
     if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
@@ -1096,16 +1096,17 @@ export async function fitGradientBoosting(
     onProgress?.(0, `boosting up to ${maxIter} iterations${workers !== null ? ` (histograms on ${threads} threads)` : ''}`);
     await workers?.ready();
     const pacer = new Pacer();
+    const { addToScores } = wasmKernels(arena.memory);
 
     for (let iter = 0; iter < maxIter; iter++) {
       computeGradients(kind, yT, raw, K, g, h);
       for (let k = 0; k < K; k++) {
         const grown = await growTree(ctx, k);
-        // Training rows: each leaf's rows are a segment of ctx.order.
+        // Training rows: each leaf's rows are a segment of ctx.order (the scores live in the kernel
+        // memory, and the loop is a WebAssembly one: V8's version of it deoptimised again and again).
         for (let node = 0; node < grown.nodeCount; node++) {
           if (grown.left[node]! !== -1) continue;
-          const v = grown.value[node]!;
-          for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
+          addToScores(ctx.order.byteOffset, raw.byteOffset + k * 8, K * 8, grown.start[node]!, grown.end[node]!, grown.value[node]!);
         }
         if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
         trees.push(toTree(grown, mapper, k, K));

@@ -76,6 +76,18 @@
  *         (local.set $r (i32.sub (i32.add (local.get $r) (i32.const 1)) (local.get $side)))
  *         (br_if $rows (i32.lt_s (local.tee $pos (i32.add (local.get $pos) (i32.const 1))) (local.get $ce)))))
  *     (i32.sub (local.get $l) (local.get $cs)))
+ *
+ * `addToScores` adds a leaf's value to the raw scores of its rows:
+ *
+ *   (func $addToScores (param $order i32) (param $raw i32) (param $stride i32) (param $s i32) (param $e i32)
+ *       (param $v f64) (local $pos i32) (local $a i32)
+ *     (local.set $pos (local.get $s))
+ *     (block $done (br_if $done (i32.ge_s (local.get $pos) (local.get $e)))
+ *       (loop $rows
+ *         (local.set $a (i32.add (local.get $raw) (i32.mul (i32.load (i32.add (local.get $order)
+ *           (i32.shl (local.get $pos) (i32.const 2)))) (local.get $stride))))
+ *         (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (local.get $v)))
+ *         (br_if $rows (i32.lt_s (local.tee $pos (i32.add (local.get $pos) (i32.const 1))) (local.get $e))))))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -119,6 +131,9 @@ export type BinLoop = (x: number, out: number, n: number, padded: number, missin
  */
 export type PartitionLoop = (order: number, tmp: number, col: number, goLeft: number, cs: number, ce: number) => number;
 
+/** Adds `v` to the float64 at `raw + order[pos] * stride` for every `pos` in `[s, e)`. */
+export type ScoresLoop = (order: number, raw: number, stride: number, s: number, e: number, v: number) => void;
+
 /** The module's loops. */
 export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
@@ -131,6 +146,7 @@ export interface Kernels {
   readonly nodeRowsWithHessians: RowsLoop;
   readonly binValues: BinLoop;
   readonly partitionRows: PartitionLoop;
+  readonly addToScores: ScoresLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -300,6 +316,24 @@ function partitionLoop(): Code {
   return [...uleb(fn.length), ...fn];
 }
 
+/** Body of `addToScores` (see the listing at the top). */
+function scoresLoop(): Code {
+  const [ORD, RAW, STRIDE, S, E, VAL, POS, A] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const body: Code[] = [
+    get(S), set(POS),
+    BLOCK, get(POS), get(E), GE_S, brIf(0),
+    LOOP,
+    get(RAW), get(ORD), get(POS), i32(2), SHL, ADD, load32(), get(STRIDE), MUL, ADD, set(A),
+    get(A), get(A), loadF64(), get(VAL), F64_ADD, storeF64(),
+    get(POS), i32(1), ADD, tee(POS), get(E), LT_S, brIf(0),
+    END, END,
+    END,
+  ];
+  const locals = vec([[...uleb(2), I32]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
@@ -308,19 +342,19 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
 ];
 
 /**
- * The module's bytes: three function types (the rows loops' eleven i32 parameters, binValues'
- * five, partitionRows' six and an i32 result), the imported shared memory `env.memory`, six
- * functions.
+ * The module's bytes: four function types (the rows loops' eleven i32 parameters, binValues'
+ * five, partitionRows' six and an i32 result, addToScores' five and an f64), the imported shared
+ * memory `env.memory`, seven functions.
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
-  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32]]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2]]));
-  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows'];
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores'];
   const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop()]));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
