@@ -653,13 +653,12 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
   const splits: (SplitChoice | null)[] = new Array<SplitChoice | null>(cap).fill(null);
   const candidates: number[] = [];
 
-  for (let i = 0; i < n; i++) order[i] = i;
-  let G = 0;
-  let H = 0;
-  for (let i = 0; i < n; i++) {
-    G += g[i]!;
-    H += h[i]!;
-  }
+  // Small functions of their own: inline here, these loops got growTree OSR-compiled before its
+  // later code had run, and deoptimised when it did (eight times in a 100-tree fit).
+  fillIdentity(order, n);
+  const G = sumOf(g);
+  // Constant hessians are all 1: their sum is n, exactly.
+  const H = ctx.constHess ? n : sumOf(h);
   let nodeCount = 1;
   start[0] = 0;
   end[0] = n;
@@ -775,6 +774,18 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
   return { nodeCount, feature, thrBin, left, right, missLeft, value, cover, start, end };
 }
 
+/** `out[i] = i` for `i < n`. */
+function fillIdentity(out: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = i;
+}
+
+/** Sum of `a` in index order. */
+function sumOf(a: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+}
+
 /** Exported shape of a grown tree, writing its values into output `k` of `K`. */
 function toTree(grown: GrownTree, mapper: BinMapper, k: number, K: number): Tree {
   const m = grown.nodeCount;
@@ -815,10 +826,14 @@ function toRowMajor(bins: Uint8Array, n: number, p: number, out: Uint8Array): Ui
   return out;
 }
 
-/** Adds a grown tree's leaf values to raw scores of binned rows (column-major bins). */
+/**
+ * Adds a grown tree's leaf values to raw scores of binned rows (row-major bins, `p` a row: one
+ * row's path then reads one cache line).
+ */
 function addTreeToRaw(
   grown: GrownTree,
-  bins: Uint8Array,
+  rowBins: Uint8Array,
+  p: number,
   nBins: Int32Array,
   nRows: number,
   raw: Float64Array,
@@ -828,9 +843,10 @@ function addTreeToRaw(
   const { feature, thrBin, left, right, missLeft, value } = grown;
   for (let i = 0; i < nRows; i++) {
     let node = 0;
+    const r = i * p;
     while (left[node]! !== -1) {
       const f = feature[node]!;
-      const b = bins[f * nRows + i]!;
+      const b = rowBins[r + f]!;
       node = (b === nBins[f]! ? missLeft[node] === 1 : b <= thrBin[node]!) ? left[node]! : right[node]!;
     }
     raw[i * K + k]! += value[node]!;
@@ -1025,7 +1041,8 @@ export async function fitGradientBoosting(
       KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
     );
     const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
-    const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
+    const valBins = valIdx ? applyBinMapper(mapper, xcol, n, valIdx).bins : null;
+    const valRowBins = valIdx && valBins ? toRowMajor(valBins, valIdx.length, p, new Uint8Array(valBins.length)) : null;
     const yT = take(data.y, trainIdx);
     const yV = valIdx ? take(data.y, valIdx) : null;
 
@@ -1108,7 +1125,7 @@ export async function fitGradientBoosting(
           if (grown.left[node]! !== -1) continue;
           addToScores(ctx.order.byteOffset, raw.byteOffset + k * 8, K * 8, grown.start[node]!, grown.end[node]!, grown.value[node]!);
         }
-        if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
+        if (valRowBins && rawV) addTreeToRaw(grown, valRowBins, p, mapper.nBins, rawV.length / K, rawV, k, K);
         trees.push(toTree(grown, mapper, k, K));
         await pacer.pause();
         throwIfAborted(signal);
