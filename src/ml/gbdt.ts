@@ -201,7 +201,7 @@ function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: n
   // Without workers nothing waits: no promise, so growTree does not yield a microtask per node.
   if (workers === null || (e - s) * ctx.p < MIN_PARALLEL_NODE_WORK) {
     for (let c = 0; c < chunks; c++) accumulateUnit(ctx, hist, gOff, s, e, 1, c);
-    addChunkHistograms(hist, ctx.chunkHists, chunks);
+    addChunkHistograms(ctx, hist, chunks);
     return undefined;
   }
   return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e, chunks);
@@ -210,16 +210,17 @@ function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: n
 async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number, chunks: number): Promise<void> {
   const blocks = Math.min(ctx.p, Math.ceil((UNITS_PER_THREAD * workers.threads) / chunks));
   await workers.build(ctx, hist, gOff, s, e, blocks);
-  addChunkHistograms(hist, ctx.chunkHists, chunks);
+  addChunkHistograms(ctx, hist, chunks);
 }
 
-/** Adds the histograms of chunks 1.. (in `chunkHists`, one after another) to chunk 0's, in chunk order. */
-function addChunkHistograms(hist: Float64Array, chunkHists: Float64Array, chunks: number): void {
+/**
+ * Adds the histograms of chunks 1.. (in `chunkHists`, one after another) to chunk 0's, in chunk
+ * order (a kernel loop: V8's kept being deoptimised).
+ */
+function addChunkHistograms(inp: HistogramInputs, hist: Float64Array, chunks: number): void {
+  const { addF64 } = wasmKernels(inp.memory);
   const m = hist.length;
-  for (let c = 1; c < chunks; c++) {
-    const base = (c - 1) * m;
-    for (let k = 0; k < m; k++) hist[k]! += chunkHists[base + k]!;
-  }
+  for (let c = 1; c < chunks; c++) addF64(hist.byteOffset, inp.chunkHists.byteOffset + (c - 1) * m * Float64Array.BYTES_PER_ELEMENT, m);
 }
 
 /**
@@ -523,17 +524,9 @@ class GrowWorkers {
   }
 }
 
-/** `parent -= child`, elementwise (four per step, like the accumulation loops). */
-function subtractHistogram(parent: Float64Array, child: Float64Array): void {
-  const m = parent.length;
-  let k = 0;
-  for (; k + 3 < m; k += 4) {
-    parent[k]! -= child[k]!;
-    parent[k + 1]! -= child[k + 1]!;
-    parent[k + 2]! -= child[k + 2]!;
-    parent[k + 3]! -= child[k + 3]!;
-  }
-  for (; k < m; k++) parent[k]! -= child[k]!;
+/** `parent -= child`, elementwise (a kernel loop). */
+function subtractHistogram(inp: HistogramInputs, parent: Float64Array, child: Float64Array): void {
+  wasmKernels(inp.memory).subF64(parent.byteOffset, child.byteOffset, parent.length);
 }
 
 interface SplitChoice {
@@ -759,7 +752,7 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
     if (needLarge) {
       // Subtraction trick: the parent's buffer becomes the larger child's histogram.
       const hp = hists[node]!;
-      subtractHistogram(hp, hs);
+      subtractHistogram(ctx, hp, hs);
       hists[large] = hp;
       hists[node] = null;
       evaluate(large);

@@ -88,6 +88,17 @@
  *           (i32.shl (local.get $pos) (i32.const 2)))) (local.get $stride))))
  *         (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (local.get $v)))
  *         (br_if $rows (i32.lt_s (local.tee $pos (i32.add (local.get $pos) (i32.const 1))) (local.get $e))))))
+ *
+ * `addF64` and `subF64` add (subtract) `n` float64 values at `src` to (from) those at `dst`, in
+ * order: a histogram's chunks summed, a child's histogram taken from its parent's.
+ *
+ *   (func $addF64 (param $dst i32) (param $src i32) (param $n i32) (local $k i32) (local $a i32) (local $end i32)
+ *     (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+ *     (block $done (br_if $done (i32.ge_s (local.get $k) (local.get $end)))
+ *       (loop $values
+ *         (local.set $a (i32.add (local.get $dst) (local.get $k)))
+ *         (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (i32.add (local.get $src) (local.get $k)))))
+ *         (br_if $values (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 8))) (local.get $end))))))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -134,6 +145,9 @@ export type PartitionLoop = (order: number, tmp: number, col: number, goLeft: nu
 /** Adds `v` to the float64 at `raw + order[pos] * stride` for every `pos` in `[s, e)`. */
 export type ScoresLoop = (order: number, raw: number, stride: number, s: number, e: number, v: number) => void;
 
+/** `dst[k] op= src[k]` for `k < n` (float64 arrays at byte addresses `dst`, `src`). */
+export type ArrayLoop = (dst: number, src: number, n: number) => void;
+
 /** The module's loops. */
 export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
@@ -147,6 +161,8 @@ export interface Kernels {
   readonly binValues: BinLoop;
   readonly partitionRows: PartitionLoop;
   readonly addToScores: ScoresLoop;
+  readonly addF64: ArrayLoop;
+  readonly subF64: ArrayLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -196,6 +212,7 @@ const SHL = [0x74];
 const LT_S = [0x48];
 const GE_S = [0x4e];
 const F64_ADD = [0xa0];
+const F64_SUB = [0xa1];
 const F64_LT = [0x63];
 const F64_NE = [0x62];
 const F64_PROMOTE_F32 = [0xbb];
@@ -334,6 +351,24 @@ function scoresLoop(): Code {
   return [...uleb(fn.length), ...fn];
 }
 
+/** Body of `addF64` (`subtract` false) or `subF64` (see the listing at the top). */
+function arrayLoop(subtract: boolean): Code {
+  const [DST, SRC, N, K, A, END_] = [0, 1, 2, 3, 4, 5];
+  const body: Code[] = [
+    get(N), i32(3), SHL, set(END_),
+    BLOCK, get(K), get(END_), GE_S, brIf(0),
+    LOOP,
+    get(DST), get(K), ADD, set(A),
+    get(A), get(A), loadF64(), get(SRC), get(K), ADD, loadF64(), subtract ? F64_SUB : F64_ADD, storeF64(),
+    get(K), i32(8), ADD, tee(K), get(END_), LT_S, brIf(0),
+    END, END,
+    END,
+  ];
+  const locals = vec([[...uleb(3), I32]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
@@ -342,19 +377,19 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
 ];
 
 /**
- * The module's bytes: four function types (the rows loops' eleven i32 parameters, binValues'
- * five, partitionRows' six and an i32 result, addToScores' five and an f64), the imported shared
- * memory `env.memory`, seven functions.
+ * The module's bytes: five function types (the rows loops' eleven i32 parameters, binValues'
+ * five, partitionRows' six and an i32 result, addToScores' five and an f64, the array loops'
+ * three), the imported shared memory `env.memory`, nine functions.
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
-  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0]]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3]]));
-  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores'];
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores', 'addF64', 'subF64'];
   const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop()]));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop(), arrayLoop(false), arrayLoop(true)]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
