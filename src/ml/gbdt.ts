@@ -714,6 +714,7 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
       order.set(tmp.subarray(s, s + e - l), l);
     }
 
+    // Children are numbered consecutively (addTreeToRaw counts on it).
     const lc = nodeCount++;
     const rc = nodeCount++;
     left[node] = lc;
@@ -833,14 +834,19 @@ function addTreeToRaw(
   k: number,
   K: number,
 ): void {
-  const { feature, thrBin, left, right, missLeft, value } = grown;
+  const { feature, thrBin, left, missLeft, value } = grown;
   for (let i = 0; i < nRows; i++) {
     let node = 0;
     const r = i * p;
     while (left[node]! !== -1) {
       const f = feature[node]!;
       const b = rowBins[r + f]!;
-      node = (b === nBins[f]! ? missLeft[node] === 1 : b <= thrBin[node]!) ? left[node]! : right[node]!;
+      // Without branches (a row's side is unpredictable): the right child is the left one + 1
+      // (growTree numbers them so). Bins are bytes: `missing` is 1 when b is the missing bin,
+      // whose bin is above every threshold, so it goes right unless missing values go left.
+      const missing = ((b ^ nBins[f]!) - 1) >>> 31;
+      const goRight = ((thrBin[node]! - b) >>> 31) & (1 - (missing & missLeft[node]!));
+      node = left[node]! + goRight;
     }
     raw[i * K + k]! += value[node]!;
   }
