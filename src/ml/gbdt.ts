@@ -623,12 +623,13 @@ function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: numbe
   }
 }
 
-/** Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`). */
-async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
+/**
+ * Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`), whose
+ * sums over all rows are `G` and `H`.
+ */
+async function growTree(ctx: GrowContext, k: number, G: number, H: number): Promise<GrownTree> {
   const { n, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
   const gOff = k * n;
-  const g = ctx.g.subarray(gOff, gOff + n);
-  const h = ctx.h.subarray(gOff, gOff + n);
   const cap = 2 * Math.min(maxLeaves, n) + 1;
   const feature = new Int32Array(cap);
   const thrBin = new Int32Array(cap);
@@ -646,12 +647,9 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
   const splits: (SplitChoice | null)[] = new Array<SplitChoice | null>(cap).fill(null);
   const candidates: number[] = [];
 
-  // Small functions of their own: inline here, these loops got growTree OSR-compiled before its
-  // later code had run, and deoptimised when it did (eight times in a 100-tree fit).
+  // A function of its own: inline here, this loop got growTree OSR-compiled before its later code
+  // had run, and deoptimised when it did (eight times in a 100-tree fit).
   fillIdentity(order, n);
-  const G = sumOf(g);
-  // Constant hessians are all 1: their sum is n, exactly.
-  const H = ctx.constHess ? n : sumOf(h);
   let nodeCount = 1;
   start[0] = 0;
   end[0] = n;
@@ -773,13 +771,6 @@ function fillIdentity(out: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) out[i] = i;
 }
 
-/** Sum of `a` in index order. */
-function sumOf(a: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]!;
-  return s;
-}
-
 /** Exported shape of a grown tree, writing its values into output `k` of `K`. */
 function toTree(grown: GrownTree, mapper: BinMapper, k: number, K: number): Tree {
   const m = grown.nodeCount;
@@ -880,22 +871,43 @@ function meanLoss(kind: LossKind, y: Float64Array, raw: Float64Array, K: number)
   return s / n;
 }
 
-/** Gradients and hessians of the loss at `raw`, class-major (`g[k * n + i]`). */
-function computeGradients(kind: LossKind, y: Float64Array, raw: Float64Array, K: number, g: Float64Array, h: Float64Array): void {
+/**
+ * Gradients and hessians of the loss at `raw`, class-major (`g[k * n + i]`), and their sums per
+ * output (`sums[2k]`, `sums[2k + 1]`), each added in row order. For the squared error the hessians
+ * are all 1 (`h` holds them from the start and is not written) and the gradients come from a kernel
+ * loop (`raw`, `y` and `g` in `memory`).
+ */
+function computeGradients(
+  kind: LossKind,
+  y: Float64Array,
+  raw: Float64Array,
+  K: number,
+  g: Float64Array,
+  h: Float64Array,
+  sums: Float64Array,
+  memory: SharedMemory,
+): void {
   const n = y.length;
   if (kind === 'squared_error') {
-    for (let i = 0; i < n; i++) {
-      g[i] = raw[i]! - y[i]!;
-      h[i] = 1;
-    }
+    sums[0] = wasmKernels(memory).squaredErrorGradients(raw.byteOffset, y.byteOffset, g.byteOffset, n);
+    sums[1] = n;
   } else if (kind === 'binary') {
+    let G = 0;
+    let H = 0;
     for (let i = 0; i < n; i++) {
       const pr = 1 / (1 + Math.exp(-raw[i]!));
-      g[i] = pr - y[i]!;
-      h[i] = pr * (1 - pr);
+      const gi = pr - y[i]!;
+      const hi = pr * (1 - pr);
+      g[i] = gi;
+      h[i] = hi;
+      G += gi;
+      H += hi;
     }
+    sums[0] = G;
+    sums[1] = H;
   } else {
     const ex = new Float64Array(K);
+    sums.fill(0);
     for (let i = 0; i < n; i++) {
       const o = i * K;
       let mx = -Infinity;
@@ -908,8 +920,12 @@ function computeGradients(kind: LossKind, y: Float64Array, raw: Float64Array, K:
       const yi = y[i]!;
       for (let k = 0; k < K; k++) {
         const pr = ex[k]! / se;
-        g[k * n + i] = pr - (yi === k ? 1 : 0);
-        h[k * n + i] = pr * (1 - pr);
+        const gi = pr - (yi === k ? 1 : 0);
+        const hi = pr * (1 - pr);
+        g[k * n + i] = gi;
+        h[k * n + i] = hi;
+        sums[2 * k]! += gi;
+        sums[2 * k + 1]! += hi;
       }
     }
   }
@@ -951,8 +967,7 @@ function shouldStop(scores: readonly number[], nIterNoChange: number, tol: numbe
   return true;
 }
 
-function take(y: Float64Array, idx: Int32Array): Float64Array {
-  const out = new Float64Array(idx.length);
+function take(y: Float64Array, idx: Int32Array, out: Float64Array = new Float64Array(idx.length)): Float64Array {
   for (let t = 0; t < idx.length; t++) out[t] = y[idx[t]!]!;
   return out;
 }
@@ -1037,12 +1052,12 @@ export async function fitGradientBoosting(
     const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
     // Room for the arrays below and a few histograms; more histograms grow it.
     const arena = new KernelMemory(
-      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
+      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
     );
     const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
     const valBins = valIdx ? applyBinMapper(mapper, xcol, n, valIdx).bins : null;
     const valRowBins = valIdx && valBins ? toRowMajor(valBins, valIdx.length, p, new Uint8Array(valBins.length)) : null;
-    const yT = take(data.y, trainIdx);
+    const yT = take(data.y, trainIdx, arena.float64(nT));
     const yV = valIdx ? take(data.y, valIdx) : null;
 
     const base = baseline(kind, yT, K);
@@ -1087,6 +1102,8 @@ export async function fitGradientBoosting(
       workers,
     };
     const { g, h } = ctx;
+    // Constant hessians: written once (computeGradients leaves them).
+    if (ctx.constHess) h.fill(1);
     workers?.init({
       memory: ctx.memory,
       bins: ctx.bins,
@@ -1112,12 +1129,13 @@ export async function fitGradientBoosting(
     onProgress?.(0, `boosting up to ${maxIter} iterations${workers !== null ? ` (histograms on ${threads} threads)` : ''}`);
     await workers?.ready();
     const pacer = new Pacer();
+    const gradSums = new Float64Array(2 * K);
     const { addToScores } = wasmKernels(arena.memory);
 
     for (let iter = 0; iter < maxIter; iter++) {
-      computeGradients(kind, yT, raw, K, g, h);
+      computeGradients(kind, yT, raw, K, g, h, gradSums, arena.memory);
       for (let k = 0; k < K; k++) {
-        const grown = await growTree(ctx, k);
+        const grown = await growTree(ctx, k, gradSums[2 * k]!, gradSums[2 * k + 1]!);
         // Training rows: each leaf's rows are a segment of ctx.order (the scores live in the kernel
         // memory, and the loop is a WebAssembly one: V8's version of it deoptimised again and again).
         for (let node = 0; node < grown.nodeCount; node++) {

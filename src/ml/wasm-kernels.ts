@@ -99,6 +99,20 @@
  *         (local.set $a (i32.add (local.get $dst) (local.get $k)))
  *         (f64.store (local.get $a) (f64.add (f64.load (local.get $a)) (f64.load (i32.add (local.get $src) (local.get $k)))))
  *         (br_if $values (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 8))) (local.get $end))))))
+ *
+ * `squaredErrorGradients` writes the half squared error's gradients `g[i] = raw[i] - y[i]` and
+ * returns their sum, added in row order:
+ *
+ *   (func $squaredErrorGradients (param $raw i32) (param $y i32) (param $g i32) (param $n i32) (result f64)
+ *       (local $k i32) (local $end i32) (local $v f64) (local $sum f64)
+ *     (local.set $end (i32.shl (local.get $n) (i32.const 3)))
+ *     (block $done (br_if $done (i32.ge_s (local.get $k) (local.get $end)))
+ *       (loop $rows
+ *         (local.set $v (f64.sub (f64.load (i32.add (local.get $raw) (local.get $k))) (f64.load (i32.add (local.get $y) (local.get $k)))))
+ *         (f64.store (i32.add (local.get $g) (local.get $k)) (local.get $v))
+ *         (local.set $sum (f64.add (local.get $sum) (local.get $v)))
+ *         (br_if $rows (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 8))) (local.get $end)))))
+ *     (local.get $sum))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -148,6 +162,9 @@ export type ScoresLoop = (order: number, raw: number, stride: number, s: number,
 /** `dst[k] op= src[k]` for `k < n` (float64 arrays at byte addresses `dst`, `src`). */
 export type ArrayLoop = (dst: number, src: number, n: number) => void;
 
+/** Gradients of the half squared error into `g` (float64 arrays of `n` at byte addresses); returns their sum. */
+export type GradientsLoop = (raw: number, y: number, g: number, n: number) => number;
+
 /** The module's loops. */
 export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
@@ -163,6 +180,7 @@ export interface Kernels {
   readonly addToScores: ScoresLoop;
   readonly addF64: ArrayLoop;
   readonly subF64: ArrayLoop;
+  readonly squaredErrorGradients: GradientsLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -369,6 +387,26 @@ function arrayLoop(subtract: boolean): Code {
   return [...uleb(fn.length), ...fn];
 }
 
+/** Body of `squaredErrorGradients` (see the listing at the top). */
+function gradientsLoop(): Code {
+  const [RAW, Y, G_, N, K, END_, VAL, SUM] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const body: Code[] = [
+    get(N), i32(3), SHL, set(END_),
+    BLOCK, get(K), get(END_), GE_S, brIf(0),
+    LOOP,
+    get(RAW), get(K), ADD, loadF64(), get(Y), get(K), ADD, loadF64(), F64_SUB, set(VAL),
+    get(G_), get(K), ADD, get(VAL), storeF64(),
+    get(SUM), get(VAL), F64_ADD, set(SUM),
+    get(K), i32(8), ADD, tee(K), get(END_), LT_S, brIf(0),
+    END, END,
+    get(SUM),
+    END,
+  ];
+  const locals = vec([[...uleb(2), I32], [...uleb(2), F64]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
@@ -377,19 +415,20 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
 ];
 
 /**
- * The module's bytes: five function types (the rows loops' eleven i32 parameters, binValues'
+ * The module's bytes: six function types (the rows loops' eleven i32 parameters, binValues'
  * five, partitionRows' six and an i32 result, addToScores' five and an f64, the array loops'
- * three), the imported shared memory `env.memory`, nine functions.
+ * three, squaredErrorGradients' four and an f64 result), the imported shared memory
+ * `env.memory`, ten functions.
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
-  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0]]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0], [0x60, ...i32s(4), 1, F64]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4]]));
-  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores', 'addF64', 'subF64'];
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4], [5]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores', 'addF64', 'subF64', 'squaredErrorGradients'];
   const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop(), arrayLoop(false), arrayLoop(true)]));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop(), arrayLoop(false), arrayLoop(true), gradientsLoop()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
