@@ -712,7 +712,7 @@ async function growTree(ctx: GrowContext, k: number, G: number, H: number): Prom
       order.set(tmp.subarray(s, s + e - l), l);
     }
 
-    // Children are numbered consecutively (addTreeToRaw counts on it).
+    // Children are numbered consecutively (addTreeScores counts on it).
     const lc = nodeCount++;
     const rc = nodeCount++;
     left[node] = lc;
@@ -812,35 +812,43 @@ function toRowMajor(bins: Uint8Array, n: number, p: number, out: Uint8Array): Ui
 }
 
 /**
- * Adds a grown tree's leaf values to raw scores of binned rows (row-major bins, `p` a row: one
- * row's path then reads one cache line).
+ * Validation rows in the kernel memory: their row-major bins (one row's path through a tree then
+ * reads one cache line), their raw scores, and a copy of the tree being added.
  */
-function addTreeToRaw(
-  grown: GrownTree,
-  rowBins: Uint8Array,
-  p: number,
-  nBins: Int32Array,
-  nRows: number,
-  raw: Float64Array,
-  k: number,
-  K: number,
-): void {
-  const { feature, thrBin, left, missLeft, value } = grown;
-  for (let i = 0; i < nRows; i++) {
-    let node = 0;
-    const r = i * p;
-    while (left[node]! !== -1) {
-      const f = feature[node]!;
-      const b = rowBins[r + f]!;
-      // Without branches (a row's side is unpredictable): the right child is the left one + 1
-      // (growTree numbers them so). Bins are bytes: `missing` is 1 when b is the missing bin,
-      // whose bin is above every threshold, so it goes right unless missing values go left.
-      const missing = ((b ^ nBins[f]!) - 1) >>> 31;
-      const goRight = ((thrBin[node]! - b) >>> 31) & (1 - (missing & missLeft[node]!));
-      node = left[node]! + goRight;
-    }
-    raw[i * K + k]! += value[node]!;
-  }
+interface ValidationScores {
+  readonly rowBins: Uint8Array;
+  readonly rows: number;
+  readonly raw: Float64Array;
+  readonly nBins: Int32Array;
+  readonly feature: Int32Array;
+  readonly thrBin: Int32Array;
+  readonly left: Int32Array;
+  readonly missLeft: Uint8Array;
+  readonly value: Float64Array;
+}
+
+/** Adds a grown tree's leaf values to the validation rows' scores (output `k` of `K`), in a kernel loop. */
+function addTreeToValidation(memory: SharedMemory, val: ValidationScores, grown: GrownTree, p: number, k: number, K: number): void {
+  const m = grown.nodeCount;
+  val.feature.set(grown.feature.subarray(0, m));
+  val.thrBin.set(grown.thrBin.subarray(0, m));
+  val.left.set(grown.left.subarray(0, m));
+  val.missLeft.set(grown.missLeft.subarray(0, m));
+  val.value.set(grown.value.subarray(0, m));
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  wasmKernels(memory).addTreeScores(
+    val.rowBins.byteOffset,
+    p,
+    val.rows,
+    val.nBins.byteOffset,
+    val.feature.byteOffset,
+    val.thrBin.byteOffset,
+    val.left.byteOffset,
+    val.missLeft.byteOffset,
+    val.value.byteOffset,
+    val.raw.byteOffset + k * F64,
+    K * F64,
+  );
 }
 
 /** Mean loss (scikit-learn's half losses) of raw scores `raw` (rows x K) against `y`. */
@@ -1056,14 +1064,29 @@ export async function fitGradientBoosting(
     );
     const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
     const valBins = valIdx ? applyBinMapper(mapper, xcol, n, valIdx).bins : null;
-    const valRowBins = valIdx && valBins ? toRowMajor(valBins, valIdx.length, p, new Uint8Array(valBins.length)) : null;
+    const nV = valIdx?.length ?? 0;
+    const cap = 2 * Math.min(maxLeafParam ?? Infinity, nT) + 1;
+    const val: ValidationScores | null = valBins
+      ? {
+          rowBins: toRowMajor(valBins, nV, p, arena.uint8(nV * p)),
+          rows: nV,
+          raw: arena.float64(nV * K),
+          nBins: arena.int32(p),
+          feature: arena.int32(cap),
+          thrBin: arena.int32(cap),
+          left: arena.int32(cap),
+          missLeft: arena.uint8(cap),
+          value: arena.float64(cap),
+        }
+      : null;
+    val?.nBins.set(mapper.nBins);
     const yT = take(data.y, trainIdx, arena.float64(nT));
     const yV = valIdx ? take(data.y, valIdx) : null;
 
     const base = baseline(kind, yT, K);
     const raw = arena.float64(nT * K);
     for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
-    const rawV = yV ? new Float64Array(yV.length * K) : null;
+    const rawV = val?.raw ?? null;
     if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
     const rootCounts = sharedFloat64(histSize, workers !== null);
@@ -1142,7 +1165,7 @@ export async function fitGradientBoosting(
           if (grown.left[node]! !== -1) continue;
           addToScores(ctx.order.byteOffset, raw.byteOffset + k * 8, K * 8, grown.start[node]!, grown.end[node]!, grown.value[node]!);
         }
-        if (valRowBins && rawV) addTreeToRaw(grown, valRowBins, p, mapper.nBins, rawV.length / K, rawV, k, K);
+        if (val) addTreeToValidation(arena.memory, val, grown, p, k, K);
         trees.push(toTree(grown, mapper, k, K));
         await pacer.pause();
         throwIfAborted(signal);

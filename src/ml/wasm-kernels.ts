@@ -113,6 +113,36 @@
  *         (local.set $sum (f64.add (local.get $sum) (local.get $v)))
  *         (br_if $rows (i32.lt_s (local.tee $k (i32.add (local.get $k) (i32.const 8))) (local.get $end)))))
  *     (local.get $sum))
+ *
+ * `addTreeScores` walks rows (row-major bins) down a tree and adds their leaf's value to their
+ * score. A row's side is unpredictable, so it is computed, not branched on: the right child is
+ * the left one + 1, and a row goes right when its bin is above the threshold, unless it is the
+ * missing bin (above every threshold) and missing values go left.
+ *
+ *   (func $addTreeScores (param $rowBins i32) (param $p i32) (param $n i32) (param $nBins i32)
+ *       (param $feature i32) (param $thrBin i32) (param $left i32) (param $missLeft i32)
+ *       (param $value i32) (param $raw i32) (param $stride i32)
+ *       (local $i i32) (local $r i32) (local $node i32) (local $l i32) (local $f i32) (local $b i32) (local $a i32)
+ *     (block $done (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
+ *       (loop $rows
+ *         (local.set $r (i32.add (local.get $rowBins) (i32.mul (local.get $i) (local.get $p))))
+ *         (local.set $node (i32.const 0))
+ *         (block $leaf
+ *           (loop $walk
+ *             (local.set $l (i32.load (i32.add (local.get $left) (i32.shl (local.get $node) (i32.const 2)))))
+ *             (br_if $leaf (i32.eq (local.get $l) (i32.const -1)))
+ *             (local.set $f (i32.load (i32.add (local.get $feature) (i32.shl (local.get $node) (i32.const 2)))))
+ *             (local.set $b (i32.load8_u (i32.add (local.get $r) (local.get $f))))
+ *             (local.set $node (i32.add (local.get $l) (i32.and
+ *               (i32.lt_s (i32.load (i32.add (local.get $thrBin) (i32.shl (local.get $node) (i32.const 2)))) (local.get $b))
+ *               (i32.sub (i32.const 1) (i32.and
+ *                 (i32.eq (local.get $b) (i32.load (i32.add (local.get $nBins) (i32.shl (local.get $f) (i32.const 2)))))
+ *                 (i32.load8_u (i32.add (local.get $missLeft) (local.get $node))))))))
+ *             (br $walk)))
+ *         (local.set $a (i32.add (local.get $raw) (i32.mul (local.get $i) (local.get $stride))))
+ *         (f64.store (local.get $a) (f64.add (f64.load (local.get $a))
+ *           (f64.load (i32.add (local.get $value) (i32.shl (local.get $node) (i32.const 3))))))
+ *         (br_if $rows (i32.lt_s (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))))
  */
 
 /** A shared `WebAssembly.Memory` (the compiler's libraries here, ES2023 without the DOM, do not declare WebAssembly). */
@@ -165,6 +195,25 @@ export type ArrayLoop = (dst: number, src: number, n: number) => void;
 /** Gradients of the half squared error into `g` (float64 arrays of `n` at byte addresses); returns their sum. */
 export type GradientsLoop = (raw: number, y: number, g: number, n: number) => number;
 
+/**
+ * Adds, for each of `n` rows (row-major bins at `rowBins`, `p` a row), the value of its leaf in a
+ * tree (`feature`, `thrBin`, `left` int32 arrays, `missLeft` bytes, `value` float64, right child =
+ * left + 1; `nBins` int32 per feature, the missing bin) to the float64 at `raw + i * stride`.
+ */
+export type TreeScoresLoop = (
+  rowBins: number,
+  p: number,
+  n: number,
+  nBins: number,
+  feature: number,
+  thrBin: number,
+  left: number,
+  missLeft: number,
+  value: number,
+  raw: number,
+  stride: number,
+) => void;
+
 /** The module's loops. */
 export interface Kernels {
   /** Gradient sums of the root's rows `t0..t1` (in index order). */
@@ -181,6 +230,7 @@ export interface Kernels {
   readonly addF64: ArrayLoop;
   readonly subF64: ArrayLoop;
   readonly squaredErrorGradients: GradientsLoop;
+  readonly addTreeScores: TreeScoresLoop;
 }
 
 // --- A tiny WebAssembly encoder: just the instructions the loops use. ---
@@ -231,6 +281,9 @@ const LT_S = [0x48];
 const GE_S = [0x4e];
 const F64_ADD = [0xa0];
 const F64_SUB = [0xa1];
+const EQ = [0x46];
+const AND = [0x71];
+const br = (depth: number): Code => [0x0c, ...uleb(depth)];
 const F64_LT = [0x63];
 const F64_NE = [0x62];
 const F64_PROMOTE_F32 = [0xbb];
@@ -407,6 +460,38 @@ function gradientsLoop(): Code {
   return [...uleb(fn.length), ...fn];
 }
 
+/** Body of `addTreeScores` (see the listing at the top). */
+function treeScoresLoop(): Code {
+  const [ROWS, P_, N, NBINS, FEATURE, THR, LEFT, MISS_LEFT, VALUE, RAW, STRIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [I, R_, NODE, L_, F_, B, A] = [11, 12, 13, 14, 15, 16, 17];
+  const at4 = (base: number, index: number): Code => [...get(base), ...get(index), ...i32(2), ...SHL, ...ADD];
+  const body: Code[] = [
+    BLOCK, get(I), get(N), GE_S, brIf(0),
+    LOOP,
+    get(ROWS), get(I), get(P_), MUL, ADD, set(R_),
+    i32(0), set(NODE),
+    BLOCK,
+    LOOP,
+    at4(LEFT, NODE), load32(), tee(L_), i32(-1), EQ, brIf(1),
+    at4(FEATURE, NODE), load32(), set(F_),
+    get(R_), get(F_), ADD, load8u(), set(B),
+    get(L_),
+    at4(THR, NODE), load32(), get(B), LT_S,
+    i32(1), get(B), at4(NBINS, F_), load32(), EQ, get(MISS_LEFT), get(NODE), ADD, load8u(), AND, SUB,
+    AND, ADD, set(NODE),
+    br(0),
+    END, END,
+    get(RAW), get(I), get(STRIDE), MUL, ADD, set(A),
+    get(A), get(A), loadF64(), get(VALUE), get(NODE), i32(3), SHL, ADD, loadF64(), F64_ADD, storeF64(),
+    get(I), i32(1), ADD, tee(I), get(N), LT_S, brIf(0),
+    END, END,
+    END,
+  ];
+  const locals = vec([[...uleb(7), I32]]);
+  const fn = [...locals, ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
   ['rootRows', true, false, false],
   ['rootRowsWithHessians', true, true, false],
@@ -418,17 +503,17 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
  * The module's bytes: six function types (the rows loops' eleven i32 parameters, binValues'
  * five, partitionRows' six and an i32 result, addToScores' five and an f64, the array loops'
  * three, squaredErrorGradients' four and an f64 result), the imported shared memory
- * `env.memory`, ten functions.
+ * `env.memory`, eleven functions (addTreeScores has the rows loops' type).
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
   const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0], [0x60, ...i32s(4), 1, F64]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
-  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4], [5]]));
-  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores', 'addF64', 'subF64', 'squaredErrorGradients'];
+  const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4], [5], [0]]));
+  const names = [...ROWS_LOOPS.map(([n]) => n), 'binValues', 'partitionRows', 'addToScores', 'addF64', 'subF64', 'squaredErrorGradients', 'addTreeScores'];
   const exports = section(7, vec(names.map((n, k) => [...name(n), 0x00, ...uleb(k)])));
-  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop(), arrayLoop(false), arrayLoop(true), gradientsLoop()]));
+  const code = section(10, vec([...ROWS_LOOPS.map(([, root, hessians, counts]) => rowsLoop(root, hessians, counts)), binLoop(), partitionLoop(), scoresLoop(), arrayLoop(false), arrayLoop(true), gradientsLoop(), treeScoresLoop()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
