@@ -177,7 +177,9 @@ export function fitBinMapper(
   subsample = 200000,
 ): BinMapper {
   if (!(Number.isInteger(maxBins) && maxBins >= 2 && maxBins <= 255)) throw new RangeError(`max_bins must be in [2, 255], got ${maxBins}`);
-  const rows = rowsUsed.length > subsample ? rowsUsed.subarray(0, subsample) : rowsUsed;
+  // Only the set of rows matters (each feature's values get sorted): in index order, the columns
+  // are read forwards instead of at random.
+  const rows = (rowsUsed.length > subsample ? rowsUsed.slice(0, subsample) : rowsUsed.slice()).sort();
   const edges: Float64Array[] = [];
   const nBins = new Int32Array(nCols);
   const buf = new Float32Array(rows.length);
