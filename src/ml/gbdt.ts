@@ -117,6 +117,13 @@ export interface HistogramInputs {
   readonly chunkLeft: Int32Array;
   /** The root's histogram layout with the count of every bin and zero sums. */
   readonly rootCounts: Float64Array;
+  /** Raw scores of the training rows (`raw[i * outputs + k]`). In `memory`. */
+  readonly raw: Float64Array;
+  readonly outputs: number;
+  /** The leaves of the tree just grown: their rows `order[leafStart..leafEnd)` and values. */
+  readonly leafStart: Int32Array;
+  readonly leafEnd: Int32Array;
+  readonly leafValue: Float64Array;
 }
 
 interface GrowContext extends HistogramInputs {
@@ -287,6 +294,8 @@ export const Ctl = {
 
 export const TASK_HISTOGRAM = 0;
 export const TASK_PARTITION = 1;
+/** A tree's leaf values added to its training rows' scores, a leaf a unit (output in `GOff`). */
+export const TASK_SCORES = 2;
 
 /** Rows per unit of a parallel partition. */
 export const PARTITION_CHUNK = 8192;
@@ -341,6 +350,31 @@ export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce:
 }
 
 /**
+ * Adds leaf `u`'s value to its rows' raw scores of output `k` (a kernel loop: the scores live in
+ * the kernel memory; V8's version of the loop deoptimised again and again).
+ */
+function addLeafToScores(inp: HistogramInputs, k: number, u: number): void {
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  wasmKernels(inp.memory).addToScores(inp.order.byteOffset, inp.raw.byteOffset + k * F64, inp.outputs * F64, inp.leafStart[u]!, inp.leafEnd[u]!, inp.leafValue[u]!);
+}
+
+/**
+ * Adds a grown tree's leaf values (output `k`) to the raw scores of its training rows: each leaf's
+ * rows are a segment of `order`, and the leaves are shared among the threads when there are any.
+ */
+async function addTreeToScores(ctx: GrowContext, grown: GrownTree, k: number): Promise<void> {
+  let leaves = 0;
+  for (let node = 0; node < grown.nodeCount; node++) {
+    if (grown.left[node]! !== -1) continue;
+    ctx.leafStart[leaves] = grown.start[node]!;
+    ctx.leafEnd[leaves] = grown.end[node]!;
+    ctx.leafValue[leaves++] = grown.value[node]!;
+  }
+  if (ctx.workers !== null && leaves > 1 && leaves < MAX_UNITS) await ctx.workers.scores(ctx, k, leaves);
+  else for (let u = 0; u < leaves; u++) addLeafToScores(ctx, k, u);
+}
+
+/**
  * Does unit `u` of the task described by the control array: one (row chunk, feature block) of a
  * histogram or one chunk of a partition. Runs on the calling thread and on the workers
  * (`gbdt-worker.ts`).
@@ -348,10 +382,12 @@ export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce:
 export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
   const s = control[Ctl.Start]!;
   const e = control[Ctl.End]!;
-  if (control[Ctl.Kind] === TASK_PARTITION) {
+  const kind = control[Ctl.Kind];
+  if (kind === TASK_PARTITION) {
     const cs = s + u * PARTITION_CHUNK;
     inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
-  } else if (hist !== undefined) accumulateUnit(inp, hist, control[Ctl.GOff]!, s, e, control[Ctl.Blocks]!, u);
+  } else if (kind === TASK_SCORES) addLeafToScores(inp, control[Ctl.GOff]!, u);
+  else if (hist !== undefined) accumulateUnit(inp, hist, control[Ctl.GOff]!, s, e, control[Ctl.Blocks]!, u);
   else throw new Error('histogram task without its buffer');
 }
 
@@ -511,6 +547,12 @@ class GrowWorkers {
   /** Throws what made a worker fail, if one did (its 'error' or 'exit' event, seen between tasks). */
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
+  }
+
+  /** Adds the `leaves` leaves in `inp.leafStart`... to the scores of output `k`, a leaf a unit on every thread. */
+  async scores(inp: HistogramInputs, k: number, leaves: number): Promise<void> {
+    this.control[Ctl.GOff] = k;
+    await this.run(inp, TASK_SCORES, leaves, 0, inp.n, undefined);
   }
 
   /** Ends every worker thread. */
@@ -1095,6 +1137,8 @@ export async function fitGradientBoosting(
       const col = f * nT;
       for (let i = 0; i < nT; i++) rootCounts[hb + bins[col + i]! * HIST_STRIDE]!++;
     }
+    // A tree has at most this many leaves.
+    const leafCap = Math.min(maxLeafParam ?? Infinity, nT);
     const ctx: GrowContext = {
       memory: arena.memory,
       arena,
@@ -1117,6 +1161,11 @@ export async function fitGradientBoosting(
       order: arena.int32(nT),
       tmp: arena.int32(nT),
       rootCounts,
+      raw,
+      outputs: K,
+      leafStart: workers !== null ? new Int32Array(new SharedArrayBuffer(leafCap * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(leafCap),
+      leafEnd: workers !== null ? new Int32Array(new SharedArrayBuffer(leafCap * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(leafCap),
+      leafValue: sharedFloat64(leafCap, workers !== null),
       goLeft: arena.uint8(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
       g: arena.float64(nT * K),
@@ -1145,6 +1194,11 @@ export async function fitGradientBoosting(
       goLeft: ctx.goLeft,
       chunkLeft: ctx.chunkLeft,
       rootCounts: ctx.rootCounts,
+      raw,
+      outputs: K,
+      leafStart: ctx.leafStart,
+      leafEnd: ctx.leafEnd,
+      leafValue: ctx.leafValue,
     });
     const trees: Tree[] = [];
     const scores: number[] = [];
@@ -1153,18 +1207,12 @@ export async function fitGradientBoosting(
     await workers?.ready();
     const pacer = new Pacer();
     const gradSums = new Float64Array(2 * K);
-    const { addToScores } = wasmKernels(arena.memory);
 
     for (let iter = 0; iter < maxIter; iter++) {
       computeGradients(kind, yT, raw, K, g, h, gradSums, arena.memory);
       for (let k = 0; k < K; k++) {
         const grown = await growTree(ctx, k, gradSums[2 * k]!, gradSums[2 * k + 1]!);
-        // Training rows: each leaf's rows are a segment of ctx.order (the scores live in the kernel
-        // memory, and the loop is a WebAssembly one: V8's version of it deoptimised again and again).
-        for (let node = 0; node < grown.nodeCount; node++) {
-          if (grown.left[node]! !== -1) continue;
-          addToScores(ctx.order.byteOffset, raw.byteOffset + k * 8, K * 8, grown.start[node]!, grown.end[node]!, grown.value[node]!);
-        }
+        await addTreeToScores(ctx, grown, k);
         if (val) addTreeToValidation(arena.memory, val, grown, p, k, K);
         trees.push(toTree(grown, mapper, k, K));
         await pacer.pause();
