@@ -113,8 +113,11 @@ export interface HistogramInputs {
   /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. In `memory`. */
   readonly tmp: Int32Array;
   readonly goLeft: Uint8Array;
-  /** Left rows of each chunk of a parallel partition. */
+  /** Left rows of each chunk of a parallel partition, and the left rows of the chunks before it. */
   readonly chunkLeft: Int32Array;
+  readonly chunkStart: Int32Array;
+  /** A parallel partition's left rows, at their chunk's place (its right rows go to `tmp`). In `memory`. */
+  readonly tmpLeft: Int32Array;
   /** The root's histogram layout with the count of every bin and zero sums. */
   readonly rootCounts: Float64Array;
   /** Raw scores of the training rows (`raw[i * outputs + k]`). In `memory`. */
@@ -289,13 +292,17 @@ export const Ctl = {
   WorkerUnits: 13,
   /** Histogram units done by any thread so far. */
   AllUnits: 14,
-  Length: 15,
+  /** Join of a parallel partition: the node's left rows. */
+  Left: 15,
+  Length: 16,
 } as const;
 
 export const TASK_HISTOGRAM = 0;
 export const TASK_PARTITION = 1;
 /** A tree's leaf values added to its training rows' scores, a leaf a unit (output in `GOff`). */
 export const TASK_SCORES = 2;
+/** Second step of a parallel partition: each chunk's rows copied to their places. */
+export const TASK_JOIN = 3;
 
 /** Rows per unit of a parallel partition. */
 export const PARTITION_CHUNK = 8192;
@@ -341,12 +348,14 @@ const MAX_UNITS = 0xffff;
 
 /**
  * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
- * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
- * In WebAssembly (`partitionRows` of `wasm-kernels.ts`), branch-free: the side of a row is
- * unpredictable, so a branch on it would be mispredicted about half the time.
+ * the left rows go to `left[cs..cs+L)` in order (`order` itself by default), the right ones to
+ * `inp.tmp[cs..ce-L)`. Returns L. In WebAssembly (`partitionRows` of `wasm-kernels.ts`),
+ * branch-free: the side of a row is unpredictable, so a branch on it would be mispredicted about
+ * half the time.
  */
-export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number): number {
-  return wasmKernels(inp.memory).partitionRows(inp.order.byteOffset, inp.tmp.byteOffset, inp.bins.byteOffset + col, inp.goLeft.byteOffset, cs, ce);
+export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number, left: Int32Array = inp.order): number {
+  const { order, tmp, bins, goLeft } = inp;
+  return wasmKernels(inp.memory).partitionRows(order.byteOffset, tmp.byteOffset, bins.byteOffset + col, goLeft.byteOffset, cs, ce, left.byteOffset);
 }
 
 /**
@@ -385,7 +394,17 @@ export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64
   const kind = control[Ctl.Kind];
   if (kind === TASK_PARTITION) {
     const cs = s + u * PARTITION_CHUNK;
-    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
+    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK), inp.tmpLeft);
+  } else if (kind === TASK_JOIN) {
+    // Chunk u's left rows (in tmpLeft) and right rows (in tmp) to their places in the node: after
+    // the left rows of the chunks before it, and after all left rows and the chunks' right rows
+    // before it.
+    const { order, tmp, tmpLeft, chunkLeft, chunkStart } = inp;
+    const cs = s + u * PARTITION_CHUNK;
+    const left = chunkLeft[u]!;
+    const right = Math.min(e, cs + PARTITION_CHUNK) - cs - left;
+    order.set(tmpLeft.subarray(cs, cs + left), s + chunkStart[u]!);
+    order.set(tmp.subarray(cs, cs + right), s + control[Ctl.Left]! + (cs - s - chunkStart[u]!));
   } else if (kind === TASK_SCORES) addLeafToScores(inp, control[Ctl.GOff]!, u);
   else if (hist !== undefined) accumulateUnit(inp, hist, control[Ctl.GOff]!, s, e, control[Ctl.Blocks]!, u);
   else throw new Error('histogram task without its buffer');
@@ -481,30 +500,22 @@ class GrowWorkers {
 
   /**
    * Stable partition of rows `order[s..e)` by `inp.goLeft` of their bins in the column at `col`,
-   * chunk by chunk on every thread, then joined in chunk order. Returns the number of left rows.
+   * chunk by chunk on every thread (left rows to `tmpLeft`, right rows to `tmp`), then joined in
+   * chunk order, chunk by chunk on every thread too. Returns the number of left rows.
    */
   async partition(inp: HistogramInputs, col: number, s: number, e: number): Promise<number> {
     const units = Math.ceil((e - s) / PARTITION_CHUNK);
     this.control[Ctl.Col] = col;
     await this.run(inp, TASK_PARTITION, units, s, e, undefined);
-    const { order, tmp, chunkLeft } = inp;
-    // Each chunk's left rows lie at its start: move them together (never past their chunk's
-    // start, so copyWithin reads nothing it has overwritten), then the right rows after them.
-    let l = s;
+    const { chunkLeft, chunkStart } = inp;
+    let l = 0;
     for (let u = 0; u < units; u++) {
-      const cs = s + u * PARTITION_CHUNK;
-      const left = chunkLeft[u]!;
-      if (l !== cs) order.copyWithin(l, cs, cs + left);
-      l += left;
+      chunkStart[u] = l;
+      l += chunkLeft[u]!;
     }
-    let r = l;
-    for (let u = 0; u < units; u++) {
-      const cs = s + u * PARTITION_CHUNK;
-      const right = Math.min(e, cs + PARTITION_CHUNK) - cs - chunkLeft[u]!;
-      order.set(tmp.subarray(cs, cs + right), r);
-      r += right;
-    }
-    return l - s;
+    this.control[Ctl.Left] = l;
+    await this.run(inp, TASK_JOIN, units, s, e, undefined);
+    return l;
   }
 
   /** Posts a task of `units` units, takes units until none is left, and waits for the workers' ones. */
@@ -1168,6 +1179,8 @@ export async function fitGradientBoosting(
       leafValue: sharedFloat64(leafCap, workers !== null),
       goLeft: arena.uint8(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
+      chunkStart: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
+      tmpLeft: arena.int32(workers !== null ? nT : 0),
       g: arena.float64(nT * K),
       h: arena.float64(nT * K),
       chunkHists: arena.float64(chunkHistsLength),
@@ -1193,6 +1206,8 @@ export async function fitGradientBoosting(
       tmp: ctx.tmp,
       goLeft: ctx.goLeft,
       chunkLeft: ctx.chunkLeft,
+      chunkStart: ctx.chunkStart,
+      tmpLeft: ctx.tmpLeft,
       rootCounts: ctx.rootCounts,
       raw,
       outputs: K,

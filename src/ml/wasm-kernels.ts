@@ -61,16 +61,18 @@
  *
  * `partitionRows` is the stable partition of a node's rows by the side of their bin (see
  * `partitionRows` in `gbdt.ts`), branch-free: every row is written to both places while only its
- * side's cursor advances.
+ * side's cursor advances. Left rows go to `$left` (which may be `$order` itself: a row is written
+ * at or before the place it was read from).
  *
  *   (func $partitionRows (param $order i32) (param $tmp i32) (param $col i32) (param $goLeft i32)
- *       (param $cs i32) (param $ce i32) (result i32) (local $pos i32) (local $l i32) (local $r i32) (local $i i32) (local $side i32)
+ *       (param $cs i32) (param $ce i32) (param $left i32) (result i32)
+ *       (local $pos i32) (local $l i32) (local $r i32) (local $i i32) (local $side i32)
  *     (local.set $l (local.get $cs)) (local.set $r (local.get $cs)) (local.set $pos (local.get $cs))
  *     (block $done (br_if $done (i32.ge_s (local.get $pos) (local.get $ce)))
  *       (loop $rows
  *         (local.set $i (i32.load (i32.add (local.get $order) (i32.shl (local.get $pos) (i32.const 2)))))
  *         (local.set $side (i32.load8_u (i32.add (local.get $goLeft) (i32.load8_u (i32.add (local.get $col) (local.get $i))))))
- *         (i32.store (i32.add (local.get $order) (i32.shl (local.get $l) (i32.const 2))) (local.get $i))
+ *         (i32.store (i32.add (local.get $left) (i32.shl (local.get $l) (i32.const 2))) (local.get $i))
  *         (i32.store (i32.add (local.get $tmp) (i32.shl (local.get $r) (i32.const 2))) (local.get $i))
  *         (local.set $l (i32.add (local.get $l) (local.get $side)))
  *         (local.set $r (i32.sub (i32.add (local.get $r) (i32.const 1)) (local.get $side)))
@@ -180,11 +182,11 @@ export type RowsLoop = (
 export type BinLoop = (x: number, out: number, n: number, padded: number, missing: number) => void;
 
 /**
- * Stable partition of rows `order[cs..ce)` (byte addresses `order`, `tmp`; `col` the address of the
- * split feature's column-major bins, `goLeft` of 1 per bin going left): left rows to
- * `order[cs..cs+L)`, right rows to `tmp[cs..ce-L)`. Returns L.
+ * Stable partition of rows `order[cs..ce)` (byte addresses `order`, `tmp`, `left`; `col` the
+ * address of the split feature's column-major bins, `goLeft` of 1 per bin going left): left rows
+ * to `left[cs..cs+L)` (`left` may be `order`), right rows to `tmp[cs..ce-L)`. Returns L.
  */
-export type PartitionLoop = (order: number, tmp: number, col: number, goLeft: number, cs: number, ce: number) => number;
+export type PartitionLoop = (order: number, tmp: number, col: number, goLeft: number, cs: number, ce: number, left: number) => number;
 
 /** Adds `v` to the float64 at `raw + order[pos] * stride` for every `pos` in `[s, e)`. */
 export type ScoresLoop = (order: number, raw: number, stride: number, s: number, e: number, v: number) => void;
@@ -383,14 +385,14 @@ function binLoop(): Code {
 
 /** Body of `partitionRows` (see the listing at the top). */
 function partitionLoop(): Code {
-  const [ORD, TMP, COL, GO_LEFT, CS, CE, POS, L, R, I, SIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [ORD, TMP, COL, GO_LEFT, CS, CE, LEFT, POS, L, R, I, SIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const body: Code[] = [
     get(CS), set(L), get(CS), set(R), get(CS), set(POS),
     BLOCK, get(POS), get(CE), GE_S, brIf(0),
     LOOP,
     get(ORD), get(POS), i32(2), SHL, ADD, load32(), set(I),
     get(GO_LEFT), get(COL), get(I), ADD, load8u(), ADD, load8u(), set(SIDE),
-    get(ORD), get(L), i32(2), SHL, ADD, get(I), store32(),
+    get(LEFT), get(L), i32(2), SHL, ADD, get(I), store32(),
     get(TMP), get(R), i32(2), SHL, ADD, get(I), store32(),
     get(L), get(SIDE), ADD, set(L),
     get(R), i32(1), ADD, get(SIDE), SUB, set(R),
@@ -501,13 +503,13 @@ const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
 
 /**
  * The module's bytes: six function types (the rows loops' eleven i32 parameters, binValues'
- * five, partitionRows' six and an i32 result, addToScores' five and an f64, the array loops'
+ * five, partitionRows' seven and an i32 result, addToScores' five and an f64, the array loops'
  * three, squaredErrorGradients' four and an f64 result), the imported shared memory
  * `env.memory`, eleven functions (addTreeScores has the rows loops' type).
  */
 function moduleBytes(): Uint8Array {
   const i32s = (k: number): Code => vec(new Array<Code>(k).fill([I32]));
-  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(6), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0], [0x60, ...i32s(4), 1, F64]]));
+  const type = section(1, vec([[0x60, ...i32s(PARAMS), 0], [0x60, ...i32s(5), 0], [0x60, ...i32s(7), 1, I32], [0x60, ...uleb(6), ...new Array<number>(5).fill(I32), F64, 0], [0x60, ...i32s(3), 0], [0x60, ...i32s(4), 1, F64]]));
   // Shared memory import: flags 3 = has maximum, shared; at least 1 page, at most 65536 (4 GiB).
   const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]));
   const funcs = section(3, vec([...ROWS_LOOPS.map(() => [0]), [1], [2], [3], [4], [4], [5], [0]]));
