@@ -7,7 +7,7 @@
  */
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { Ctl, TASK_HISTOGRAM, claimUnit, runUnit, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
+import { Ctl, SPIN_CHECKS, TASK_HISTOGRAM, claimUnit, runUnit, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
 
 const { control, port } = workerData as GbdtWorkerInit;
 let inputs: HistogramInputs | null = null;
@@ -26,6 +26,8 @@ function drain(): void {
 parentPort?.postMessage('ready');
 let seen = 0;
 for (;;) {
+  // The next task usually follows within microseconds: look for it a while before sleeping.
+  for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(control, Ctl.Seq) === seen; spin++);
   Atomics.wait(control, Ctl.Seq, seen);
   seen = Atomics.load(control, Ctl.Seq);
   if (Atomics.load(control, Ctl.Stop) !== 0) break;

@@ -343,6 +343,14 @@ export function claimUnit(control: Int32Array, seq: number, units: number): numb
   }
 }
 
+/**
+ * Checks of a shared word a thread makes before it sleeps on it (about 130 microseconds): tasks
+ * follow each other closely and their last units end soon, while a sleeping thread takes tens to
+ * hundreds of microseconds to wake on a busy or virtual machine. 1M x 20 on 2 threads, alternating
+ * runs: 4.8-5.3 s without the spin, 4.6-5.0 s with it (a little more CPU time).
+ */
+export const SPIN_CHECKS = 20_000;
+
 /** Most units the claim word can count (a word at this count is closed). */
 const MAX_UNITS = 0xffff;
 
@@ -539,7 +547,9 @@ class GrowWorkers {
       Atomics.add(c, Ctl.Finished, 1);
     }
     // Only units a worker claimed are left: wait for them, now and then letting the event loop
-    // run so that a worker's exit or error is seen rather than waited on forever.
+    // run so that a worker's exit or error is seen rather than waited on forever. A short spin
+    // first: the last unit usually ends within microseconds, sooner than a sleeping thread wakes.
+    for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(c, Ctl.Finished) !== units; spin++);
     for (;;) {
       const done = Atomics.load(c, Ctl.Finished);
       if (done === units) break;
