@@ -7,6 +7,7 @@
  * - Each tree is grown leaf-wise (best gain first) up to `max_leaf_nodes`, from gradient/hessian
  *   histograms. Only the smaller child of a split is histogrammed; the larger one is the parent's
  *   histogram minus the smaller child's (the subtraction trick), computed in the parent's buffer.
+ *   Histograms read a row-major copy of the bins, in row chunks summed in a fixed order.
  * - Losses: half squared error (regression), binary log-loss (one logit output, `logistic`),
  *   multinomial log-loss (one tree per class per iteration, `softmax`). `baseValues` are
  *   scikit-learn's baseline predictions; the learning rate is folded into the leaf values.
@@ -1050,10 +1051,14 @@ function take(y: Float64Array, idx: Int32Array, out: Float64Array = new Float64A
  * in its own class's output and zeros elsewhere.
  *
  * With `n_jobs` > 1 and at least `parallel_threshold` training rows x features, large nodes'
- * histograms, partitions and gradient gathers are shared with worker threads (see
- * {@link GrowWorkers}), which end with the fit, however it ends; the model is the same to the bit
- * whatever the number of threads. The last progress report then says what share of the histogram
- * features the workers built.
+ * histograms and partitions, and each tree's additions to the training scores, are shared with
+ * worker threads (see {@link GrowWorkers}), which end with the fit, however it ends; the model is
+ * the same to the bit whatever the number of threads. The last progress report then says what
+ * share of the histogram units the workers built.
+ *
+ * The innermost loops (binning, histograms, partitions, scores, gradients of the squared error)
+ * are WebAssembly (`wasm-kernels.ts`) over one shared memory per fit that holds the arrays they
+ * read.
  *
  * Progress is reported after every iteration. Between trees the fit yields to the event loop now
  * and then (see `pace.ts`), so a cancellation message reaches the thread; an aborted `signal` or an

@@ -66,6 +66,34 @@ void describe('float32 helpers', () => {
     assert.deepEqual([...applyBinMapper(mapper, xcol, 5, rows).bins], [0, 1, 1, 2, 3]);
   });
 
+  void test('binning counts the edges below each value (missing values in the bin after the last)', () => {
+    const rng = createRng(8);
+    const n = 3000;
+    const p = 3;
+    // Normal values, few distinct integers, huge magnitudes; some missing and infinite values.
+    const xcol = Float32Array.from({ length: n * p }, (_, i) => {
+      const u = rng.next();
+      if (u < 0.04) return NaN;
+      if (u < 0.05) return u < 0.045 ? Infinity : -Infinity;
+      const j = Math.floor(i / n);
+      return j === 0 ? rng.normal() : j === 1 ? Math.round(rng.normal() * 3) : rng.normal() * 1e30;
+    });
+    const rows = Int32Array.from({ length: n }, (_, i) => i).filter(() => rng.next() < 0.9);
+    const mapper = fitBinMapper(xcol, n, p, rows, 255);
+    // Some values exactly on edges, and -0.
+    for (let j = 0; j < p; j++) mapper.edges[j]!.slice(0, 40).forEach((e, q) => (xcol[j * n + rows[q]!] = e));
+    xcol[rows[50]!] = -0;
+    const { bins } = applyBinMapper(mapper, xcol, n, rows);
+    for (let j = 0; j < p; j++) {
+      const edges = mapper.edges[j]!;
+      rows.forEach((i, r) => {
+        const v = xcol[j * n + i]!;
+        const expected = Number.isNaN(v) ? edges.length + 1 : edges.filter((e) => e < v).length;
+        assert.equal(bins[j * rows.length + r], expected, `feature ${j}, row ${i}, value ${v}`);
+      });
+    }
+  });
+
   void test('bin mapper caps the number of bins with quantiles', () => {
     const n = 1000;
     const xcol = Float32Array.from({ length: n }, (_, i) => i);
