@@ -249,15 +249,19 @@ export function applyBinMapper(
   const out = scratch.uint8(n);
   const padded = scratch.float64(256);
   const { binValues } = wasmKernels(scratch.memory);
-  for (let j = 0; j < nCols; j++) {
-    const e = mapper.edges[j]!;
-    if (e.length > 255) throw new RangeError(`feature ${j} has ${e.length} bin edges; at most 255 fit a byte`);
-    padded.fill(Infinity);
-    padded.set(e);
-    const base = j * nRows;
-    for (let r = 0; r < n; r++) values[r] = xcol[base + rowsUsed[r]!]!;
-    binValues(values.byteOffset, out.byteOffset, n, padded.byteOffset, e.length + 1);
-    bins.set(out, j * n);
+  try {
+    for (let j = 0; j < nCols; j++) {
+      const e = mapper.edges[j]!;
+      if (e.length > 255) throw new RangeError(`feature ${j} has ${e.length} bin edges; at most 255 fit a byte`);
+      padded.fill(Infinity);
+      padded.set(e);
+      const base = j * nRows;
+      for (let r = 0; r < n; r++) values[r] = xcol[base + rowsUsed[r]!]!;
+      binValues(values.byteOffset, out.byteOffset, n, padded.byteOffset, e.length + 1);
+      bins.set(out, j * n);
+    }
+  } finally {
+    scratch.release();
   }
   return { rows: n, cols: nCols, bins };
 }

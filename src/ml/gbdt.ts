@@ -1112,6 +1112,7 @@ export async function fitGradientBoosting(
   const threads = Math.min(resolveJobs(params.n_jobs), p);
   const parallel = threads > 1 && p <= MAX_UNITS && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
   const workers = parallel ? new GrowWorkers(threads - 1) : null;
+  let arena: KernelMemory | null = null;
   try {
     // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
     let binRows = trainIdx;
@@ -1127,7 +1128,7 @@ export async function fitGradientBoosting(
     const histOffset = Int32Array.from({ length: p }, (_, f) => f * featureSlots);
     const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
     // Room for the arrays below and a few histograms; more histograms grow it.
-    const arena = new KernelMemory(
+    arena = new KernelMemory(
       KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
     );
     const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
@@ -1274,5 +1275,7 @@ export async function fitGradientBoosting(
     };
   } finally {
     await workers?.close();
+    // After the workers end: nothing uses the kernel memory any more.
+    arena?.release();
   }
 }

@@ -545,12 +545,35 @@ export function wasmKernels(memory: SharedMemory): Kernels {
 export class KernelMemory {
   readonly memory: SharedMemory;
   private used = 0;
+  private released = false;
 
-  /** @param bytes what the first allocations are expected to take (the memory grows beyond it when needed). */
+  /**
+   * Takes an idle memory of this thread when there is one (see {@link release}), else makes one.
+   * @param bytes what the first allocations are expected to take (the memory grows beyond it when needed).
+   */
   constructor(bytes: number) {
     const pages = Math.max(1, Math.ceil(bytes / PAGE));
     if (pages > MAX_PAGES) throw new RangeError(`gradient boosting needs ${Math.ceil(bytes / 2 ** 20)} MiB of working memory; at most 4096 MiB fit`);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+    const reused = idleMemories.pop();
+    if (reused === undefined) this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+    else {
+      const have = reused.buffer.byteLength / PAGE;
+      if (have < pages) reused.grow(pages - have);
+      this.memory = reused;
+    }
+  }
+
+  /**
+   * Hands the memory back for a later KernelMemory of this thread to reuse (its contents are not
+   * cleared: every user writes what it reads). V8 does not count a WebAssembly memory towards
+   * its garbage collector's pressure, so memories left to it pile up: 400 small fits in a row
+   * held 600 MiB until a collection. Memories over 32 MiB are not kept (a big fit's would stay
+   * resident); nothing made from this one may be used afterwards.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (this.memory.buffer.byteLength <= MAX_IDLE_BYTES && idleMemories.length < MAX_IDLE) idleMemories.push(this.memory);
   }
 
   /** Bytes the allocations below take, each aligned to a cache line. */
@@ -594,3 +617,8 @@ export class KernelMemory {
 }
 
 const align = (bytes: number): number => Math.ceil(bytes / 64) * 64;
+
+/** Memories released on this thread, for reuse (see {@link KernelMemory.release}). */
+const idleMemories: SharedMemory[] = [];
+const MAX_IDLE = 4;
+const MAX_IDLE_BYTES = 32 * 2 ** 20;
