@@ -2,7 +2,8 @@
  * Benchmark: the built-in random forest and histogram gradient boosting against scikit-learn on the
  * same 80/20 splits of the shared datasets, plus a seeded synthetic 1,000,000 x 20 regression.
  *
- *   node --import tsx bench/train-vs-sklearn.ts [--jobs 2] [--sk-threads 2] [--seeds 5] [--no-1m]
+ *   node --import tsx bench/train-vs-sklearn.ts [--jobs 2] [--sk-threads 2] [--seeds 5] [--no-1m] [--only NAME]
+ *     [--algorithm random_forest|hist_gradient_boosting]
  *
  * Every (dataset, algorithm) row runs in its own processes, one per side, so each side's peak RSS
  * (VmHWM of that process; ours includes the forest's worker threads and tsx) belongs to that
@@ -16,7 +17,8 @@
  * python3-sklearn lives, else python3). `--jobs` sets our threads (the forest's workers, gradient
  * boosting's `n_jobs`); `--sk-threads` sets scikit-learn's n_jobs and OMP_NUM_THREADS (both default
  * 2). Besides wall-clock fit seconds, both sides report process CPU seconds (all threads), which
- * stay comparable when the machine is shared.
+ * stay comparable when the machine is shared. `--only NAME` runs the rows of one dataset (e.g.
+ * `--only synthetic_1m_x20` for the 1M row alone, `--only california_housing`); `--algorithm` runs one algorithm's rows.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -39,6 +41,10 @@ function arg(name: string, fallback: number): number {
 const jobs = arg('jobs', 2);
 const skThreads = arg('sk-threads', 2);
 const seeds = arg('seeds', 5);
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg >= 0 ? process.argv[onlyArg + 1] : undefined;
+const algorithmArg = process.argv.indexOf('--algorithm');
+const onlyAlgorithm = algorithmArg >= 0 ? process.argv[algorithmArg + 1] : undefined;
 
 interface Spec {
   readonly name: string;
@@ -220,15 +226,17 @@ async function main(): Promise<void> {
     writeFileSync(path.join(tmp, `${name}.json`), JSON.stringify(meta));
     cases.push({ meta, algorithms, seeds: nSeeds, metric: data.task === 'classification' ? 'accuracy' : 'R2' });
   };
-  for (const spec of specs) write(spec.name, loadCsv(spec), ['random_forest', 'hist_gradient_boosting'], seeds);
-  if (!process.argv.includes('--no-1m')) write('synthetic_1m_x20', synthetic1m(), ['hist_gradient_boosting'], 1);
+  const wanted = (name: string): boolean => only === undefined || only === name;
+  for (const spec of specs) if (wanted(spec.name)) write(spec.name, loadCsv(spec), ['random_forest', 'hist_gradient_boosting'], seeds);
+  if (!process.argv.includes('--no-1m') && wanted('synthetic_1m_x20')) write('synthetic_1m_x20', synthetic1m(), ['hist_gradient_boosting'], 1);
+  if (cases.length === 0) throw new Error(`no dataset named ${only}`);
 
   const head = ['dataset', 'algorithm', 'metric', 'sk score', 'our score', 'diff', 'sk fit s', 'our fit s', 'fit ratio', 'sk cpu s', 'our cpu s', 'sk RSS MiB', 'our RSS MiB', 'RSS ratio'];
   const body: string[][] = [];
   try {
     for (const c of cases) {
       const metaFile = path.join(tmp, `${c.meta.name}.json`);
-      for (const algorithm of c.algorithms) {
+      for (const algorithm of c.algorithms.filter((a) => onlyAlgorithm === undefined || a === onlyAlgorithm)) {
         const sk = runSide(python, [path.resolve(import.meta.dirname, 'sklearn_fit.py'), metaFile, algorithm, String(c.seeds)], {
           OMP_NUM_THREADS: String(skThreads),
           SK_N_JOBS: String(skThreads),

@@ -13,6 +13,7 @@
  */
 
 import type { Matrix } from './types.ts';
+import { KernelMemory, wasmKernels } from './wasm-kernels.ts';
 
 /** Largest finite float32. Threshold of a "non-missing left, missing right" split. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
@@ -92,6 +93,51 @@ export function argsortF32(column: Float32Array, out: Int32Array = new Int32Arra
   return out;
 }
 
+/**
+ * Sorts float32 values without NaN ascending, in place, and returns them: a radix sort of their
+ * bits (four byte-wide passes over an order-preserving image), about ten times as fast as
+ * `Float32Array.prototype.sort` on 200,000 values. -0 sorts before +0, as it does there.
+ * @param scratch at least `values.length` long.
+ */
+export function sortFloat32(values: Float32Array, scratch: Uint32Array): Float32Array {
+  const m = values.length;
+  const keys = new Uint32Array(values.buffer, values.byteOffset, m);
+  const counts = new Int32Array(4 * 256);
+  for (let i = 0; i < m; i++) {
+    const bits = keys[i]!;
+    // Flip negatives entirely and set the sign bit of positives: unsigned order = numeric order.
+    const key = (bits & 0x80000000 ? ~bits : bits | 0x80000000) >>> 0;
+    keys[i] = key;
+    counts[key & 0xff]!++;
+    counts[256 + ((key >>> 8) & 0xff)]!++;
+    counts[512 + ((key >>> 16) & 0xff)]!++;
+    counts[768 + (key >>> 24)]!++;
+  }
+  let src = keys;
+  let dst = scratch;
+  for (let pass = 0; pass < 4; pass++) {
+    const c = pass * 256;
+    const shift = pass * 8;
+    let total = 0;
+    for (let d = 0; d < 256; d++) {
+      const k = counts[c + d]!;
+      counts[c + d] = total;
+      total += k;
+    }
+    for (let i = 0; i < m; i++) {
+      const key = src[i]!;
+      dst[counts[c + ((key >>> shift) & 0xff)]!++] = key;
+    }
+    [src, dst] = [dst, src];
+  }
+  // Four passes: the sorted keys are back in `keys`.
+  for (let i = 0; i < m; i++) {
+    const key = keys[i]!;
+    keys[i] = (key & 0x80000000 ? key & 0x7fffffff : ~key) >>> 0;
+  }
+  return values;
+}
+
 /** Features of a sample set mapped to quantile bins, with the real thresholds between bins. */
 export interface BinnedData {
   readonly rows: number;
@@ -131,10 +177,13 @@ export function fitBinMapper(
   subsample = 200000,
 ): BinMapper {
   if (!(Number.isInteger(maxBins) && maxBins >= 2 && maxBins <= 255)) throw new RangeError(`max_bins must be in [2, 255], got ${maxBins}`);
-  const rows = rowsUsed.length > subsample ? rowsUsed.subarray(0, subsample) : rowsUsed;
+  // Only the set of rows matters (each feature's values get sorted): in index order, the columns
+  // are read forwards instead of at random.
+  const rows = (rowsUsed.length > subsample ? rowsUsed.slice(0, subsample) : rowsUsed.slice()).sort();
   const edges: Float64Array[] = [];
   const nBins = new Int32Array(nCols);
   const buf = new Float32Array(rows.length);
+  const sortScratch = new Uint32Array(rows.length);
   const distinct = new Float32Array(rows.length);
   const counts = new Int32Array(rows.length);
   for (let j = 0; j < nCols; j++) {
@@ -144,7 +193,7 @@ export function fitBinMapper(
       const v = xcol[base + rows[r]!]!;
       if (v === v) buf[m++] = v;
     }
-    const sorted = buf.subarray(0, m).sort();
+    const sorted = sortFloat32(buf.subarray(0, m), sortScratch);
     // Distinct values and their counts, compacted into the typed scratch arrays.
     let nd = 0;
     for (let i = 0; i < m; i++) {
@@ -177,50 +226,42 @@ export function fitBinMapper(
 }
 
 /**
- * Maps rows of a column-major float32 matrix to bins (binary search over the edges).
+ * Maps rows of a column-major float32 matrix to bins: a search over each feature's edges, in
+ * WebAssembly (`binValues` of `wasm-kernels.ts`, about four times as fast as the same search in
+ * JavaScript, which V8 compiles to unpredictable branches).
  * @param rowsUsed which rows, in output order.
- * @param shared allocate the bins in a SharedArrayBuffer (for worker threads). Default false.
+ * @param bins where to write the bins (`rowsUsed.length` x features); a new array by default.
  */
 export function applyBinMapper(
   mapper: BinMapper,
   xcol: Float32Array,
   nRows: number,
   rowsUsed: Int32Array,
-  shared = false,
+  bins: Uint8Array = new Uint8Array(rowsUsed.length * mapper.edges.length),
 ): BinnedData {
   const nCols = mapper.edges.length;
   const n = rowsUsed.length;
-  const bins = shared ? new Uint8Array(new SharedArrayBuffer(n * nCols)) : new Uint8Array(n * nCols);
-  // The edges padded to 256 with +Infinity, so that a search in eight fixed halving steps counts
-  // the edges below a value. Each step is a select, not a branch: the value's side of an edge is
-  // unpredictable, and this runs about three times as fast as a binary search with branches.
-  const padded = new Float64Array(256);
-  for (let j = 0; j < nCols; j++) {
-    const e = mapper.edges[j]!;
-    if (e.length > 255) throw new RangeError(`feature ${j} has ${e.length} bin edges; at most 255 fit a byte`);
-    padded.fill(Infinity);
-    padded.set(e);
-    const missing = e.length + 1;
-    const base = j * nRows;
-    const out = j * n;
-    for (let r = 0; r < n; r++) {
-      const v = xcol[base + rowsUsed[r]!]!;
-      if (v !== v) {
-        bins[out + r] = missing;
-        continue;
-      }
-      // Number of edges strictly below v (no +Infinity pad is, and a finite edge is below +Infinity).
-      let b = 0;
-      b = padded[b + 127]! < v ? b + 128 : b;
-      b = padded[b + 63]! < v ? b + 64 : b;
-      b = padded[b + 31]! < v ? b + 32 : b;
-      b = padded[b + 15]! < v ? b + 16 : b;
-      b = padded[b + 7]! < v ? b + 8 : b;
-      b = padded[b + 3]! < v ? b + 4 : b;
-      b = padded[b + 1]! < v ? b + 2 : b;
-      b = padded[b]! < v ? b + 1 : b;
-      bins[out + r] = b;
+  if (bins.length !== n * nCols) throw new RangeError(`bins hold ${bins.length} values, not ${n * nCols}`);
+  // One column at a time in the kernel's memory: its values, its bins, and its edges padded to 256
+  // with +Infinity, so that eight fixed halving steps count the edges below a value.
+  const scratch = new KernelMemory(KernelMemory.size([[4, n], [1, n], [8, 256]]));
+  const values = scratch.float32(n);
+  const out = scratch.uint8(n);
+  const padded = scratch.float64(256);
+  const { binValues } = wasmKernels(scratch.memory);
+  try {
+    for (let j = 0; j < nCols; j++) {
+      const e = mapper.edges[j]!;
+      if (e.length > 255) throw new RangeError(`feature ${j} has ${e.length} bin edges; at most 255 fit a byte`);
+      padded.fill(Infinity);
+      padded.set(e);
+      const base = j * nRows;
+      for (let r = 0; r < n; r++) values[r] = xcol[base + rowsUsed[r]!]!;
+      binValues(values.byteOffset, out.byteOffset, n, padded.byteOffset, e.length + 1);
+      bins.set(out, j * n);
     }
+  } finally {
+    scratch.release();
   }
   return { rows: n, cols: nCols, bins };
 }

@@ -2,12 +2,12 @@
  * Worker-thread entry of histogram gradient boosting (see `GrowWorkers` in `gbdt.ts`). It sleeps
  * in `Atomics.wait` on the task number of the shared control array; on each new task it reads what
  * arrived on its channel (the shared inputs, new histogram buffers), then claims and does units of
- * the task (histogram features, partition chunks) until none is left. It never returns to its
+ * the task (histogram units, partition chunks) until none is left. It never returns to its
  * event loop: the calling thread ends it with the Stop flag and `terminate()`.
  */
 
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { Ctl, TASK_HISTOGRAM, claimUnit, runUnit, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
+import { Ctl, SPIN_CHECKS, TASK_HISTOGRAM, claimUnit, runUnit, type GbdtWorkerInit, type GbdtWorkerMessage, type HistogramInputs } from './gbdt.ts';
 
 const { control, port } = workerData as GbdtWorkerInit;
 let inputs: HistogramInputs | null = null;
@@ -26,6 +26,8 @@ function drain(): void {
 parentPort?.postMessage('ready');
 let seen = 0;
 for (;;) {
+  // The next task usually follows within microseconds: look for it a while before sleeping.
+  for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(control, Ctl.Seq) === seen; spin++);
   Atomics.wait(control, Ctl.Seq, seen);
   seen = Atomics.load(control, Ctl.Seq);
   if (Atomics.load(control, Ctl.Stop) !== 0) break;
@@ -47,7 +49,7 @@ for (;;) {
         port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err) } satisfies GbdtWorkerMessage);
       }
     }
-    if (histogram) Atomics.add(control, Ctl.WorkerFeatures, 1);
+    if (histogram) Atomics.add(control, Ctl.WorkerUnits, 1);
     if (Atomics.add(control, Ctl.Finished, 1) + 1 === units) Atomics.notify(control, Ctl.Finished);
   }
 }

@@ -7,6 +7,7 @@
  * - Each tree is grown leaf-wise (best gain first) up to `max_leaf_nodes`, from gradient/hessian
  *   histograms. Only the smaller child of a split is histogrammed; the larger one is the parent's
  *   histogram minus the smaller child's (the subtraction trick), computed in the parent's buffer.
+ *   Histograms read a row-major copy of the bins, in row chunks summed in a fixed order.
  * - Losses: half squared error (regression), binary log-loss (one logit output, `logistic`),
  *   multinomial log-loss (one tree per class per iteration, `softmax`). `baseValues` are
  *   scikit-learn's baseline predictions; the learning rate is folded into the leaf values.
@@ -23,6 +24,7 @@ import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } f
 import { Pacer, throwIfAborted } from './pace.ts';
 import { resolveJobs, spawnWorker } from '../util/threads.ts';
 import { createRng } from '../util/random.ts';
+import { KernelMemory, wasmKernels, type SharedMemory } from './wasm-kernels.ts';
 import { trainTestSplit } from './split.ts';
 import { validateTrainingData } from './tree.ts';
 import type { ProgressFn, Tree, TrainingData, TreeEnsembleModel } from './types.ts';
@@ -69,7 +71,7 @@ export interface GradientBoostingParams {
 
 type LossKind = 'squared_error' | 'binary' | 'multinomial';
 
-const HIST_STRIDE = 3; // gradient, hessian, count per bin
+const HIST_STRIDE = 3; // gradient, hessian, count per bin (the histogram loops assume it: 24 bytes a bin)
 const MIN_HESSIAN_TO_SPLIT = 1e-3;
 
 /**
@@ -77,12 +79,25 @@ const MIN_HESSIAN_TO_SPLIT = 1e-3;
  * SharedArrayBuffer and the workers see the same memory.
  */
 export interface HistogramInputs {
-  /** Column-major bins of the training rows (`bins[f * n + i]`). */
+  /**
+   * The WebAssembly memory of the histogram and partition loops (`wasm-kernels.ts`): `bins`,
+   * `rowBins`, `g`, `h`, `order`, `tmp`, `goLeft`, `chunkHists` and every histogram buffer are
+   * views of it.
+   */
+  readonly memory: SharedMemory;
+  /** Column-major bins of the training rows (`bins[f * n + i]`), read by partitions. In `memory`. */
   readonly bins: Uint8Array;
+  /** The same bins row-major (`rowBins[i * p + f]`), read by histograms. */
+  readonly rowBins: Uint8Array;
   readonly n: number;
   readonly p: number;
-  /** Start of each feature's bins in a histogram (`nBins[f] + 1` slots, the last for missing). */
+  /**
+   * Start of each feature's bins in a histogram (`nBins[f] + 1` bins, the last for missing):
+   * `f * featureSlots`, every feature taking the slots of the one with the most bins, so that the
+   * histogram loops compute a bin's place rather than look it up.
+   */
   readonly histOffset: Int32Array;
+  readonly featureSlots: number;
   readonly histSize: number;
   /**
    * Hessians are all 1 (squared error): histograms skip them and read the count instead, which
@@ -94,16 +109,25 @@ export interface HistogramInputs {
   readonly h: Float64Array;
   /** Rows of the tree being grown, each node's a segment. */
   readonly order: Int32Array;
-  /** The gradients (hessians) of the node being histogrammed, gathered in node order. */
-  readonly og: Float64Array;
-  readonly oh: Float64Array;
-  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. */
+  /** Histograms of a node's row chunks after the first (see {@link histogramChunks}), one after another. */
+  readonly chunkHists: Float64Array;
+  /** Partition scratch: the right rows; 1 for the bins that go left in the split being applied. In `memory`. */
   readonly tmp: Int32Array;
   readonly goLeft: Uint8Array;
-  /** Left rows of each chunk of a parallel partition. */
+  /** Left rows of each chunk of a parallel partition, and the left rows of the chunks before it. */
   readonly chunkLeft: Int32Array;
+  readonly chunkStart: Int32Array;
+  /** A parallel partition's left rows, at their chunk's place (its right rows go to `tmp`). In `memory`. */
+  readonly tmpLeft: Int32Array;
   /** The root's histogram layout with the count of every bin and zero sums. */
   readonly rootCounts: Float64Array;
+  /** Raw scores of the training rows (`raw[i * outputs + k]`). In `memory`. */
+  readonly raw: Float64Array;
+  readonly outputs: number;
+  /** The leaves of the tree just grown: their rows `order[leafStart..leafEnd)` and values. */
+  readonly leafStart: Int32Array;
+  readonly leafEnd: Int32Array;
+  readonly leafValue: Float64Array;
 }
 
 interface GrowContext extends HistogramInputs {
@@ -114,6 +138,8 @@ interface GrowContext extends HistogramInputs {
   readonly minLeaf: number;
   readonly l2: number;
   readonly lr: number;
+  /** Where new histogram buffers are made. */
+  readonly arena: KernelMemory;
   /** Histogram buffers reused across nodes and trees. */
   readonly pool: Float64Array[];
   /** Threads that build a share of large nodes' histograms; null = all on the calling thread. */
@@ -136,7 +162,7 @@ interface GrownTree {
 }
 
 function acquire(ctx: GrowContext): Float64Array {
-  return ctx.pool.pop() ?? sharedFloat64(ctx.histSize, ctx.workers !== null);
+  return ctx.pool.pop() ?? ctx.arena.float64(ctx.histSize);
 }
 
 function sharedFloat64(length: number, shared: boolean): Float64Array {
@@ -152,179 +178,92 @@ const MIN_PARALLEL_NODE_WORK = 50_000;
 /** Default `parallel_threshold` (training rows x features). */
 const DEFAULT_PARALLEL_THRESHOLD = 2e6;
 
+/** Rows per chunk of a histogram (at least; see {@link histogramChunks}). 16,384 gave the same 1M-row times. */
+const HIST_CHUNK_ROWS = 8192;
+
+/** Most row chunks of one histogram: each chunk after the first takes a histogram-sized buffer. */
+const MAX_HIST_CHUNKS = 16;
+
 /**
- * The histogram of rows `order[s..e)` for output `gOff / n`. With workers, large nodes' features
- * are shared among the threads (see {@link GrowWorkers}); a feature's bins are summed by one
- * thread, in row order, so the result is the same to the last bit whatever the number of threads.
+ * Histogram units per thread a node is cut into when its row chunks are fewer: enough that a
+ * thread which starts late still finds a share left.
+ */
+const UNITS_PER_THREAD = 2;
+
+/**
+ * Row chunks of the histogram of a node of `cnt` rows. Each chunk is summed on its own, in row
+ * order, and the chunks are then added in chunk order, so the count depends on the node alone,
+ * never on the number of threads: the sums are the same to the last bit however many there are.
+ */
+export function histogramChunks(cnt: number): number {
+  return Math.min(MAX_HIST_CHUNKS, Math.max(1, Math.floor(cnt / HIST_CHUNK_ROWS)));
+}
+
+/**
+ * The histogram of rows `order[s..e)` for output `gOff / n`. Its rows are cut into
+ * {@link histogramChunks} chunks (the first summed into `hist`, the others into `chunkHists`,
+ * then added to it in chunk order) and its features into blocks; with workers, the (chunk, block)
+ * units of large nodes are shared among the threads (see {@link GrowWorkers}). Which thread sums a
+ * unit, and how the features are blocked, changes no sum.
  */
 function buildHistogram(ctx: GrowContext, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> | undefined {
   const workers = ctx.workers;
+  const chunks = histogramChunks(e - s);
   // Without workers nothing waits: no promise, so growTree does not yield a microtask per node.
-  if (workers === null) {
-    if (e - s !== ctx.n) gatherGradients(ctx, gOff, s, 0, e - s);
-    accumulateHistogram(ctx, hist, gOff, s, e, 0, ctx.p);
+  if (workers === null || (e - s) * ctx.p < MIN_PARALLEL_NODE_WORK) {
+    for (let c = 0; c < chunks; c++) accumulateUnit(ctx, hist, gOff, s, e, 1, c);
+    addChunkHistograms(ctx, hist, chunks);
     return undefined;
   }
-  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e);
+  return buildHistogramOnThreads(ctx, workers, hist, gOff, s, e, chunks);
 }
 
-async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
-  const { n, p } = ctx;
-  const cnt = e - s;
-  // Gather gradients in node order once so the per-feature loops read them sequentially (the root
-  // reads them in place).
-  if (cnt !== n) {
-    if (cnt >= MIN_PARALLEL_PARTITION) await workers.gather(ctx, gOff, s, e);
-    else gatherGradients(ctx, gOff, s, 0, cnt);
-  }
-  if (cnt * p < MIN_PARALLEL_NODE_WORK) accumulateHistogram(ctx, hist, gOff, s, e, 0, p);
-  else await workers.build(ctx, hist, gOff, s, e);
+async function buildHistogramOnThreads(ctx: GrowContext, workers: GrowWorkers, hist: Float64Array, gOff: number, s: number, e: number, chunks: number): Promise<void> {
+  const blocks = Math.min(ctx.p, Math.ceil((UNITS_PER_THREAD * workers.threads) / chunks));
+  await workers.build(ctx, hist, gOff, s, e, blocks);
+  addChunkHistograms(ctx, hist, chunks);
 }
 
 /**
- * Fills (overwrites) the histogram slots of features `[f0, f1)` from rows `order[s..e)` (the root
- * when they are all `n` rows, read in index order), with the node's gradients already gathered in
- * `og`/`oh` for any other node. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ * Adds the histograms of chunks 1.. (in `chunkHists`, one after another) to chunk 0's, in chunk
+ * order (a kernel loop: V8's kept being deoptimised).
  */
-export function accumulateHistogram(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, f0: number, f1: number): void {
-  const { bins, n, p, histOffset, constHess, g, h, order, og, oh, rootCounts } = inp;
+function addChunkHistograms(inp: HistogramInputs, hist: Float64Array, chunks: number): void {
+  const { addF64 } = wasmKernels(inp.memory);
+  const m = hist.length;
+  for (let c = 1; c < chunks; c++) addF64(hist.byteOffset, inp.chunkHists.byteOffset + (c - 1) * m * Float64Array.BYTES_PER_ELEMENT, m);
+}
+
+/**
+ * Unit `u` of the histogram of rows `order[s..e)` with its features cut into `blocks` blocks:
+ * fills (overwrites) the slots of one block of features from the rows of one chunk, in chunk `c`'s
+ * buffer (`hist` for the first chunk, else its place in `chunkHists`). The root (all `n` rows) is
+ * read in index order and its counts are copied, not summed again: they are the same for every
+ * tree. The loops (`wasm-kernels.ts`) read each row's bins from the row-major copy: a node's
+ * rows are scattered, and one row's bins then share a cache line, where the column-major bins cost
+ * a line per row and feature. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ */
+export function accumulateUnit(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, blocks: number, u: number): void {
+  const { rowBins, n, p, featureSlots, histSize, constHess, g, h, order, rootCounts } = inp;
   const cnt = e - s;
-  // The root's counts are the same for every tree: copied, not summed again.
-  if (cnt === n) hist.set(rootCounts.subarray(histOffset[f0], f1 < p ? histOffset[f1] : inp.histSize), histOffset[f0]);
-  else hist.fill(0, histOffset[f0], f1 < p ? histOffset[f1]! : inp.histSize);
-  for (let f = f0; f < f1; f++) {
-    const hb = histOffset[f]!;
-    const col = f * n;
-    if (cnt === n) {
-      if (constHess) accumulateColumn(hist, hb, bins, col, g, gOff, n);
-      else accumulateColumnWithHessians(hist, hb, bins, col, g, h, gOff, n);
-    } else if (constHess) accumulateFeature(hist, hb, bins, col, order, s, og, cnt);
-    else accumulateFeatureWithHessians(hist, hb, bins, col, order, s, og, oh, cnt);
-  }
-}
-
-/*
- * The two loops below add one feature's rows to its histogram, four rows per step: V8 then keeps
- * more loads in flight and checks the loop once per four rows, about twice as fast as one row per
- * step. The additions happen in row order either way, so the sums are the same to the last bit.
- */
-
-/** Gradient sums and counts of rows `order[s..s+cnt)` of the column at `col`, into bins from `hb`. */
-function accumulateFeature(hist: Float64Array, hb: number, bins: Uint8Array, col: number, order: Int32Array, s: number, og: Float64Array, cnt: number): void {
-  let t = 0;
-  for (; t + 3 < cnt; t += 4) {
-    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
-    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
-    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
-    hist[o0]! += og[t]!;
-    hist[o0 + 2]!++;
-    hist[o1]! += og[t + 1]!;
-    hist[o1 + 2]!++;
-    hist[o2]! += og[t + 2]!;
-    hist[o2 + 2]!++;
-    hist[o3]! += og[t + 3]!;
-    hist[o3 + 2]!++;
-  }
-  for (; t < cnt; t++) {
-    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    hist[o]! += og[t]!;
-    hist[o + 2]!++;
-  }
-}
-
-/** Gradient sums (not counts: see `rootCounts`) of all rows in index order. */
-function accumulateColumn(hist: Float64Array, hb: number, bins: Uint8Array, col: number, gAll: Float64Array, gOff: number, n: number): void {
-  const g = gAll.subarray(gOff, gOff + n);
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const o0 = hb + bins[col + i]! * HIST_STRIDE;
-    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
-    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
-    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
-    hist[o0]! += g[i]!;
-    hist[o1]! += g[i + 1]!;
-    hist[o2]! += g[i + 2]!;
-    hist[o3]! += g[i + 3]!;
-  }
-  for (; i < n; i++) {
-    const o = hb + bins[col + i]! * HIST_STRIDE;
-    hist[o]! += g[i]!;
-  }
-}
-
-/** Gradient and hessian sums (not counts) of all rows in index order. */
-function accumulateColumnWithHessians(
-  hist: Float64Array,
-  hb: number,
-  bins: Uint8Array,
-  col: number,
-  gAll: Float64Array,
-  hAll: Float64Array,
-  gOff: number,
-  n: number,
-): void {
-  const g = gAll.subarray(gOff, gOff + n);
-  const h = hAll.subarray(gOff, gOff + n);
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    const o0 = hb + bins[col + i]! * HIST_STRIDE;
-    const o1 = hb + bins[col + i + 1]! * HIST_STRIDE;
-    const o2 = hb + bins[col + i + 2]! * HIST_STRIDE;
-    const o3 = hb + bins[col + i + 3]! * HIST_STRIDE;
-    hist[o0]! += g[i]!;
-    hist[o0 + 1]! += h[i]!;
-    hist[o1]! += g[i + 1]!;
-    hist[o1 + 1]! += h[i + 1]!;
-    hist[o2]! += g[i + 2]!;
-    hist[o2 + 1]! += h[i + 2]!;
-    hist[o3]! += g[i + 3]!;
-    hist[o3 + 1]! += h[i + 3]!;
-  }
-  for (; i < n; i++) {
-    const o = hb + bins[col + i]! * HIST_STRIDE;
-    hist[o]! += g[i]!;
-    hist[o + 1]! += h[i]!;
-  }
-}
-
-/** As {@link accumulateFeature}, with hessian sums. */
-function accumulateFeatureWithHessians(
-  hist: Float64Array,
-  hb: number,
-  bins: Uint8Array,
-  col: number,
-  order: Int32Array,
-  s: number,
-  og: Float64Array,
-  oh: Float64Array,
-  cnt: number,
-): void {
-  let t = 0;
-  for (; t + 3 < cnt; t += 4) {
-    const o0 = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    const o1 = hb + bins[col + order[s + t + 1]!]! * HIST_STRIDE;
-    const o2 = hb + bins[col + order[s + t + 2]!]! * HIST_STRIDE;
-    const o3 = hb + bins[col + order[s + t + 3]!]! * HIST_STRIDE;
-    hist[o0]! += og[t]!;
-    hist[o0 + 1]! += oh[t]!;
-    hist[o0 + 2]!++;
-    hist[o1]! += og[t + 1]!;
-    hist[o1 + 1]! += oh[t + 1]!;
-    hist[o1 + 2]!++;
-    hist[o2]! += og[t + 2]!;
-    hist[o2 + 1]! += oh[t + 2]!;
-    hist[o2 + 2]!++;
-    hist[o3]! += og[t + 3]!;
-    hist[o3 + 1]! += oh[t + 3]!;
-    hist[o3 + 2]!++;
-  }
-  for (; t < cnt; t++) {
-    const o = hb + bins[col + order[s + t]!]! * HIST_STRIDE;
-    hist[o]! += og[t]!;
-    hist[o + 1]! += oh[t]!;
-    hist[o + 2]!++;
-  }
+  const chunks = histogramChunks(cnt);
+  const c = Math.floor(u / blocks);
+  const b = u - c * blocks;
+  const t0 = s + Math.floor((c * cnt) / chunks);
+  const t1 = s + Math.floor(((c + 1) * cnt) / chunks);
+  const f0 = Math.floor((b * p) / blocks);
+  const f1 = Math.floor(((b + 1) * p) / blocks);
+  const out = c === 0 ? hist : inp.chunkHists;
+  const base = c === 0 ? 0 : (c - 1) * histSize;
+  const lo = f0 * featureSlots;
+  const hi = f1 * featureSlots;
+  const root = cnt === n;
+  if (root && c === 0) out.set(rootCounts.subarray(lo, hi), base + lo);
+  else out.fill(0, base + lo, base + hi);
+  const kernels = wasmKernels(inp.memory);
+  const loop = root ? (constHess ? kernels.rootRows : kernels.rootRowsWithHessians) : constHess ? kernels.nodeRows : kernels.nodeRowsWithHessians;
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  loop(out.byteOffset + base * F64, featureSlots * F64, rowBins.byteOffset, p, f0, f1, order.byteOffset, t0, t1, g.byteOffset + gOff * F64, h.byteOffset + gOff * F64);
 }
 
 /** Slots of the shared control array of {@link GrowWorkers}. */
@@ -335,36 +274,42 @@ export const Ctl = {
   Claim: 1,
   /** Units of the current task finished so far (notified when all are). */
   Finished: 2,
-  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`, `TASK_GATHER`) and units (features or chunks). */
+  /** The task: its kind (`TASK_HISTOGRAM`, `TASK_PARTITION`) and units ((chunk, block) pairs or row chunks). */
   Kind: 3,
   Units: 4,
-  /** Histogram: buffer id and gradient offset. Partition: the split feature's column offset. */
+  /** Histogram: buffer id, gradient offset and feature blocks. Partition: the split feature's column offset. */
   Hist: 5,
   GOff: 6,
-  Col: 7,
+  Blocks: 7,
+  Col: 8,
   /** The node's rows: `order[Start..End)`. */
-  Start: 8,
-  End: 9,
+  Start: 9,
+  End: 10,
   /** Set by a worker whose share threw (its message follows on the channel). */
-  Failed: 10,
+  Failed: 11,
   /** Set to end the workers' loops. */
-  Stop: 11,
-  /** Histogram features built by the workers so far, all tasks together. */
-  WorkerFeatures: 12,
-  /** Histogram features built by any thread so far. */
-  AllFeatures: 13,
-  Length: 14,
+  Stop: 12,
+  /** Histogram units done by the workers so far, all tasks together. */
+  WorkerUnits: 13,
+  /** Histogram units done by any thread so far. */
+  AllUnits: 14,
+  /** Join of a parallel partition: the node's left rows. */
+  Left: 15,
+  Length: 16,
 } as const;
 
 export const TASK_HISTOGRAM = 0;
 export const TASK_PARTITION = 1;
-export const TASK_GATHER = 2;
+/** A tree's leaf values added to its training rows' scores, a leaf a unit (output in `GOff`). */
+export const TASK_SCORES = 2;
+/** Second step of a parallel partition: each chunk's rows copied to their places. */
+export const TASK_JOIN = 3;
 
-/** Rows per unit of a parallel partition or gather. */
-export const PARTITION_CHUNK = 32_768;
+/** Rows per unit of a parallel partition. */
+export const PARTITION_CHUNK = 8192;
 
-/** Node rows from which a partition or a gather is shared among the threads. */
-const MIN_PARALLEL_PARTITION = 4 * PARTITION_CHUNK;
+/** Node rows from which a partition is shared among the threads. */
+const MIN_PARALLEL_PARTITION = 2 * PARTITION_CHUNK;
 
 /** What a histogram worker starts with (workerData). */
 export interface GbdtWorkerInit {
@@ -399,47 +344,58 @@ export function claimUnit(control: Int32Array, seq: number, units: number): numb
   }
 }
 
+/**
+ * Checks of a shared word a thread makes before it sleeps on it (about 130 microseconds): tasks
+ * follow each other closely and their last units end soon, while a sleeping thread takes tens to
+ * hundreds of microseconds to wake on a busy or virtual machine. 1M x 20 on 2 threads, alternating
+ * runs: 4.8-5.3 s without the spin, 4.6-5.0 s with it (a little more CPU time).
+ */
+export const SPIN_CHECKS = 20_000;
+
 /** Most units the claim word can count (a word at this count is closed). */
 const MAX_UNITS = 0xffff;
 
-/** Gathers the gradients (and hessians) of rows `order[s + t0..s + t1)` into `og[t0..t1)` (`oh`). */
-export function gatherGradients(inp: HistogramInputs, gOff: number, s: number, t0: number, t1: number): void {
-  const { g, h, order, og, oh } = inp;
-  if (inp.constHess) for (let t = t0; t < t1; t++) og[t] = g[gOff + order[s + t]!]!;
-  else {
-    for (let t = t0; t < t1; t++) {
-      const i = gOff + order[s + t]!;
-      og[t] = g[i]!;
-      oh[t] = h[i]!;
-    }
-  }
-}
-
 /**
  * Stable partition of rows `order[cs..ce)` by `inp.goLeft` of their bin in the column at `col`:
- * the left rows go to `order[cs..cs+L)` in order, the right ones to `inp.tmp[cs..ce-L)`. Returns L.
+ * the left rows go to `left[cs..cs+L)` in order (`order` itself by default), the right ones to
+ * `inp.tmp[cs..ce-L)`. Returns L. In WebAssembly (`partitionRows` of `wasm-kernels.ts`),
+ * branch-free: the side of a row is unpredictable, so a branch on it would be mispredicted about
+ * half the time.
  */
-export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number): number {
+export function partitionRows(inp: HistogramInputs, col: number, cs: number, ce: number, left: Int32Array = inp.order): number {
   const { order, tmp, bins, goLeft } = inp;
-  // Branch-free: every row is written to both places while only its side's cursor advances (the
-  // side of a row is unpredictable, so a branch on it would be mispredicted about half the time).
-  // Writing order[l] is safe: l <= pos.
-  let l = cs;
-  let r = cs;
-  for (let pos = cs; pos < ce; pos++) {
-    const i = order[pos]!;
-    const side = goLeft[bins[col + i]!]!;
-    order[l] = i;
-    tmp[r] = i;
-    l += side;
-    r += 1 - side;
-  }
-  return l - cs;
+  return wasmKernels(inp.memory).partitionRows(order.byteOffset, tmp.byteOffset, bins.byteOffset + col, goLeft.byteOffset, cs, ce, left.byteOffset);
 }
 
 /**
- * Does unit `u` of the task described by the control array: one feature of a histogram or one
- * chunk of a partition. Runs on the calling thread and on the workers (`gbdt-worker.ts`).
+ * Adds leaf `u`'s value to its rows' raw scores of output `k` (a kernel loop: the scores live in
+ * the kernel memory; V8's version of the loop deoptimised again and again).
+ */
+function addLeafToScores(inp: HistogramInputs, k: number, u: number): void {
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  wasmKernels(inp.memory).addToScores(inp.order.byteOffset, inp.raw.byteOffset + k * F64, inp.outputs * F64, inp.leafStart[u]!, inp.leafEnd[u]!, inp.leafValue[u]!);
+}
+
+/**
+ * Adds a grown tree's leaf values (output `k`) to the raw scores of its training rows: each leaf's
+ * rows are a segment of `order`, and the leaves are shared among the threads when there are any.
+ */
+async function addTreeToScores(ctx: GrowContext, grown: GrownTree, k: number): Promise<void> {
+  let leaves = 0;
+  for (let node = 0; node < grown.nodeCount; node++) {
+    if (grown.left[node]! !== -1) continue;
+    ctx.leafStart[leaves] = grown.start[node]!;
+    ctx.leafEnd[leaves] = grown.end[node]!;
+    ctx.leafValue[leaves++] = grown.value[node]!;
+  }
+  if (ctx.workers !== null && leaves > 1 && leaves < MAX_UNITS) await ctx.workers.scores(ctx, k, leaves);
+  else for (let u = 0; u < leaves; u++) addLeafToScores(ctx, k, u);
+}
+
+/**
+ * Does unit `u` of the task described by the control array: one (row chunk, feature block) of a
+ * histogram or one chunk of a partition. Runs on the calling thread and on the workers
+ * (`gbdt-worker.ts`).
  */
 export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64Array | undefined, u: number): void {
   const s = control[Ctl.Start]!;
@@ -447,20 +403,29 @@ export function runUnit(inp: HistogramInputs, control: Int32Array, hist: Float64
   const kind = control[Ctl.Kind];
   if (kind === TASK_PARTITION) {
     const cs = s + u * PARTITION_CHUNK;
-    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK));
-  } else if (kind === TASK_GATHER) {
-    const t0 = u * PARTITION_CHUNK;
-    gatherGradients(inp, control[Ctl.GOff]!, s, t0, Math.min(e - s, t0 + PARTITION_CHUNK));
-  } else if (hist !== undefined) accumulateHistogram(inp, hist, control[Ctl.GOff]!, s, e, u, u + 1);
+    inp.chunkLeft[u] = partitionRows(inp, control[Ctl.Col]!, cs, Math.min(e, cs + PARTITION_CHUNK), inp.tmpLeft);
+  } else if (kind === TASK_JOIN) {
+    // Chunk u's left rows (in tmpLeft) and right rows (in tmp) to their places in the node: after
+    // the left rows of the chunks before it, and after all left rows and the chunks' right rows
+    // before it.
+    const { order, tmp, tmpLeft, chunkLeft, chunkStart } = inp;
+    const cs = s + u * PARTITION_CHUNK;
+    const left = chunkLeft[u]!;
+    const right = Math.min(e, cs + PARTITION_CHUNK) - cs - left;
+    order.set(tmpLeft.subarray(cs, cs + left), s + chunkStart[u]!);
+    order.set(tmp.subarray(cs, cs + right), s + control[Ctl.Left]! + (cs - s - chunkStart[u]!));
+  } else if (kind === TASK_SCORES) addLeafToScores(inp, control[Ctl.GOff]!, u);
+  else if (hist !== undefined) accumulateUnit(inp, hist, control[Ctl.GOff]!, s, e, control[Ctl.Blocks]!, u);
   else throw new Error('histogram task without its buffer');
 }
 
 /**
- * Worker threads that build features of large nodes' histograms and partition chunks of large
- * nodes' rows beside the calling thread. Every thread claims one unit at a time (an atomic counter
- * in shared memory). A histogram feature is zeroed and summed in row order by the thread that
- * claims it, and a partition's chunks are joined in chunk order, so the results are the same to the
- * last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
+ * Worker threads that build units of large nodes' histograms and partition chunks of large nodes'
+ * rows beside the calling thread. Every thread claims one unit at a time (an atomic counter in
+ * shared memory). A histogram unit (the slots of a block of features in one row chunk's buffer)
+ * is zeroed and summed in row order by the thread that claims it, the chunks' histograms are added
+ * in chunk order, and a partition's chunks are joined in chunk order, so the results are the same
+ * to the last bit whatever the number of threads. Workers sleep in `Atomics.wait` between tasks, so a
  * task costs a notify, not a message; the calling thread never waits for a worker to wake, only for
  * units a worker has claimed. Started before the data is binned (a TypeScript worker's start-up
  * overlaps it); must be closed.
@@ -506,10 +471,15 @@ class GrowWorkers {
     await this.started;
   }
 
-  /** Share of the histogram features built so far that the workers built (0..1). */
+  /** Threads that take units: the workers and the calling thread. */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** Share of the histogram units done so far that the workers did (0..1). */
   workerShare(): number {
-    const all = Atomics.load(this.control, Ctl.AllFeatures);
-    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerFeatures) / all;
+    const all = Atomics.load(this.control, Ctl.AllUnits);
+    return all === 0 ? 0 : Atomics.load(this.control, Ctl.WorkerUnits) / all;
   }
 
   /** Hands the workers the shared inputs (the arrays' memory is shared, not copied). */
@@ -517,8 +487,11 @@ class GrowWorkers {
     for (const port of this.ports) port.postMessage({ kind: 'inputs', inputs } satisfies GbdtWorkerMessage);
   }
 
-  /** Builds the histogram of rows `order[s..e)` (gradients gathered) with the workers' help. */
-  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number): Promise<void> {
+  /**
+   * Sums the chunk histograms of rows `order[s..e)` (`hist` and `inp.chunkHists`, see
+   * {@link accumulateUnit}) with the workers' help, its features cut into `blocks` blocks.
+   */
+  async build(inp: HistogramInputs, hist: Float64Array, gOff: number, s: number, e: number, blocks: number): Promise<void> {
     let id = this.histIds.get(hist);
     if (id === undefined) {
       id = this.histIds.size;
@@ -528,42 +501,30 @@ class GrowWorkers {
     const c = this.control;
     Atomics.store(c, Ctl.Hist, id);
     c[Ctl.GOff] = gOff;
-    await this.run(inp, TASK_HISTOGRAM, inp.p, s, e, hist);
-    Atomics.add(c, Ctl.AllFeatures, inp.p);
-  }
-
-  /** Gathers the gradients of rows `order[s..e)` into `og` (`oh`), chunk by chunk on every thread. */
-  async gather(inp: HistogramInputs, gOff: number, s: number, e: number): Promise<void> {
-    this.control[Ctl.GOff] = gOff;
-    await this.run(inp, TASK_GATHER, Math.ceil((e - s) / PARTITION_CHUNK), s, e, undefined);
+    c[Ctl.Blocks] = blocks;
+    const units = histogramChunks(e - s) * blocks;
+    await this.run(inp, TASK_HISTOGRAM, units, s, e, hist);
+    Atomics.add(c, Ctl.AllUnits, units);
   }
 
   /**
    * Stable partition of rows `order[s..e)` by `inp.goLeft` of their bins in the column at `col`,
-   * chunk by chunk on every thread, then joined in chunk order. Returns the number of left rows.
+   * chunk by chunk on every thread (left rows to `tmpLeft`, right rows to `tmp`), then joined in
+   * chunk order, chunk by chunk on every thread too. Returns the number of left rows.
    */
   async partition(inp: HistogramInputs, col: number, s: number, e: number): Promise<number> {
     const units = Math.ceil((e - s) / PARTITION_CHUNK);
     this.control[Ctl.Col] = col;
     await this.run(inp, TASK_PARTITION, units, s, e, undefined);
-    const { order, tmp, chunkLeft } = inp;
-    // Each chunk's left rows lie at its start: move them together (never past their chunk's
-    // start, so copyWithin reads nothing it has overwritten), then the right rows after them.
-    let l = s;
+    const { chunkLeft, chunkStart } = inp;
+    let l = 0;
     for (let u = 0; u < units; u++) {
-      const cs = s + u * PARTITION_CHUNK;
-      const left = chunkLeft[u]!;
-      if (l !== cs) order.copyWithin(l, cs, cs + left);
-      l += left;
+      chunkStart[u] = l;
+      l += chunkLeft[u]!;
     }
-    let r = l;
-    for (let u = 0; u < units; u++) {
-      const cs = s + u * PARTITION_CHUNK;
-      const right = Math.min(e, cs + PARTITION_CHUNK) - cs - chunkLeft[u]!;
-      order.set(tmp.subarray(cs, cs + right), r);
-      r += right;
-    }
-    return l - s;
+    this.control[Ctl.Left] = l;
+    await this.run(inp, TASK_JOIN, units, s, e, undefined);
+    return l;
   }
 
   /** Posts a task of `units` units, takes units until none is left, and waits for the workers' ones. */
@@ -587,7 +548,9 @@ class GrowWorkers {
       Atomics.add(c, Ctl.Finished, 1);
     }
     // Only units a worker claimed are left: wait for them, now and then letting the event loop
-    // run so that a worker's exit or error is seen rather than waited on forever.
+    // run so that a worker's exit or error is seen rather than waited on forever. A short spin
+    // first: the last unit usually ends within microseconds, sooner than a sleeping thread wakes.
+    for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(c, Ctl.Finished) !== units; spin++);
     for (;;) {
       const done = Atomics.load(c, Ctl.Finished);
       if (done === units) break;
@@ -608,6 +571,12 @@ class GrowWorkers {
     if (this.failure !== null) throw this.failure;
   }
 
+  /** Adds the `leaves` leaves in `inp.leafStart`... to the scores of output `k`, a leaf a unit on every thread. */
+  async scores(inp: HistogramInputs, k: number, leaves: number): Promise<void> {
+    this.control[Ctl.GOff] = k;
+    await this.run(inp, TASK_SCORES, leaves, 0, inp.n, undefined);
+  }
+
   /** Ends every worker thread. */
   async close(): Promise<void> {
     this.closing = true;
@@ -619,17 +588,9 @@ class GrowWorkers {
   }
 }
 
-/** `parent -= child`, elementwise (four per step, like the accumulation loops). */
-function subtractHistogram(parent: Float64Array, child: Float64Array): void {
-  const m = parent.length;
-  let k = 0;
-  for (; k + 3 < m; k += 4) {
-    parent[k]! -= child[k]!;
-    parent[k + 1]! -= child[k + 1]!;
-    parent[k + 2]! -= child[k + 2]!;
-    parent[k + 3]! -= child[k + 3]!;
-  }
-  for (; k < m; k++) parent[k]! -= child[k]!;
+/** `parent -= child`, elementwise (a kernel loop). */
+function subtractHistogram(inp: HistogramInputs, parent: Float64Array, child: Float64Array): void {
+  wasmKernels(inp.memory).subF64(parent.byteOffset, child.byteOffset, parent.length);
 }
 
 interface SplitChoice {
@@ -726,12 +687,13 @@ function findBestSplit(ctx: GrowContext, hist: Float64Array, G: number, H: numbe
   }
 }
 
-/** Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`). */
-async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
+/**
+ * Grows one tree leaf-wise on the gradients and hessians of output `k` (`ctx.g[k * n + i]`), whose
+ * sums over all rows are `G` and `H`.
+ */
+async function growTree(ctx: GrowContext, k: number, G: number, H: number): Promise<GrownTree> {
   const { n, order, tmp, maxLeaves, maxDepth, minLeaf, l2, lr, nBins } = ctx;
   const gOff = k * n;
-  const g = ctx.g.subarray(gOff, gOff + n);
-  const h = ctx.h.subarray(gOff, gOff + n);
   const cap = 2 * Math.min(maxLeaves, n) + 1;
   const feature = new Int32Array(cap);
   const thrBin = new Int32Array(cap);
@@ -749,13 +711,9 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
   const splits: (SplitChoice | null)[] = new Array<SplitChoice | null>(cap).fill(null);
   const candidates: number[] = [];
 
-  for (let i = 0; i < n; i++) order[i] = i;
-  let G = 0;
-  let H = 0;
-  for (let i = 0; i < n; i++) {
-    G += g[i]!;
-    H += h[i]!;
-  }
+  // A function of its own: inline here, this loop got growTree OSR-compiled before its later code
+  // had run, and deoptimised when it did (eight times in a 100-tree fit).
+  fillIdentity(order, n);
   let nodeCount = 1;
   start[0] = 0;
   end[0] = n;
@@ -818,6 +776,7 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
       order.set(tmp.subarray(s, s + e - l), l);
     }
 
+    // Children are numbered consecutively (addTreeScores counts on it).
     const lc = nodeCount++;
     const rc = nodeCount++;
     left[node] = lc;
@@ -856,7 +815,7 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
     if (needLarge) {
       // Subtraction trick: the parent's buffer becomes the larger child's histogram.
       const hp = hists[node]!;
-      subtractHistogram(hp, hs);
+      subtractHistogram(ctx, hp, hs);
       hists[large] = hp;
       hists[node] = null;
       evaluate(large);
@@ -869,6 +828,11 @@ async function growTree(ctx: GrowContext, k: number): Promise<GrownTree> {
     value[node] = (-lr * sumG[node]!) / (sumH[node]! + l2);
   }
   return { nodeCount, feature, thrBin, left, right, missLeft, value, cover, start, end };
+}
+
+/** `out[i] = i` for `i < n`. */
+function fillIdentity(out: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) out[i] = i;
 }
 
 /** Exported shape of a grown tree, writing its values into output `k` of `K`. */
@@ -897,26 +861,58 @@ function toTree(grown: GrownTree, mapper: BinMapper, k: number, K: number): Tree
   };
 }
 
-/** Adds a grown tree's leaf values to raw scores of binned rows (column-major bins). */
-function addTreeToRaw(
-  grown: GrownTree,
-  bins: Uint8Array,
-  nBins: Int32Array,
-  nRows: number,
-  raw: Float64Array,
-  k: number,
-  K: number,
-): void {
-  const { feature, thrBin, left, right, missLeft, value } = grown;
-  for (let i = 0; i < nRows; i++) {
-    let node = 0;
-    while (left[node]! !== -1) {
-      const f = feature[node]!;
-      const b = bins[f * nRows + i]!;
-      node = (b === nBins[f]! ? missLeft[node] === 1 : b <= thrBin[node]!) ? left[node]! : right[node]!;
+/** Copies column-major bins (`bins[f * n + i]`) into `out` row-major (`out[i * p + f]`); returns `out`. */
+function toRowMajor(bins: Uint8Array, n: number, p: number, out: Uint8Array): Uint8Array {
+  // A block of rows at a time, so that its rows' lines stay in cache while every column is read.
+  const block = 4096;
+  for (let i0 = 0; i0 < n; i0 += block) {
+    const i1 = Math.min(n, i0 + block);
+    for (let f = 0; f < p; f++) {
+      const col = f * n;
+      for (let i = i0; i < i1; i++) out[i * p + f] = bins[col + i]!;
     }
-    raw[i * K + k]! += value[node]!;
   }
+  return out;
+}
+
+/**
+ * Validation rows in the kernel memory: their row-major bins (one row's path through a tree then
+ * reads one cache line), their raw scores, and a copy of the tree being added.
+ */
+interface ValidationScores {
+  readonly rowBins: Uint8Array;
+  readonly rows: number;
+  readonly raw: Float64Array;
+  readonly nBins: Int32Array;
+  readonly feature: Int32Array;
+  readonly thrBin: Int32Array;
+  readonly left: Int32Array;
+  readonly missLeft: Uint8Array;
+  readonly value: Float64Array;
+}
+
+/** Adds a grown tree's leaf values to the validation rows' scores (output `k` of `K`), in a kernel loop. */
+function addTreeToValidation(memory: SharedMemory, val: ValidationScores, grown: GrownTree, p: number, k: number, K: number): void {
+  const m = grown.nodeCount;
+  val.feature.set(grown.feature.subarray(0, m));
+  val.thrBin.set(grown.thrBin.subarray(0, m));
+  val.left.set(grown.left.subarray(0, m));
+  val.missLeft.set(grown.missLeft.subarray(0, m));
+  val.value.set(grown.value.subarray(0, m));
+  const F64 = Float64Array.BYTES_PER_ELEMENT;
+  wasmKernels(memory).addTreeScores(
+    val.rowBins.byteOffset,
+    p,
+    val.rows,
+    val.nBins.byteOffset,
+    val.feature.byteOffset,
+    val.thrBin.byteOffset,
+    val.left.byteOffset,
+    val.missLeft.byteOffset,
+    val.value.byteOffset,
+    val.raw.byteOffset + k * F64,
+    K * F64,
+  );
 }
 
 /** Mean loss (scikit-learn's half losses) of raw scores `raw` (rows x K) against `y`. */
@@ -947,22 +943,43 @@ function meanLoss(kind: LossKind, y: Float64Array, raw: Float64Array, K: number)
   return s / n;
 }
 
-/** Gradients and hessians of the loss at `raw`, class-major (`g[k * n + i]`). */
-function computeGradients(kind: LossKind, y: Float64Array, raw: Float64Array, K: number, g: Float64Array, h: Float64Array): void {
+/**
+ * Gradients and hessians of the loss at `raw`, class-major (`g[k * n + i]`), and their sums per
+ * output (`sums[2k]`, `sums[2k + 1]`), each added in row order. For the squared error the hessians
+ * are all 1 (`h` holds them from the start and is not written) and the gradients come from a kernel
+ * loop (`raw`, `y` and `g` in `memory`).
+ */
+function computeGradients(
+  kind: LossKind,
+  y: Float64Array,
+  raw: Float64Array,
+  K: number,
+  g: Float64Array,
+  h: Float64Array,
+  sums: Float64Array,
+  memory: SharedMemory,
+): void {
   const n = y.length;
   if (kind === 'squared_error') {
-    for (let i = 0; i < n; i++) {
-      g[i] = raw[i]! - y[i]!;
-      h[i] = 1;
-    }
+    sums[0] = wasmKernels(memory).squaredErrorGradients(raw.byteOffset, y.byteOffset, g.byteOffset, n);
+    sums[1] = n;
   } else if (kind === 'binary') {
+    let G = 0;
+    let H = 0;
     for (let i = 0; i < n; i++) {
       const pr = 1 / (1 + Math.exp(-raw[i]!));
-      g[i] = pr - y[i]!;
-      h[i] = pr * (1 - pr);
+      const gi = pr - y[i]!;
+      const hi = pr * (1 - pr);
+      g[i] = gi;
+      h[i] = hi;
+      G += gi;
+      H += hi;
     }
+    sums[0] = G;
+    sums[1] = H;
   } else {
     const ex = new Float64Array(K);
+    sums.fill(0);
     for (let i = 0; i < n; i++) {
       const o = i * K;
       let mx = -Infinity;
@@ -975,8 +992,12 @@ function computeGradients(kind: LossKind, y: Float64Array, raw: Float64Array, K:
       const yi = y[i]!;
       for (let k = 0; k < K; k++) {
         const pr = ex[k]! / se;
-        g[k * n + i] = pr - (yi === k ? 1 : 0);
-        h[k * n + i] = pr * (1 - pr);
+        const gi = pr - (yi === k ? 1 : 0);
+        const hi = pr * (1 - pr);
+        g[k * n + i] = gi;
+        h[k * n + i] = hi;
+        sums[2 * k]! += gi;
+        sums[2 * k + 1]! += hi;
       }
     }
   }
@@ -1018,8 +1039,7 @@ function shouldStop(scores: readonly number[], nIterNoChange: number, tol: numbe
   return true;
 }
 
-function take(y: Float64Array, idx: Int32Array): Float64Array {
-  const out = new Float64Array(idx.length);
+function take(y: Float64Array, idx: Int32Array, out: Float64Array = new Float64Array(idx.length)): Float64Array {
   for (let t = 0; t < idx.length; t++) out[t] = y[idx[t]!]!;
   return out;
 }
@@ -1031,10 +1051,14 @@ function take(y: Float64Array, idx: Int32Array): Float64Array {
  * in its own class's output and zeros elsewhere.
  *
  * With `n_jobs` > 1 and at least `parallel_threshold` training rows x features, large nodes'
- * histograms, partitions and gradient gathers are shared with worker threads (see
- * {@link GrowWorkers}), which end with the fit, however it ends; the model is the same to the bit
- * whatever the number of threads. The last progress report then says what share of the histogram
- * features the workers built.
+ * histograms and partitions, and each tree's additions to the training scores, are shared with
+ * worker threads (see {@link GrowWorkers}), which end with the fit, however it ends; the model is
+ * the same to the bit whatever the number of threads. The last progress report then says what
+ * share of the histogram units the workers built.
+ *
+ * The innermost loops (binning, histograms, partitions, scores, gradients of the squared error)
+ * are WebAssembly (`wasm-kernels.ts`) over one shared memory per fit that holds the arrays they
+ * read.
  *
  * Progress is reported after every iteration. Between trees the fit yields to the event loop now
  * and then (see `pace.ts`), so a cancellation message reaches the thread; an aborted `signal` or an
@@ -1088,6 +1112,7 @@ export async function fitGradientBoosting(
   const threads = Math.min(resolveJobs(params.n_jobs), p);
   const parallel = threads > 1 && p <= MAX_UNITS && nT * p >= (params.parallel_threshold ?? DEFAULT_PARALLEL_THRESHOLD);
   const workers = parallel ? new GrowWorkers(threads - 1) : null;
+  let arena: KernelMemory | null = null;
   try {
     // The bin edges are learnt from a random subsample when the data is large (as scikit-learn does).
     let binRows = trainIdx;
@@ -1096,35 +1121,61 @@ export async function fitGradientBoosting(
       createRng(seed).shuffleInPlace(binRows);
     }
     const mapper = fitBinMapper(xcol, n, p, binRows, maxBins);
-    const train = applyBinMapper(mapper, xcol, n, trainIdx, workers !== null);
-    const val = valIdx ? applyBinMapper(mapper, xcol, n, valIdx) : null;
-    const yT = take(data.y, trainIdx);
+    let maxBinsUsed = 0;
+    for (let f = 0; f < p; f++) maxBinsUsed = Math.max(maxBinsUsed, mapper.nBins[f]! + 1);
+    const featureSlots = maxBinsUsed * HIST_STRIDE;
+    const histSize = p * featureSlots;
+    const histOffset = Int32Array.from({ length: p }, (_, f) => f * featureSlots);
+    const chunkHistsLength = (histogramChunks(nT) - 1) * histSize;
+    // Room for the arrays below and a few histograms; more histograms grow it.
+    arena = new KernelMemory(
+      KernelMemory.size([[1, nT * p], [1, nT * p], [8, nT], [8, nT * K], [8, nT * K], [8, nT * K], [4, nT], [4, nT], [1, 256], [8, chunkHistsLength], [8, 4 * histSize]]),
+    );
+    const bins = applyBinMapper(mapper, xcol, n, trainIdx, arena.uint8(nT * p)).bins;
+    const valBins = valIdx ? applyBinMapper(mapper, xcol, n, valIdx).bins : null;
+    const nV = valIdx?.length ?? 0;
+    const cap = 2 * Math.min(maxLeafParam ?? Infinity, nT) + 1;
+    const val: ValidationScores | null = valBins
+      ? {
+          rowBins: toRowMajor(valBins, nV, p, arena.uint8(nV * p)),
+          rows: nV,
+          raw: arena.float64(nV * K),
+          nBins: arena.int32(p),
+          feature: arena.int32(cap),
+          thrBin: arena.int32(cap),
+          left: arena.int32(cap),
+          missLeft: arena.uint8(cap),
+          value: arena.float64(cap),
+        }
+      : null;
+    val?.nBins.set(mapper.nBins);
+    const yT = take(data.y, trainIdx, arena.float64(nT));
     const yV = valIdx ? take(data.y, valIdx) : null;
 
     const base = baseline(kind, yT, K);
-    const raw = new Float64Array(nT * K);
+    const raw = arena.float64(nT * K);
     for (let i = 0; i < nT; i++) for (let k = 0; k < K; k++) raw[i * K + k] = base[k]!;
-    const rawV = yV ? new Float64Array(yV.length * K) : null;
+    const rawV = val?.raw ?? null;
     if (rawV && yV) for (let i = 0; i < yV.length; i++) for (let k = 0; k < K; k++) rawV[i * K + k] = base[k]!;
 
-    const histOffset = new Int32Array(p);
-    let histSize = 0;
-    for (let f = 0; f < p; f++) {
-      histOffset[f] = histSize;
-      histSize += (mapper.nBins[f]! + 1) * HIST_STRIDE;
-    }
     const rootCounts = sharedFloat64(histSize, workers !== null);
     for (let f = 0; f < p; f++) {
       const hb = histOffset[f]! + 2;
       const col = f * nT;
-      for (let i = 0; i < nT; i++) rootCounts[hb + train.bins[col + i]! * HIST_STRIDE]!++;
+      for (let i = 0; i < nT; i++) rootCounts[hb + bins[col + i]! * HIST_STRIDE]!++;
     }
+    // A tree has at most this many leaves.
+    const leafCap = Math.min(maxLeafParam ?? Infinity, nT);
     const ctx: GrowContext = {
-      bins: train.bins,
+      memory: arena.memory,
+      arena,
+      bins,
+      rowBins: toRowMajor(bins, nT, p, arena.uint8(nT * p)),
       n: nT,
       p,
       nBins: mapper.nBins,
       histOffset,
+      featureSlots,
       histSize,
       mapper,
       maxLeaves: maxLeafParam ?? Infinity,
@@ -1134,34 +1185,51 @@ export async function fitGradientBoosting(
       lr,
       constHess: kind === 'squared_error',
       pool: [],
-      order: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
-      tmp: workers !== null ? new Int32Array(new SharedArrayBuffer(nT * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(nT),
+      order: arena.int32(nT),
+      tmp: arena.int32(nT),
       rootCounts,
-      goLeft: workers !== null ? new Uint8Array(new SharedArrayBuffer(256)) : new Uint8Array(256),
+      raw,
+      outputs: K,
+      leafStart: workers !== null ? new Int32Array(new SharedArrayBuffer(leafCap * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(leafCap),
+      leafEnd: workers !== null ? new Int32Array(new SharedArrayBuffer(leafCap * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(leafCap),
+      leafValue: sharedFloat64(leafCap, workers !== null),
+      goLeft: arena.uint8(256),
       chunkLeft: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
-      g: sharedFloat64(nT * K, workers !== null),
-      h: sharedFloat64(nT * K, workers !== null),
-      og: sharedFloat64(nT, workers !== null),
-      oh: sharedFloat64(nT, workers !== null),
+      chunkStart: workers !== null ? new Int32Array(new SharedArrayBuffer(Math.ceil(nT / PARTITION_CHUNK) * Int32Array.BYTES_PER_ELEMENT)) : new Int32Array(0),
+      tmpLeft: arena.int32(workers !== null ? nT : 0),
+      g: arena.float64(nT * K),
+      h: arena.float64(nT * K),
+      chunkHists: arena.float64(chunkHistsLength),
       workers,
     };
     const { g, h } = ctx;
+    // Constant hessians: written once (computeGradients leaves them).
+    if (ctx.constHess) h.fill(1);
     workers?.init({
+      memory: ctx.memory,
       bins: ctx.bins,
+      rowBins: ctx.rowBins,
       n: nT,
       p,
       histOffset,
+      featureSlots,
       histSize,
       constHess: ctx.constHess,
       g,
       h,
       order: ctx.order,
-      og: ctx.og,
-      oh: ctx.oh,
+      chunkHists: ctx.chunkHists,
       tmp: ctx.tmp,
       goLeft: ctx.goLeft,
       chunkLeft: ctx.chunkLeft,
+      chunkStart: ctx.chunkStart,
+      tmpLeft: ctx.tmpLeft,
       rootCounts: ctx.rootCounts,
+      raw,
+      outputs: K,
+      leafStart: ctx.leafStart,
+      leafEnd: ctx.leafEnd,
+      leafValue: ctx.leafValue,
     });
     const trees: Tree[] = [];
     const scores: number[] = [];
@@ -1169,18 +1237,14 @@ export async function fitGradientBoosting(
     onProgress?.(0, `boosting up to ${maxIter} iterations${workers !== null ? ` (histograms on ${threads} threads)` : ''}`);
     await workers?.ready();
     const pacer = new Pacer();
+    const gradSums = new Float64Array(2 * K);
 
     for (let iter = 0; iter < maxIter; iter++) {
-      computeGradients(kind, yT, raw, K, g, h);
+      computeGradients(kind, yT, raw, K, g, h, gradSums, arena.memory);
       for (let k = 0; k < K; k++) {
-        const grown = await growTree(ctx, k);
-        // Training rows: each leaf's rows are a segment of ctx.order.
-        for (let node = 0; node < grown.nodeCount; node++) {
-          if (grown.left[node]! !== -1) continue;
-          const v = grown.value[node]!;
-          for (let pos = grown.start[node]!, e = grown.end[node]!; pos < e; pos++) raw[ctx.order[pos]! * K + k]! += v;
-        }
-        if (val && rawV) addTreeToRaw(grown, val.bins, mapper.nBins, val.rows, rawV, k, K);
+        const grown = await growTree(ctx, k, gradSums[2 * k]!, gradSums[2 * k + 1]!);
+        await addTreeToScores(ctx, grown, k);
+        if (val) addTreeToValidation(arena.memory, val, grown, p, k, K);
         trees.push(toTree(grown, mapper, k, K));
         await pacer.pause();
         throwIfAborted(signal);
@@ -1196,7 +1260,7 @@ export async function fitGradientBoosting(
         break;
       }
     }
-    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram features built on worker threads`);
+    if (workers !== null) onProgress?.(1, `${Math.round(100 * workers.workerShare())}% of the histogram units built on worker threads`);
 
     return {
       kind: 'trees',
@@ -1211,5 +1275,7 @@ export async function fitGradientBoosting(
     };
   } finally {
     await workers?.close();
+    // After the workers end: nothing uses the kernel memory any more.
+    arena?.release();
   }
 }

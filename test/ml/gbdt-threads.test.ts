@@ -1,9 +1,10 @@
 /**
  * Histogram gradient boosting on worker threads: the model is the same to the last bit whatever
- * the number of threads (each feature's histogram is summed by one thread in row order), a cancel
- * still stops the fit, and the threads end with the fit. `parallel_threshold: 0` forces the
- * workers on data small enough for a test; nodes of at least 50,000 rows x features share their
- * histograms, nodes of at least 131,072 rows their partition.
+ * the number of threads (each row chunk's histogram is summed in row order, the chunks added in
+ * chunk order, and chunks depend on the node alone), a cancel still stops the fit, and the threads
+ * end with the fit. `parallel_threshold: 0` forces the workers on data small enough for a test;
+ * nodes of at least 50,000 rows x features share their histograms (in chunks of 8,192 rows or
+ * more from 16,384 rows), nodes of at least 16,384 rows their partition.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -64,10 +65,18 @@ void describe('gradient boosting on worker threads', { timeout: 240_000 }, () =>
     });
   }
 
-  void test('nodes of over 131,072 rows are partitioned in chunks on the threads: the same model', async () => {
+  void test('large nodes are histogrammed and partitioned in chunks on the threads: the same model', async () => {
     const d = data(300_000, 3, 0, 7);
     const params: GradientBoostingParams = { max_iter: 4, seed: 1, parallel_threshold: 0 };
     assertSameModel(await fitGradientBoosting(d, { ...params, n_jobs: 1 }), await fitGradientBoosting(d, { ...params, n_jobs: 2 }), 'chunked partition');
+  });
+
+  void test('chunked histograms with hessians (multiclass): the same model on 1, 2 and 3 threads', async () => {
+    const d = data(60_000, 5, 3, 8);
+    const params: GradientBoostingParams = { max_iter: 3, seed: 2, parallel_threshold: 0, early_stopping: false };
+    const one = await fitGradientBoosting(d, { ...params, n_jobs: 1 });
+    assertSameModel(one, await fitGradientBoosting(d, { ...params, n_jobs: 2 }), 'multiclass, 2 threads');
+    assertSameModel(one, await fitGradientBoosting(d, { ...params, n_jobs: 3 }), 'multiclass, 3 threads');
   });
 
   void test('the same model for the same seed with early stopping on threads', async () => {
@@ -93,7 +102,7 @@ void describe('gradient boosting on worker threads', { timeout: 240_000 }, () =>
       last = message;
     });
     assert.ok(during >= before + 2, `two workers during the fit (${before} threads before, ${during} during)`);
-    const share = /^(\d+)% of the histogram features built on worker threads$/.exec(last);
+    const share = /^(\d+)% of the histogram units built on worker threads$/.exec(last);
     assert.ok(share !== null, last);
     assert.ok(Number(share[1]) > 0, `the workers built some features: ${last}`);
     await threadsBackTo(before);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, FLOAT32_MAX } from '../../src/ml/binning.ts';
+import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, sortFloat32, FLOAT32_MAX } from '../../src/ml/binning.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
 import { createRng } from '../../src/util/random.ts';
 import { fitDecisionTree, resolveMaxFeatures } from '../../src/ml/tree.ts';
@@ -39,12 +39,59 @@ void describe('float32 helpers', () => {
     assert.deepEqual([...argsortF32(col)], [5, 2, 6, 3, 0, 1, 4]);
   });
 
+  void test('the radix sort orders float32 values as Float32Array.prototype.sort does', () => {
+    const rng = createRng(3);
+    for (const n of [0, 1, 7, 5000]) {
+      const values = Float32Array.from({ length: n }, () => {
+        const u = rng.next();
+        if (u < 0.05) return 0;
+        if (u < 0.1) return -0;
+        if (u < 0.15) return u < 0.125 ? Infinity : -Infinity;
+        if (u < 0.3) return Math.round(rng.normal() * 5);
+        if (u < 0.35) return 1e-42 * rng.normal(); // subnormal in float32
+        return rng.normal() * 1e6;
+      });
+      const expected = values.slice().sort();
+      const sorted = sortFloat32(values, new Uint32Array(n));
+      assert.equal(sorted, values, 'in place');
+      for (let i = 0; i < n; i++) assert.ok(Object.is(sorted[i], expected[i]), `n=${n}, position ${i}: ${sorted[i]} vs ${expected[i]}`);
+    }
+  });
+
   void test('bin mapper: one bin per distinct value, missing bin, edges between values', () => {
     const xcol = Float32Array.from([1, 2, 2, 3, NaN]);
     const rows = Int32Array.from([0, 1, 2, 3, 4]);
     const mapper = fitBinMapper(xcol, 5, 1, rows, 255);
     assert.deepEqual([...mapper.edges[0]!], [1.5, 2.5]);
     assert.deepEqual([...applyBinMapper(mapper, xcol, 5, rows).bins], [0, 1, 1, 2, 3]);
+  });
+
+  void test('binning counts the edges below each value (missing values in the bin after the last)', () => {
+    const rng = createRng(8);
+    const n = 3000;
+    const p = 3;
+    // Normal values, few distinct integers, huge magnitudes; some missing and infinite values.
+    const xcol = Float32Array.from({ length: n * p }, (_, i) => {
+      const u = rng.next();
+      if (u < 0.04) return NaN;
+      if (u < 0.05) return u < 0.045 ? Infinity : -Infinity;
+      const j = Math.floor(i / n);
+      return j === 0 ? rng.normal() : j === 1 ? Math.round(rng.normal() * 3) : rng.normal() * 1e30;
+    });
+    const rows = Int32Array.from({ length: n }, (_, i) => i).filter(() => rng.next() < 0.9);
+    const mapper = fitBinMapper(xcol, n, p, rows, 255);
+    // Some values exactly on edges, and -0.
+    for (let j = 0; j < p; j++) mapper.edges[j]!.slice(0, 40).forEach((e, q) => (xcol[j * n + rows[q]!] = e));
+    xcol[rows[50]!] = -0;
+    const { bins } = applyBinMapper(mapper, xcol, n, rows);
+    for (let j = 0; j < p; j++) {
+      const edges = mapper.edges[j]!;
+      rows.forEach((i, r) => {
+        const v = xcol[j * n + i]!;
+        const expected = Number.isNaN(v) ? edges.length + 1 : edges.filter((e) => e < v).length;
+        assert.equal(bins[j * rows.length + r], expected, `feature ${j}, row ${i}, value ${v}`);
+      });
+    }
   });
 
   void test('bin mapper caps the number of bins with quantiles', () => {
