@@ -10,6 +10,9 @@ import { openSqlite } from './sqlite.ts';
 const port = parentPort!;
 const db = openSqlite((workerData as { file: string }).file);
 db.exec('PRAGMA busy_timeout = 5000');
+// A checkpoint reads the log's frames and writes the database's pages directly; its page cache
+// holds little more than the schema (SQLite's default is up to 2 MB).
+db.exec('PRAGMA cache_size = -256');
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 port.on('message', (message: { n: number } | 'stop') => {

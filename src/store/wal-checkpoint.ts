@@ -162,7 +162,9 @@ export class WalCheckpointer {
   }
 
   #startThread(): Worker {
-    const thread = spawnWorker(import.meta.url, './checkpoint.thread', { file: this.#file });
+    // A small young generation: the thread allocates little, but with the process's own size
+    // (`--max-semi-space-size`) its allocations would sweep through, and keep, 16 MB of it.
+    const thread = spawnWorker(import.meta.url, './checkpoint.thread', { file: this.#file }, undefined, { maxYoungGenerationSizeMb: 1 });
     thread.unref();
     this.#thread = thread;
     this.#exited = new Promise((resolve) =>

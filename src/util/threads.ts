@@ -1,17 +1,23 @@
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 
 /**
  * Starts a worker thread on the entry module `entry` (a path without extension, relative to
  * `callerUrl`). Compiled JS runs the `.js` entry plainly; from TypeScript sources the thread first
  * registers tsx's loader in itself and then imports the `.ts` entry, because Node 20 does not apply
  * `--import tsx` given in a worker's execArgv. `transferList` moves objects of `workerData` (such
- * as a MessagePort) to the thread.
+ * as a MessagePort) to the thread; `resourceLimits` bounds its heap.
  */
-export function spawnWorker(callerUrl: string, entry: string, workerData: unknown, transferList?: readonly TransferListItem[]): Worker {
-  const options = { workerData, transferList: transferList ? [...transferList] : undefined };
+export function spawnWorker(
+  callerUrl: string,
+  entry: string,
+  workerData: unknown,
+  transferList?: readonly TransferListItem[],
+  resourceLimits?: ResourceLimits,
+): Worker {
+  const options = { workerData, transferList: transferList ? [...transferList] : undefined, ...(resourceLimits === undefined ? {} : { resourceLimits }) };
   if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`${entry}.js`, callerUrl), options);
   const entryHref = siblingModule(callerUrl, entry);
   let tsxApi = 'tsx/esm/api';
