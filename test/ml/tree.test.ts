@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, sortFloat32, FLOAT32_MAX } from '../../src/ml/binning.ts';
+import { argsortF32, float32Threshold, fitBinMapper, applyBinMapper, FLOAT32_MAX } from '../../src/ml/binning.ts';
+import { sortFloat32 } from '../../src/util/stats.ts';
 import { predictTrees } from '../../src/ml/predict.ts';
 import { createRng } from '../../src/util/random.ts';
 import { fitDecisionTree, resolveMaxFeatures } from '../../src/ml/tree.ts';
