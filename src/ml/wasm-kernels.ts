@@ -301,6 +301,20 @@ const LOOP = [0x03, 0x40];
 const END = [0x0b];
 const brIf = (depth: number): Code => [0x0d, ...uleb(depth)];
 
+/**
+ * `while (counter < limit) { body; counter += step }` with the counter set before it: a block that
+ * skips an empty range around a loop that branches back while the counter is below `limit`.
+ */
+function countedLoop(counter: number, limit: number, step: number, body: readonly Code[]): Code[] {
+  return [BLOCK, get(counter), get(limit), GE_S, brIf(0), LOOP, ...body, get(counter), i32(step), ADD, tee(counter), get(limit), LT_S, brIf(0), END, END];
+}
+
+/** A function's code entry: its size, its locals (`[count, type]` runs) and its instructions. */
+function functionBody(locals: readonly (readonly [number, number])[], body: readonly Code[]): Code {
+  const fn = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...body.flat()];
+  return [...uleb(fn.length), ...fn];
+}
+
 // Parameters (all i32), then locals.
 const HIST = 0;
 const FS = 1;
@@ -328,32 +342,26 @@ function rowsLoop(root: boolean, hessians: boolean, counts: boolean): Code {
   const addTo = (offset: number, value: Code): Code => [...get(O), ...get(O), ...loadF64(offset), ...value, ...F64_ADD, ...storeF64(offset)];
   const body: Code[] = [
     get(T0), set(T),
-    BLOCK, get(T), get(T1), GE_S, brIf(0),
-    LOOP,
-    // o = i (the row)
-    root ? get(T) : [...get(ORDER), ...get(T), ...i32(2), ...SHL, ...ADD, ...load32()], set(O),
-    get(G), get(O), i32(3), SHL, ADD, loadF64(), set(V),
-    hessians ? [...get(H), ...get(O), ...i32(3), ...SHL, ...ADD, ...loadF64(), ...set(W)] : [],
-    get(O), get(P), MUL, get(ROW_BINS), ADD, get(F0), ADD, set(R),
-    get(HIST), get(F0), get(FS), MUL, ADD, set(HB),
-    get(F0), set(F),
-    BLOCK, get(F), get(F1), GE_S, brIf(0),
-    LOOP,
-    get(HB), get(R), load8u(), i32(24), MUL, ADD, set(O),
-    addTo(0, get(V)),
-    hessians ? addTo(8, get(W)) : [],
-    counts ? addTo(16, f64(1)) : [],
-    get(R), i32(1), ADD, set(R),
-    get(HB), get(FS), ADD, set(HB),
-    get(F), i32(1), ADD, tee(F), get(F1), LT_S, brIf(0),
-    END, END,
-    get(T), i32(1), ADD, tee(T), get(T1), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(T, T1, 1, [
+      // o = i (the row)
+      root ? get(T) : [...get(ORDER), ...get(T), ...i32(2), ...SHL, ...ADD, ...load32()], set(O),
+      get(G), get(O), i32(3), SHL, ADD, loadF64(), set(V),
+      hessians ? [...get(H), ...get(O), ...i32(3), ...SHL, ...ADD, ...loadF64(), ...set(W)] : [],
+      get(O), get(P), MUL, get(ROW_BINS), ADD, get(F0), ADD, set(R),
+      get(HIST), get(F0), get(FS), MUL, ADD, set(HB),
+      get(F0), set(F),
+      ...countedLoop(F, F1, 1, [
+        get(HB), get(R), load8u(), i32(24), MUL, ADD, set(O),
+        addTo(0, get(V)),
+        hessians ? addTo(8, get(W)) : [],
+        counts ? addTo(16, f64(1)) : [],
+        get(R), i32(1), ADD, set(R),
+        get(HB), get(FS), ADD, set(HB),
+      ]),
+    ]),
     END,
   ];
-  const locals = vec([[...uleb(5), I32], [...uleb(2), F64]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[5, I32], [2, F64]], body);
 }
 
 /** Body of `binValues` (see the listing at the top). */
@@ -366,21 +374,17 @@ function binLoop(): Code {
   ];
   const body: Code[] = [
     i32(0), set(R),
-    BLOCK, get(R), get(N), GE_S, brIf(0),
-    LOOP,
-    get(X), get(R), i32(2), SHL, ADD, loadF32(), F64_PROMOTE_F32, set(VAL),
-    i32(0), set(B),
-    ...[128, 64, 32, 16, 8, 4, 2, 1].map(step),
-    get(OUT), get(R), ADD,
-    get(MISSING), get(B), get(VAL), get(VAL), F64_NE, SELECT,
-    store8(),
-    get(R), i32(1), ADD, tee(R), get(N), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(R, N, 1, [
+      get(X), get(R), i32(2), SHL, ADD, loadF32(), F64_PROMOTE_F32, set(VAL),
+      i32(0), set(B),
+      ...[128, 64, 32, 16, 8, 4, 2, 1].map(step),
+      get(OUT), get(R), ADD,
+      get(MISSING), get(B), get(VAL), get(VAL), F64_NE, SELECT,
+      store8(),
+    ]),
     END,
   ];
-  const locals = vec([[...uleb(2), I32], [...uleb(1), F64]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[2, I32], [1, F64]], body);
 }
 
 /** Body of `partitionRows` (see the listing at the top). */
@@ -388,22 +392,18 @@ function partitionLoop(): Code {
   const [ORD, TMP, COL, GO_LEFT, CS, CE, LEFT, POS, L, R, I, SIDE] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const body: Code[] = [
     get(CS), set(L), get(CS), set(R), get(CS), set(POS),
-    BLOCK, get(POS), get(CE), GE_S, brIf(0),
-    LOOP,
-    get(ORD), get(POS), i32(2), SHL, ADD, load32(), set(I),
-    get(GO_LEFT), get(COL), get(I), ADD, load8u(), ADD, load8u(), set(SIDE),
-    get(LEFT), get(L), i32(2), SHL, ADD, get(I), store32(),
-    get(TMP), get(R), i32(2), SHL, ADD, get(I), store32(),
-    get(L), get(SIDE), ADD, set(L),
-    get(R), i32(1), ADD, get(SIDE), SUB, set(R),
-    get(POS), i32(1), ADD, tee(POS), get(CE), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(POS, CE, 1, [
+      get(ORD), get(POS), i32(2), SHL, ADD, load32(), set(I),
+      get(GO_LEFT), get(COL), get(I), ADD, load8u(), ADD, load8u(), set(SIDE),
+      get(LEFT), get(L), i32(2), SHL, ADD, get(I), store32(),
+      get(TMP), get(R), i32(2), SHL, ADD, get(I), store32(),
+      get(L), get(SIDE), ADD, set(L),
+      get(R), i32(1), ADD, get(SIDE), SUB, set(R),
+    ]),
     get(L), get(CS), SUB,
     END,
   ];
-  const locals = vec([[...uleb(5), I32]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[5, I32]], body);
 }
 
 /** Body of `addToScores` (see the listing at the top). */
@@ -411,17 +411,13 @@ function scoresLoop(): Code {
   const [ORD, RAW, STRIDE, S, E, VAL, POS, A] = [0, 1, 2, 3, 4, 5, 6, 7];
   const body: Code[] = [
     get(S), set(POS),
-    BLOCK, get(POS), get(E), GE_S, brIf(0),
-    LOOP,
-    get(RAW), get(ORD), get(POS), i32(2), SHL, ADD, load32(), get(STRIDE), MUL, ADD, set(A),
-    get(A), get(A), loadF64(), get(VAL), F64_ADD, storeF64(),
-    get(POS), i32(1), ADD, tee(POS), get(E), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(POS, E, 1, [
+      get(RAW), get(ORD), get(POS), i32(2), SHL, ADD, load32(), get(STRIDE), MUL, ADD, set(A),
+      get(A), get(A), loadF64(), get(VAL), F64_ADD, storeF64(),
+    ]),
     END,
   ];
-  const locals = vec([[...uleb(2), I32]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[2, I32]], body);
 }
 
 /** Body of `addF64` (`subtract` false) or `subF64` (see the listing at the top). */
@@ -429,17 +425,13 @@ function arrayLoop(subtract: boolean): Code {
   const [DST, SRC, N, K, A, END_] = [0, 1, 2, 3, 4, 5];
   const body: Code[] = [
     get(N), i32(3), SHL, set(END_),
-    BLOCK, get(K), get(END_), GE_S, brIf(0),
-    LOOP,
-    get(DST), get(K), ADD, set(A),
-    get(A), get(A), loadF64(), get(SRC), get(K), ADD, loadF64(), subtract ? F64_SUB : F64_ADD, storeF64(),
-    get(K), i32(8), ADD, tee(K), get(END_), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(K, END_, 8, [
+      get(DST), get(K), ADD, set(A),
+      get(A), get(A), loadF64(), get(SRC), get(K), ADD, loadF64(), subtract ? F64_SUB : F64_ADD, storeF64(),
+    ]),
     END,
   ];
-  const locals = vec([[...uleb(3), I32]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[3, I32]], body);
 }
 
 /** Body of `squaredErrorGradients` (see the listing at the top). */
@@ -447,19 +439,15 @@ function gradientsLoop(): Code {
   const [RAW, Y, G_, N, K, END_, VAL, SUM] = [0, 1, 2, 3, 4, 5, 6, 7];
   const body: Code[] = [
     get(N), i32(3), SHL, set(END_),
-    BLOCK, get(K), get(END_), GE_S, brIf(0),
-    LOOP,
-    get(RAW), get(K), ADD, loadF64(), get(Y), get(K), ADD, loadF64(), F64_SUB, set(VAL),
-    get(G_), get(K), ADD, get(VAL), storeF64(),
-    get(SUM), get(VAL), F64_ADD, set(SUM),
-    get(K), i32(8), ADD, tee(K), get(END_), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(K, END_, 8, [
+      get(RAW), get(K), ADD, loadF64(), get(Y), get(K), ADD, loadF64(), F64_SUB, set(VAL),
+      get(G_), get(K), ADD, get(VAL), storeF64(),
+      get(SUM), get(VAL), F64_ADD, set(SUM),
+    ]),
     get(SUM),
     END,
   ];
-  const locals = vec([[...uleb(2), I32], [...uleb(2), F64]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[2, I32], [2, F64]], body);
 }
 
 /** Body of `addTreeScores` (see the listing at the top). */
@@ -468,30 +456,26 @@ function treeScoresLoop(): Code {
   const [I, R_, NODE, L_, F_, B, A] = [11, 12, 13, 14, 15, 16, 17];
   const at4 = (base: number, index: number): Code => [...get(base), ...get(index), ...i32(2), ...SHL, ...ADD];
   const body: Code[] = [
-    BLOCK, get(I), get(N), GE_S, brIf(0),
-    LOOP,
-    get(ROWS), get(I), get(P_), MUL, ADD, set(R_),
-    i32(0), set(NODE),
-    BLOCK,
-    LOOP,
-    at4(LEFT, NODE), load32(), tee(L_), i32(-1), EQ, brIf(1),
-    at4(FEATURE, NODE), load32(), set(F_),
-    get(R_), get(F_), ADD, load8u(), set(B),
-    get(L_),
-    at4(THR, NODE), load32(), get(B), LT_S,
-    i32(1), get(B), at4(NBINS, F_), load32(), EQ, get(MISS_LEFT), get(NODE), ADD, load8u(), AND, SUB,
-    AND, ADD, set(NODE),
-    br(0),
-    END, END,
-    get(RAW), get(I), get(STRIDE), MUL, ADD, set(A),
-    get(A), get(A), loadF64(), get(VALUE), get(NODE), i32(3), SHL, ADD, loadF64(), F64_ADD, storeF64(),
-    get(I), i32(1), ADD, tee(I), get(N), LT_S, brIf(0),
-    END, END,
+    ...countedLoop(I, N, 1, [
+      get(ROWS), get(I), get(P_), MUL, ADD, set(R_),
+      i32(0), set(NODE),
+      BLOCK,
+      LOOP,
+      at4(LEFT, NODE), load32(), tee(L_), i32(-1), EQ, brIf(1),
+      at4(FEATURE, NODE), load32(), set(F_),
+      get(R_), get(F_), ADD, load8u(), set(B),
+      get(L_),
+      at4(THR, NODE), load32(), get(B), LT_S,
+      i32(1), get(B), at4(NBINS, F_), load32(), EQ, get(MISS_LEFT), get(NODE), ADD, load8u(), AND, SUB,
+      AND, ADD, set(NODE),
+      br(0),
+      END, END,
+      get(RAW), get(I), get(STRIDE), MUL, ADD, set(A),
+      get(A), get(A), loadF64(), get(VALUE), get(NODE), i32(3), SHL, ADD, loadF64(), F64_ADD, storeF64(),
+    ]),
     END,
   ];
-  const locals = vec([[...uleb(7), I32]]);
-  const fn = [...locals, ...body.flat()];
-  return [...uleb(fn.length), ...fn];
+  return functionBody([[7, I32]], body);
 }
 
 const ROWS_LOOPS: readonly [keyof Kernels, boolean, boolean, boolean][] = [
