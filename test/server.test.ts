@@ -28,6 +28,8 @@ interface Started {
   readonly child: ChildProcess;
   readonly base: string;
   readonly stderr: () => string;
+  /** Everything the server printed so far, both streams (failure messages). */
+  readonly output: () => string;
   readonly startedMs: number;
 }
 
@@ -60,8 +62,6 @@ async function startServer(args: string[], env: Record<string, string>): Promise
       out += d.toString();
       if (out.includes('"msg":"modelplane ready"')) {
         clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.stdout.resume();
         resolve();
       }
     };
@@ -71,7 +71,7 @@ async function startServer(args: string[], env: Record<string, string>): Promise
       reject(new Error(`server exited early (${code}): ${err}`));
     });
   });
-  return { child, base, stderr: () => err, startedMs: Date.now() - t0 };
+  return { child, base, stderr: () => err, output: () => `stdout:\n${out}\nstderr:\n${err}`, startedMs: Date.now() - t0 };
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -79,6 +79,22 @@ function exitOf(child: ChildProcess): Promise<number | null> {
     if (child.exitCode !== null) resolve(child.exitCode);
     else child.once('exit', (code) => resolve(code));
   });
+}
+
+/**
+ * A request's status, with its body read: a response left unread holds its connection open on
+ * the server, which a graceful shutdown then waits for.
+ */
+async function statusOf(url: string, init?: RequestInit): Promise<number> {
+  const res = await fetch(url, init);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Asserts how a started server exited; a failure shows what it printed (its log says why). */
+async function assertExit(s: Started, code: number): Promise<void> {
+  const exited = await exitOf(s.child);
+  assert.equal(exited, code, `exit code ${exited}; the server printed:\n${s.output().slice(-6000)}`);
 }
 
 const HAS_PG = await postgresAvailable();
@@ -110,20 +126,20 @@ describe('modelplane CLI and server process', () => {
     const key = readFileSync(keyFile, 'utf8').trim();
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     assert.ok(s.stderr().includes(key), 'the key is printed once at first start');
-    assert.equal((await fetch(`${s.base}/keys`)).status, 401);
-    assert.equal((await fetch(`${s.base}/keys`, { headers: { 'x-api-key': key } })).status, 200);
+    assert.equal(await statusOf(`${s.base}/keys`), 401);
+    assert.equal(await statusOf(`${s.base}/keys`, { headers: { 'x-api-key': key } }), 200);
     for (const url of ['/docs/', '/redoc', '/openapi.json', '/metrics', '/ready']) {
-      assert.equal((await fetch(`${s.base}${url}`)).status, 200, url);
+      assert.equal(await statusOf(`${s.base}${url}`), 200, url);
     }
     s.child.kill('SIGTERM');
-    assert.equal(await exitOf(s.child), 0);
+    await assertExit(s, 0);
 
     // A second start with the same data directory keeps the key and prints nothing new.
     const again = await startServer([], { DATA_DIR: dataDir });
     assert.ok(!again.stderr().includes('admin key was generated'));
-    assert.equal((await fetch(`${again.base}/keys`, { headers: { 'x-api-key': key } })).status, 200);
+    assert.equal(await statusOf(`${again.base}/keys`, { headers: { 'x-api-key': key } }), 200);
     again.child.kill('SIGINT');
-    assert.equal(await exitOf(again.child), 0);
+    await assertExit(again, 0);
   });
 
   test('keys create | list | revoke', () => {
@@ -166,7 +182,7 @@ describe('modelplane CLI and server process', () => {
     } finally {
       s.child.kill('SIGTERM');
     }
-    assert.equal(await exitOf(s.child), 0);
+    await assertExit(s, 0);
   });
 
   test('the same start works against PostgreSQL', { skip: !HAS_PG }, async () => {
@@ -185,7 +201,7 @@ describe('modelplane CLI and server process', () => {
       assert.match(info.backends.store, /^postgres:/);
       assert.equal((await fetch(`${s.base}/ready`)).status, 200);
       s.child.kill('SIGTERM');
-      assert.equal(await exitOf(s.child), 0);
+      await assertExit(s, 0);
     } finally {
       await dropSchema(schema);
     }
