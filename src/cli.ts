@@ -65,7 +65,7 @@ program
         ? {
             beforeListen: async (ctx) => {
               const { ensureDemoModel } = await import('./training/pipeline-demo.ts');
-              await ensureDemoModel({ services: ctx.services, onnx: onnxRuntime, log: ctx.log });
+              await ensureDemoModel({ services: ctx.services, onnx: onnxRuntime, log: ctx.log, maxModelBytes: ctx.config.trainingMaxModelBytes });
             },
           }
         : {}),

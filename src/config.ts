@@ -106,6 +106,12 @@ export const EnvSchema = Type.Object({
     undefined,
     'threads one training job builds trees on when its params leave n_jobs unset; default: the cores less one shared by the jobs of a serving process, all cores shared by the jobs of modelplane worker',
   ),
+  TRAINING_MAX_MODEL_BYTES: int(
+    1024,
+    2 ** 31 - 1,
+    2 ** 31 - 1,
+    'largest ONNX model a training job may produce; a forest whose first trees show it would be larger stops there. Default and most: 2 GiB - 1, what onnxruntime reads',
+  ),
   API_TITLE: text('title of the OpenAPI document (the seed service read it)', { minLength: 1, fallback: 'modelplane' }),
   API_VERSION: text('version in the OpenAPI document (the seed service read it); default the server version', { minLength: 1 }),
   MLFLOW_TRACKING_URI: url(['http:', 'https:'], 'the URL MLflow clients reach this server at (shown in / and /info)'),
@@ -189,6 +195,8 @@ export const ConfigSchema = Type.Object({
   trainingWorkers: Type.Integer({ minimum: 0, maximum: 64 }),
   /** Threads per training job when its params leave `n_jobs` unset; absent = derived from the cores (`jobThreads`). */
   trainingThreads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+  /** Largest ONNX model a training job may produce (bytes). */
+  trainingMaxModelBytes: Type.Integer({ minimum: 1024, maximum: 2 ** 31 - 1 }),
   mlflowTrackingUri: Type.Optional(Type.String()),
   /** OpenAPI `info.title` and `info.version` (`apiVersion` absent: the server's version). */
   apiTitle: Type.String({ minLength: 1 }),
@@ -390,6 +398,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
     trainingWorkers: e.TRAINING_WORKERS,
     ...optional('trainingThreads', e.TRAINING_THREADS),
+    trainingMaxModelBytes: e.TRAINING_MAX_MODEL_BYTES,
     ...optional('mlflowTrackingUri', e.MLFLOW_TRACKING_URI),
     apiTitle: e.API_TITLE,
     ...optional('apiVersion', e.API_VERSION),

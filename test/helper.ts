@@ -146,7 +146,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
 
 /** What the training pipeline runs on, from a test app's services. */
 export function pipelineDeps(t: TestApp): PipelineDeps {
-  return { services: t.services, onnx: onnxRuntime, log: t.ctx.log };
+  return { services: t.services, onnx: onnxRuntime, log: t.ctx.log, maxModelBytes: t.ctx.config.trainingMaxModelBytes };
 }
 
 /** Every key under `prefix`, read straight from Redis with SCAN (not through the code under test), sorted. */

@@ -113,19 +113,27 @@ export function forestWork(trees: number, n: number, featuresPerSplit: number): 
 }
 
 /**
+ * Told of each finished tree, in the order trees finish, with how many have finished so far
+ * (this one included). A throw stops the fit with that error, as from `onProgress`; the training
+ * pipeline uses it to stop a forest whose model would be too large once the first trees show it.
+ */
+export type TreeFn = (tree: Tree, finished: number) => void;
+
+/**
  * Fits a random forest. Classification leaves hold class probabilities, averaged over trees at
  * prediction (`aggregate: 'average'`); regression leaves hold means.
  *
  * Progress: the share of trees finished (in-flight trees count by the share of their rows already
  * in leaves), reported at least every 200 ms while trees grow on workers. An exception thrown by
- * `onProgress` (how the training pipeline cancels) or an aborted `signal` stops the fit at once:
- * workers are terminated mid-tree, the calling thread stops between trees.
+ * `onProgress` (how the training pipeline cancels) or `onTree`, or an aborted `signal`, stops the
+ * fit at once: workers are terminated mid-tree, the calling thread stops between trees.
  */
 export async function fitRandomForest(
   data: TrainingData,
   params: RandomForestParams = {},
   onProgress?: ProgressFn,
   signal?: AbortSignal,
+  onTree?: TreeFn,
 ): Promise<TreeEnsembleModel> {
   validateTrainingData(data);
   const nEst = params.n_estimators ?? 100;
@@ -151,6 +159,7 @@ export async function fitRandomForest(
     const pacer = new Pacer();
     for (let t = 0; t < nEst; t++) {
       trees[t] = growForestTree(prepared, grow, bootstrap, seeds[t]!);
+      onTree?.(trees[t]!, t + 1);
       onProgress?.((t + 1) / nEst, `${t + 1}/${nEst} trees`);
       await pacer.pause();
       throwIfAborted(signal);
@@ -158,7 +167,7 @@ export async function fitRandomForest(
     return averagedTreeModel(data.task, p, nClasses, trees);
   }
 
-  await growOnWorkers({ data: prepared, grow, bootstrap }, seeds, jobs, trees, (fraction, done) => onProgress?.(fraction, `${done}/${nEst} trees`), signal);
+  await growOnWorkers({ data: prepared, grow, bootstrap }, seeds, jobs, trees, (fraction, done) => onProgress?.(fraction, `${done}/${nEst} trees`), signal, onTree);
   return averagedTreeModel(data.task, p, nClasses, trees);
 }
 
@@ -166,9 +175,9 @@ export async function fitRandomForest(
 const PROGRESS_TICK_MS = 200;
 
 /**
- * Grows one tree per seed on `jobs` worker threads into `trees` (by index). `report(fraction,
- * done)` runs on every finished tree and on a timer; if it throws, or `signal` aborts, the
- * workers are terminated and the promise rejects with that error.
+ * Grows one tree per seed on `jobs` worker threads into `trees` (by index). `onTree` hears of
+ * each finished tree, then `report(fraction, done)` runs, and `report` also on a timer; if either
+ * throws, or `signal` aborts, the workers are terminated and the promise rejects with that error.
  */
 export async function growOnWorkers(
   init: ForestWorkerInit,
@@ -177,6 +186,7 @@ export async function growOnWorkers(
   trees: Tree[],
   report: (fraction: number, done: number) => void,
   signal?: AbortSignal,
+  onTree?: TreeFn,
 ): Promise<void> {
   throwIfAborted(signal);
   const nEst = seeds.length;
@@ -222,6 +232,8 @@ export async function growOnWorkers(
         const worker = spawnWorker(import.meta.url, './forest-worker', init);
         workers.push(worker);
         worker.on('message', (msg: ForestWorkerReply) => {
+          // After a failure the workers are being terminated; what they still send is dropped.
+          if (failed) return;
           if (msg.kind === 'progress') {
             partial[msg.index] = msg.fraction;
             return;
@@ -233,6 +245,12 @@ export async function growOnWorkers(
           trees[msg.index] = msg.tree;
           partial[msg.index] = 0;
           done++;
+          try {
+            onTree?.(msg.tree, done);
+          } catch (err) {
+            fail(err);
+            return;
+          }
           progress();
           if (done === nEst) resolve();
           else dispatch(worker);

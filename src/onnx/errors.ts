@@ -14,3 +14,19 @@ export class InvalidModelError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * An exported model would be larger than it may be: onnxruntime reads at most 2 GiB of protobuf
+ * (`ONNX_MAX_BYTES`), and a deployment may set a lower bound for trained models.
+ */
+export class ModelTooLargeError extends Error {
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number) {
+    super(`the ONNX model would be ${bytes} bytes; at most ${limit} are allowed`);
+    this.name = 'ModelTooLargeError';
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}

@@ -15,6 +15,7 @@
  * onnxruntime's CPU provider.
  */
 import type { ColumnTransform, FittedModel, LinearModel, Preprocessing, Tree, TreeEnsembleModel } from '../ml/types.ts';
+import { ModelTooLargeError } from './errors.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import { InvalidModelError, serializeModel, validateModel } from './model-file.ts';
 import { DataType, type ModelProto, type ValueInfoProto } from './proto.ts';
@@ -40,7 +41,15 @@ export interface ExportMeta {
 export interface ExportOptions {
   /** Most tree nodes in one `TreeEnsemble` operator; default {@link MAX_NODES_PER_TREE_OPERATOR}. */
   readonly maxNodesPerTreeOperator?: number;
+  /** Largest model written, bytes; default (and at most) {@link ONNX_MAX_BYTES}. */
+  readonly maxBytes?: number;
 }
+
+/**
+ * Largest ONNX file onnxruntime reads: protobuf parses at most 2 GiB - 1 bytes in one message (a
+ * larger model needs its weights in external files, which tree operators cannot use).
+ */
+export const ONNX_MAX_BYTES = 2 ** 31 - 1;
 
 export const EXPORT_OPSET = 15;
 export const EXPORT_ML_OPSET = 5;
@@ -84,6 +93,7 @@ export const VALUE_OUTPUT = 'variable';
  * are written from the model's typed arrays straight into the returned buffer, which is allocated
  * once at its exact size.
  * @throws InvalidModelError when the model, preprocessing and labels disagree
+ * @throws ModelTooLargeError when the file would be over `options.maxBytes` (before it is written)
  */
 export function exportModel(model: FittedModel, pre: Preprocessing, meta: ExportMeta, options: ExportOptions = {}): Uint8Array {
   const nRaw = pre.columns.length;
@@ -157,15 +167,23 @@ export function exportModel(model: FittedModel, pre: Preprocessing, meta: Export
   };
   validateModel(onnxModel);
   const small = serializeModel(onnxModel);
-  if (pending.size === 0) return small;
+  const maxBytes = Math.min(options.maxBytes ?? ONNX_MAX_BYTES, ONNX_MAX_BYTES);
+  if (pending.size === 0) {
+    if (small.length > maxBytes) throw new ModelTooLargeError(small.length, maxBytes);
+    return small;
+  }
   // The tree attributes go straight from the typed arrays into the final buffer.
-  return editGraphNodes(small, (index, node) => {
-    const arrays = pending.get(index);
-    if (arrays === undefined) return null;
-    const pieces: Piece[] = [node];
-    for (const a of treeEnsembleAttributes(arrays)) pieces.push(...attributeField(a));
-    return pieces;
-  });
+  return editGraphNodes(
+    small,
+    (index, node) => {
+      const arrays = pending.get(index);
+      if (arrays === undefined) return null;
+      const pieces: Piece[] = [node];
+      for (const a of treeEnsembleAttributes(arrays)) pieces.push(...attributeField(a));
+      return pieces;
+    },
+    maxBytes,
+  );
 }
 
 /**

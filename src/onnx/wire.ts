@@ -14,6 +14,7 @@
  * tensors = 10, graphs = 11, type = 20, sparse_tensor = 22, sparse_tensors = 23; TensorProto:
  * external_data = 13, data_location = 14.
  */
+import { ModelTooLargeError } from './errors.ts';
 
 const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
@@ -152,8 +153,9 @@ function piecesLength(pieces: readonly Piece[]): number {
  * Rebuilds a serialized ModelProto with some nodes of its top-level graph replaced. `edit` gets
  * each node's index and payload bytes and returns the new payload as pieces, or `null` to keep it.
  * Everything else is copied byte for byte. The result is allocated once, at its exact size.
+ * @throws ModelTooLargeError when that size is over `maxBytes` (nothing is allocated)
  */
-export function editGraphNodes(model: Uint8Array, edit: (index: number, node: Uint8Array) => Piece[] | null): Uint8Array {
+export function editGraphNodes(model: Uint8Array, edit: (index: number, node: Uint8Array) => Piece[] | null, maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
   const modelPieces: Piece[] = [];
   let graphs = 0;
   for (const mf of fields(model, 0, model.length)) {
@@ -176,7 +178,9 @@ export function editGraphNodes(model: Uint8Array, edit: (index: number, node: Ui
     modelPieces.push(lenHeader(MODEL_GRAPH, piecesLength(graphPieces)), ...graphPieces);
   }
   if (graphs > 1) throw new RangeError('the model holds more than one graph field');
-  const out = new Uint8Array(piecesLength(modelPieces));
+  const size = piecesLength(modelPieces);
+  if (size > maxBytes) throw new ModelTooLargeError(size, maxBytes);
+  const out = new Uint8Array(size);
   let pos = 0;
   for (const p of modelPieces) {
     if (p instanceof Uint8Array) out.set(p, pos);

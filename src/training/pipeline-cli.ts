@@ -249,7 +249,7 @@ async function trainRemote(o: TrainCliOptions, ctx: CliContext): Promise<void> {
 async function withLocalServices<T>(config: Config, log: Logger, fn: (deps: PipelineDeps) => Promise<T>): Promise<T> {
   const backends = await openBackends(config, log, { parts: 'data' });
   try {
-    return await fn({ services: createDataServices(backends, config, log), onnx: onnxRuntime, log });
+    return await fn({ services: createDataServices(backends, config, log), onnx: onnxRuntime, log, maxModelBytes: config.trainingMaxModelBytes });
   } finally {
     await backends.close();
   }

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { DatasetVersion } from '../datasets/dataset.service.ts';
 import { DatasetError } from '../datasets/errors.ts';
 import type { Column, Table } from '../datasets/table.ts';
-import { fitRandomForest } from '../ml/forest.ts';
+import { fitRandomForest, type TreeFn } from '../ml/forest.ts';
 import { fitGradientBoosting } from '../ml/gbdt.ts';
 import { fitLinearRegression, fitLogisticRegression } from '../ml/linear.ts';
 import { classificationReport, confusionMatrix, regressionReport } from '../ml/metrics.ts';
@@ -27,7 +27,7 @@ import { encodeRaw, fitPreprocessing, transform, type RawColumn } from '../ml/pr
 import { takeValues, trainTestSplit } from '../ml/split.ts';
 import { fitDecisionTree } from '../ml/tree.ts';
 import type { FittedModel, Matrix, Preprocessing, ProgressFn, Task, TrainingData } from '../ml/types.ts';
-import { exportModel, INPUT_NAME, LABEL_OUTPUT, PROBABILITY_OUTPUT, VALUE_OUTPUT } from '../onnx/index.ts';
+import { exportModel, INPUT_NAME, LABEL_OUTPUT, ModelTooLargeError, ONNX_MAX_BYTES, PROBABILITY_OUTPUT, treeOnnxBytes, VALUE_OUTPUT } from '../onnx/index.ts';
 import type { OnnxRuntime } from '../onnx/runtime.ts';
 import type { ModelSignature } from '../onnx/signature.ts';
 import { AppError } from '../platform/errors.ts';
@@ -38,15 +38,17 @@ import { DeterministicJobError, type JobContext, type JobResult, type TrainJob, 
 import { jobThreads } from './job-threads.ts';
 import { collectGarbage } from './heap.ts';
 import { compareInRuntime, expectedScores, type ExpectedScores } from './pipeline-check.ts';
-import { paramEntries, type AlgorithmParams, type ParamValue } from './pipeline-params.ts';
+import { paramEntries, type Algorithm, type AlgorithmParams, type ParamValue } from './pipeline-params.ts';
 import { buildReference } from './pipeline-reference.ts';
 import { DEFAULT_SEED, DEFAULT_TEST_SIZE, MAX_CLASSES, requiredRole } from './train-request.ts';
 
-/** What the pipeline runs on: the catalogue services, onnxruntime (the export check) and a logger. */
+/** What the pipeline runs on: the catalogue services, onnxruntime (the export check), a logger and the model size limit. */
 export interface PipelineDeps {
   readonly services: DataServices;
   readonly onnx: OnnxRuntime;
   readonly log: Logger;
+  /** Largest ONNX model a job may produce, bytes (`TRAINING_MAX_MODEL_BYTES`; at most `ONNX_MAX_BYTES`). */
+  readonly maxModelBytes: number;
 }
 
 /** Where the run keeps the trained model; the registered version points at it. */
@@ -131,8 +133,44 @@ function prepareTarget(column: Column, task: Task): PreparedTarget {
   return { rows, y, classLabels: labels };
 }
 
+/** The parameters that make each algorithm's model smaller. */
+const SMALLER: Record<Algorithm, string> = {
+  random_forest: 'limit max_depth, raise min_samples_leaf or lower n_estimators',
+  decision_tree: 'limit max_depth or raise min_samples_leaf',
+  gradient_boosting: 'lower max_iter or max_leaf_nodes',
+  logistic_regression: 'train on fewer features',
+  linear_regression: 'train on fewer features',
+};
+
+/** The limit a model is over (the variable sets it; onnxruntime bounds it), and what to change. */
+function sizeAdvice(maxBytes: number, algorithm: Algorithm): string {
+  return `over the limit of ${maxBytes} bytes (TRAINING_MAX_MODEL_BYTES${maxBytes >= ONNX_MAX_BYTES ? '; onnxruntime reads at most 2 GiB' : ''}): ${SMALLER[algorithm]}`;
+}
+
+const size = (bytes: number): string => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : `${Math.round(bytes)} bytes`);
+
+/**
+ * Stops a random forest as soon as its finished trees show that its model would be over
+ * `maxBytes`: their ONNX size so far, with the trees still to grow at their mean size. Trees of a
+ * forest are alike in size, so the first one or two (a share of the fit's time) decide it.
+ */
+function forestSizeGuard(nEstimators: number, data: TrainingData, maxBytes: number): TreeFn {
+  const nOutputs = data.task === 'classification' ? data.nClasses : 1;
+  let bytes = 0;
+  let nodes = 0;
+  return (tree, finished) => {
+    bytes += treeOnnxBytes(tree, nOutputs, data.x.cols);
+    nodes += tree.left.length;
+    const projected = (bytes / finished) * nEstimators;
+    if (projected <= maxBytes) return;
+    throw new DeterministicJobError(
+      `the forest's ONNX model would be about ${size(projected)} (${finished} of ${nEstimators} trees grown, ${Math.round(nodes / finished)} nodes each), ${sizeAdvice(maxBytes, 'random_forest')}`,
+    );
+  };
+}
+
 /** Fits the requested algorithm with the effective parameters; `threads` stands in for an unset `n_jobs`. */
-async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onProgress: ProgressFn): Promise<FittedModel> {
+async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onProgress: ProgressFn, maxModelBytes: number): Promise<FittedModel> {
   switch (p.algorithm) {
     case 'logistic_regression':
       return fitLogisticRegression(data, { C: p.C, maxIter: p.max_iter, tol: p.tol, multiClass: p.multi_class, fitIntercept: p.fit_intercept, onProgress });
@@ -166,6 +204,8 @@ async function fit(data: TrainingData, p: AlgorithmParams, threads: number, onPr
           n_jobs: p.n_jobs ?? threads,
         },
         onProgress,
+        undefined,
+        forestSizeGuard(p.n_estimators, data, maxModelBytes),
       );
     case 'gradient_boosting':
       return fitGradientBoosting(
@@ -309,10 +349,10 @@ async function fitAndExport(
 ): Promise<{ prepared: PreparedSummary; evaluation: Evaluation; fitSeconds: number; candidate: Candidate }> {
   const prepared = await loadAndPrepare(job, ctx, deps, runId);
   await checkpoint(ctx);
-  const { model, fitSeconds } = await fitStep(job, ctx, prepared);
+  const { model, fitSeconds } = await fitStep(job, ctx, prepared, deps.maxModelBytes);
   await checkpoint(ctx);
   const evaluation = evaluateStep(job, ctx, prepared, model);
-  const candidate = exportStep(job, runId, ctx, prepared, model);
+  const candidate = exportStep(job, runId, ctx, prepared, model, deps.maxModelBytes);
   const { rawTrain: _rawTrain, rawTest: _rawTest, train: _train, yTest: _yTest, ...summary } = prepared;
   return { prepared: summary, evaluation, fitSeconds, candidate };
 }
@@ -425,7 +465,7 @@ function takeIndices(from: Int32Array, idx: Int32Array): Int32Array {
   return out;
 }
 
-async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Promise<{ model: FittedModel; fitSeconds: number }> {
+async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared, maxModelBytes: number): Promise<{ model: FittedModel; fitSeconds: number }> {
   const { train } = prepared;
   const algorithm = job.params.algorithm;
   ctx.progress(10, 'fitting', `${algorithm} on ${train.x.rows} rows x ${train.x.cols} features`);
@@ -437,7 +477,7 @@ async function fitStep(job: TrainJob, ctx: JobContext, prepared: Prepared): Prom
   const model = await fit(train, job.params, ctx.threads, (fraction, message) => {
     if (ctx.signal.aborted) throw cancelled(ctx);
     ctx.progress(10 + 70 * Math.min(1, Math.max(0, fraction)), 'fitting', message);
-  });
+  }, maxModelBytes);
   const fitSeconds = (Date.now() - fitStart) / 1000;
   ctx.log(`fitted ${algorithm} in ${fitSeconds.toFixed(2)} s`);
   return { model, fitSeconds };
@@ -489,17 +529,28 @@ interface Candidate {
  * hold-out rows) and the training-data reference, so that the model and the data can go before
  * the file is loaded in onnxruntime.
  */
-function exportStep(job: TrainJob, runId: string, ctx: JobContext, prepared: Prepared, model: FittedModel): Candidate {
+function exportStep(job: TrainJob, runId: string, ctx: JobContext, prepared: Prepared, model: FittedModel, maxModelBytes: number): Candidate {
   ctx.progress(86, 'exporting');
   const req = job.request;
   const { dataset, pre, classLabels, rawTest, rawTrain, train } = prepared;
   const expected = expectedScores(model, pre, rawTest);
-  const bytes = exportModel(model, pre, {
-    featureNames: pre.columns.map((c) => c.name),
-    classLabels,
-    producerVersion: VERSION,
-    metadata: { target: req.target, algorithm: req.algorithm, dataset: `${dataset.name}:${dataset.version}`, run_id: runId },
-  });
+  let bytes: Uint8Array;
+  try {
+    bytes = exportModel(
+      model,
+      pre,
+      {
+        featureNames: pre.columns.map((c) => c.name),
+        classLabels,
+        producerVersion: VERSION,
+        metadata: { target: req.target, algorithm: req.algorithm, dataset: `${dataset.name}:${dataset.version}`, run_id: runId },
+      },
+      { maxBytes: maxModelBytes },
+    );
+  } catch (err) {
+    if (err instanceof ModelTooLargeError) throw new DeterministicJobError(`the ONNX model would be ${err.bytes} bytes, ${sizeAdvice(err.limit, req.algorithm)}`);
+    throw err;
+  }
   const reference = buildReference(
     pre,
     rawTrain,

@@ -20,7 +20,7 @@ export const handler: JobHandler<TrainJob, ThreadDeps> = {
   async createDeps(config: Config, log: Logger) {
     // The API (or worker) process applied the migrations before it started any thread.
     const backends = await openBackends(config, log, { parts: 'data', migrate: false });
-    return { backends, services: createDataServices(backends, config, log), onnx: onnxRuntime, log };
+    return { backends, services: createDataServices(backends, config, log), onnx: onnxRuntime, log, maxModelBytes: config.trainingMaxModelBytes };
   },
   closeDeps: (deps) => deps.backends.close(),
   run: runTrainingJob,

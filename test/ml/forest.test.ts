@@ -50,6 +50,30 @@ void describe('fitRandomForest', () => {
     assert.notDeepEqual(other.trees[0]!.threshold, inline.trees[0]!.threshold);
   });
 
+  void test('onTree hears every finished tree with the count so far; a throw from it stops the fit, inline and on workers', async () => {
+    for (const threads of [{ n_jobs: 1 }, { n_jobs: 2, parallel_threshold: 0 }]) {
+      const heard: number[] = [];
+      const nodes: number[] = [];
+      const model = await fitRandomForest(data, { n_estimators: 6, seed: 3, ...threads }, undefined, undefined, (tree, finished) => {
+        heard.push(finished);
+        nodes.push(tree.left.length);
+      });
+      assert.deepEqual(heard, [1, 2, 3, 4, 5, 6], JSON.stringify(threads));
+      // The trees it heard of are the model's (in the order they finished).
+      assert.deepEqual([...nodes].sort((a, b) => a - b), model.trees.map((t) => t.left.length).sort((a, b) => a - b));
+
+      let calls = 0;
+      await assert.rejects(
+        fitRandomForest(data, { n_estimators: 40, seed: 3, ...threads }, undefined, undefined, (_tree, finished) => {
+          calls++;
+          if (finished === 2) throw new Error('too large');
+        }),
+        /too large/,
+      );
+      assert.equal(calls, 2, JSON.stringify(threads));
+    }
+  });
+
   void test('classification: averaged probability leaves, bootstrap covers, sensible accuracy', async () => {
     const progress: number[] = [];
     const model = await fitRandomForest(data, { n_estimators: 20, seed: 0 }, (f) => progress.push(f));

@@ -16,6 +16,9 @@ describe('loadConfig', () => {
     assert.equal(c.apiKey, undefined);
     // Rate limiting is off unless configured: no default throttles a high-throughput client (#12).
     assert.equal(c.rateLimitPerMinute, 0);
+    // Trained models: up to what onnxruntime reads.
+    assert.equal(c.trainingMaxModelBytes, 2 ** 31 - 1);
+    assert.equal(loadConfig({ TRAINING_MAX_MODEL_BYTES: '500000000' }).trainingMaxModelBytes, 500_000_000);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.model));
   });
 
@@ -50,6 +53,8 @@ describe('loadConfig', () => {
     [{ REDIS_CONNECT_TIMEOUT_MS: '50' }, 'REDIS_CONNECT_TIMEOUT_MS', /integer from 100 to 600000/],
     [{ REDIS_CONNECT_TIMEOUT_MS: '1e9' }, 'REDIS_CONNECT_TIMEOUT_MS', /integer from 100 to 600000/],
     [{ PROMETHEUS_PORT: '65536' }, 'PROMETHEUS_PORT', /integer from 0 to 65535/],
+    [{ TRAINING_MAX_MODEL_BYTES: '2147483648' }, 'TRAINING_MAX_MODEL_BYTES', /integer from 1024 to 2147483647/],
+    [{ TRAINING_MAX_MODEL_BYTES: '100' }, 'TRAINING_MAX_MODEL_BYTES', /integer from 1024 to 2147483647/],
   ];
   for (const [env, variable, expected] of bad) {
     test(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {

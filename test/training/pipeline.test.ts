@@ -198,6 +198,32 @@ for (const backend of await storeBackends()) {
       assert.equal(failed.items[0]!.info.status, 'FAILED');
     });
 
+    void test('a model over TRAINING_MAX_MODEL_BYTES fails deterministically: a forest once its first tree shows it, others at export; nothing is registered', async () => {
+      const fits: string[] = [];
+      await assert.rejects(
+        train(
+          { ...pipelineDeps(t), maxModelBytes: 20_000 },
+          { dataset: { name: 'synthetic_regression' }, target: 'target', algorithm: 'random_forest', params: { n_estimators: 400, n_jobs: 1 }, register_as: 'too-large-forest' },
+          { onProgress: (_p, stage) => fits.push(stage) },
+        ),
+        (err: unknown) =>
+          err instanceof DeterministicJobError &&
+          /^the forest's ONNX model would be about \d+ (MiB|bytes) \(1 of 400 trees grown, \d+ nodes each\), over the limit of 20000 bytes \(TRAINING_MAX_MODEL_BYTES\): limit max_depth/.test(err.message),
+      );
+      assert.ok(!fits.includes('exporting'), 'stopped in the fit');
+      await assert.rejects(t.services.registry.models.getModelSummary('too-large-forest'), /does not exist/);
+
+      await assert.rejects(
+        train({ ...pipelineDeps(t), maxModelBytes: 300 }, { dataset: { name: 'synthetic_regression' }, target: 'target', algorithm: 'linear_regression', register_as: 'too-large-linear' }),
+        (err: unknown) => err instanceof DeterministicJobError && /^the ONNX model would be \d+ bytes, over the limit of 300 bytes \(TRAINING_MAX_MODEL_BYTES\)/.test(err.message),
+      );
+      await assert.rejects(t.services.registry.models.getModelSummary('too-large-linear'), /does not exist/);
+
+      // At the default (onnxruntime's bound) the same forest trains and registers.
+      const ok = await train(pipelineDeps(t), { dataset: { name: 'synthetic_regression' }, target: 'target', algorithm: 'random_forest', params: { n_estimators: 5, n_jobs: 1 }, register_as: 'fits-forest' });
+      assert.equal(ok.model?.name, 'fits-forest');
+    });
+
     void test('breast_cancer end to end with gradient boosting', { skip: !existsSync(BREAST_CANCER) }, async () => {
       const csv = readFileSync(BREAST_CANCER);
       await t.services.datasets.uploadCsv('breast_cancer', csv, { actor: 'test' });
