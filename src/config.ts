@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { ONNX_MAX_BYTES } from './onnx/errors.ts';
 
 /**
  * Environment -> validated, frozen configuration. `EnvSchema` is the one description of every
@@ -108,8 +109,8 @@ export const EnvSchema = Type.Object({
   ),
   TRAINING_MAX_MODEL_BYTES: int(
     1024,
-    2 ** 31 - 1,
-    2 ** 31 - 1,
+    ONNX_MAX_BYTES,
+    ONNX_MAX_BYTES,
     'largest ONNX model a training job may produce; a forest whose first trees show it would be larger stops there. Default and most: 2 GiB - 1, what onnxruntime reads',
   ),
   API_TITLE: text('title of the OpenAPI document (the seed service read it)', { minLength: 1, fallback: 'modelplane' }),
@@ -196,7 +197,7 @@ export const ConfigSchema = Type.Object({
   /** Threads per training job when its params leave `n_jobs` unset; absent = derived from the cores (`jobThreads`). */
   trainingThreads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
   /** Largest ONNX model a training job may produce (bytes). */
-  trainingMaxModelBytes: Type.Integer({ minimum: 1024, maximum: 2 ** 31 - 1 }),
+  trainingMaxModelBytes: Type.Integer({ minimum: 1024, maximum: ONNX_MAX_BYTES }),
   mlflowTrackingUri: Type.Optional(Type.String()),
   /** OpenAPI `info.title` and `info.version` (`apiVersion` absent: the server's version). */
   apiTitle: Type.String({ minLength: 1 }),

@@ -16,6 +16,12 @@ export class InvalidModelError extends Error {
 }
 
 /**
+ * Largest ONNX file onnxruntime reads: protobuf parses at most 2 GiB - 1 bytes in one message (a
+ * larger model needs its weights in external files, which tree operators cannot use).
+ */
+export const ONNX_MAX_BYTES = 2 ** 31 - 1;
+
+/**
  * An exported model would be larger than it may be: onnxruntime reads at most 2 GiB of protobuf
  * (`ONNX_MAX_BYTES`), and a deployment may set a lower bound for trained models.
  */

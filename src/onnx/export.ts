@@ -15,7 +15,7 @@
  * onnxruntime's CPU provider.
  */
 import type { ColumnTransform, FittedModel, LinearModel, Preprocessing, Tree, TreeEnsembleModel } from '../ml/types.ts';
-import { ModelTooLargeError } from './errors.ts';
+import { ModelTooLargeError, ONNX_MAX_BYTES } from './errors.ts';
 import { GraphBuilder } from './graph-builder.ts';
 import { InvalidModelError, serializeModel, validateModel } from './model-file.ts';
 import { DataType, type ModelProto, type ValueInfoProto } from './proto.ts';
@@ -44,12 +44,6 @@ export interface ExportOptions {
   /** Largest model written, bytes; default (and at most) {@link ONNX_MAX_BYTES}. */
   readonly maxBytes?: number;
 }
-
-/**
- * Largest ONNX file onnxruntime reads: protobuf parses at most 2 GiB - 1 bytes in one message (a
- * larger model needs its weights in external files, which tree operators cannot use).
- */
-export const ONNX_MAX_BYTES = 2 ** 31 - 1;
 
 export const EXPORT_OPSET = 15;
 export const EXPORT_ML_OPSET = 5;

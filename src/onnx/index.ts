@@ -21,11 +21,10 @@ export {
   LABEL_OUTPUT,
   PROBABILITY_OUTPUT,
   VALUE_OUTPUT,
-  ONNX_MAX_BYTES,
   exportModel,
   treeCoverJson,
   type ExportMeta,
 } from './export.ts';
-export { ModelTooLargeError } from './errors.ts';
+export { ModelTooLargeError, ONNX_MAX_BYTES } from './errors.ts';
 export { treeOnnxBytes } from './tree-ensemble.ts';
 export type { ModelProto } from './proto.ts';
