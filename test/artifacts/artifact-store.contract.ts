@@ -16,14 +16,6 @@ export interface ContractHarness {
    * that many keys, so pagination is exercised; backends that do not page ignore it.
    */
   create(options?: { listPageSize?: number }): Promise<ArtifactStore>;
-  /**
-   * Known shortcomings of a test double behind the backend (never of the backend itself); each,
-   * when set, is the reason its test is skipped.
-   */
-  readonly serverLimitations?: {
-    /** The server writes concurrent PUTs of one key into the same file, so they can interleave. */
-    readonly concurrentPutsInterleave?: string;
-  };
 }
 
 /** Keys every operation must refuse; each would escape the root or is ambiguous across backends. */
@@ -296,7 +288,7 @@ export function artifactStoreContract(name: string, harness: ContractHarness): v
         assert.deepEqual(await store.list(''), []);
       }));
 
-    void test('concurrent puts of one key leave exactly one complete version', { skip: harness.serverLimitations?.concurrentPutsInterleave }, () =>
+    void test('concurrent puts of one key leave exactly one complete version', () =>
       withStore(harness, async (store) => {
         const versions = Array.from({ length: 6 }, (_, i) => pseudoRandomBytes(200 * 1024, 100 + i));
         await Promise.all(versions.map((body, i) => store.put('race/obj', i % 2 ? Readable.from([body]) : body)));
