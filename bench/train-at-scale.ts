@@ -9,7 +9,7 @@
  *     [--dataset FILE --target COL | --synthetic ROWS [--features 20]]
  *     [--algorithm random_forest|gradient_boosting] [--params JSON]
  *
- * Reports: the server's RSS (VmRSS from /proc every 100 ms) idle, while the dataset uploads, at its
+ * Reports: the server's RSS (VmRSS from /proc every 100 ms, with its training worker processes) idle, while the dataset uploads, at its
  * peak during the job (and the peak within each stage the job reported) and 2 s after it, and after
  * each of `--jobs` jobs in a row; fit / export+check / register times from the job's log; /predict
  * p50/p99 (wrk, on a small probe model) while the first job runs; and for the trained model: the
@@ -30,7 +30,7 @@
  * choice runs with exactly its own settings.
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openAsBlob, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openAsBlob, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -74,7 +74,31 @@ const MODEL = 'scale-model';
 
 const mib = (kb: number): string => (kb / 1024).toFixed(0);
 
-/** Samples a process's VmRSS (kB) every 100 ms; also the peak within each labelled stretch (a job's stage). */
+/** The process and every process below it (the server's training worker processes). */
+function processTree(root: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/PID/stat is the parent; the command name before it may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(parents.get(out[i]!) ?? []));
+  return out;
+}
+
+/**
+ * Samples the VmRSS (kB) of a process and its descendants (the server runs training jobs in child
+ * processes), summed, every 100 ms; also the peak within each labelled stretch (a job's stage).
+ * The sum counts pages the processes share (the node binary's, onnxruntime's library) once per
+ * process, so it is an upper bound of what they hold together.
+ */
 class RssSampler {
   peak = 0;
   last = 0;
@@ -87,8 +111,15 @@ class RssSampler {
   }
   sample(): number {
     try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      this.last = Number(m?.[1] ?? 0);
+      let total = 0;
+      for (const pid of processTree(this.pid)) {
+        try {
+          total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        } catch {
+          // A worker that ended meanwhile.
+        }
+      }
+      this.last = total;
       if (this.last > this.peak) this.peak = this.last;
       if (this.stage !== '' && this.last > (this.stagePeaks.get(this.stage) ?? 0)) this.stagePeaks.set(this.stage, this.last);
     } catch {

@@ -1,7 +1,7 @@
 /**
  * The production bundle (scripts/bundle.mjs, what `npm run build:server`, `npm start` and the image
  * run): built into a scratch folder beside dist/, then started as a real process. Every entry point
- * is exercised: the CLI and server, the training thread with the job handler it imports by URL, the
+ * is exercised: the CLI and server, the training process with the job handler it imports by URL, the
  * forest's tree-building threads (n_jobs 2; gradient boosting's histogram threads are only checked to be
  * bundled), the inference thread (INFERENCE_THREAD) and the
  * CSV parser thread, and the prediction log's writes from the bundled server; so are the files found by path (package.json for the version,
@@ -68,7 +68,7 @@ describe('production bundle', { timeout: 300_000 }, () => {
     fetch(base + p, { ...init, headers: { 'x-api-key': key, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
 
   test('one file per entry point, chunks beside them', () => {
-    for (const entry of ['main', 'worker.thread', 'train-handler', 'forest-worker', 'gbdt-worker', 'inference-worker', 'csv-parser.thread']) {
+    for (const entry of ['main', 'worker.child', 'train-handler', 'forest-worker', 'gbdt-worker', 'inference-worker', 'csv-parser.thread']) {
       assert.ok(existsSync(path.join(ROOT, OUT, `${entry}.js`)), entry);
     }
   });

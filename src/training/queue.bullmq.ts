@@ -197,7 +197,7 @@ export class BullMqQueue implements JobQueue {
       queue: this.options.queueName,
       workers: this.options.workers,
       running_here: this.runner.activeCount,
-      threads: this.pool.size,
+      worker_processes: this.pool.size,
     };
   }
 

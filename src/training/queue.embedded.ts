@@ -83,7 +83,7 @@ export class EmbeddedQueue implements JobQueue {
   }
 
   describe(): Record<string, unknown> {
-    return { backend: this.backend, workers: this.options.workers, running_here: this.runner.activeCount, threads: this.pool.size };
+    return { backend: this.backend, workers: this.options.workers, running_here: this.runner.activeCount, worker_processes: this.pool.size };
   }
 
   /** Re-queues or fails jobs whose worker died (not the ones running here). */

@@ -1,33 +1,36 @@
 /**
- * A pool of training worker threads. Threads start lazily (an idle server holds none), are reused
- * by jobs that follow each other, are ended once idle for `threadIdleMs`, and are thrown away when
- * they die, hang or ignore a cancellation. The pool turns everything a thread can do into one
- * `ThreadOutcome`, so queue backends never see a thread.
+ * A pool of training worker processes (worker.child.ts, children of this process). They start
+ * lazily (an idle server holds none), are reused by jobs that follow each other, are ended once
+ * idle for `threadIdleMs`, and are killed when they die, hang or ignore a cancellation. A process
+ * rather than a thread, so that everything a job allocated goes back to the system when it ends
+ * (see worker.child.ts). The pool turns everything a worker can do into one `ThreadOutcome`, so
+ * queue backends never see a process.
  */
-import { Worker } from 'node:worker_threads';
-import { spawnWorker } from '../util/threads.ts';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { siblingModule } from '../util/threads.ts';
 import type { Config } from '../config.ts';
 import type { JobResult } from './job.types.ts';
-import type { FromWorker, ToWorker, WorkerThreadInit } from './worker.protocol.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './worker.protocol.ts';
 
-/** How a job's run on a thread ended. */
+/** How a job's run in a worker process ended. */
 export type ThreadOutcome =
   | { readonly kind: 'done'; readonly result: JobResult }
   | { readonly kind: 'failed'; readonly message: string; readonly deterministic: boolean }
   | { readonly kind: 'cancelled' }
-  /** The thread exited, crashed or stopped responding; `reason` says which. */
+  /** The worker exited, was killed or stopped responding; `reason` says which. */
   | { readonly kind: 'died'; readonly reason: string }
   /** The pool was asked to stop the job (shutdown); it should run again later. */
   | { readonly kind: 'interrupted' };
 
 export interface PoolTimings {
-  /** A thread silent for this long while running a job is considered hung and terminated. */
+  /** A worker silent for this long while running a job is considered hung and killed. */
   readonly stallTimeoutMs: number;
-  /** After a cancellation, how long a job may take to stop before its thread is terminated. */
+  /** After a cancellation, how long a job may take to stop before its worker is killed. */
   readonly cancelGraceMs: number;
-  /** Heartbeat period inside the thread. */
+  /** Heartbeat period inside the worker. */
   readonly threadHeartbeatMs: number;
-  /** Minimum gap between progress messages of one stage, inside the thread. */
+  /** Minimum gap between progress messages of one stage, inside the worker. */
   readonly progressThrottleMs: number;
 }
 
@@ -35,17 +38,17 @@ export interface PoolOptions extends PoolTimings {
   /** Threads a job builds trees on when its params leave `n_jobs` unset (`JobContext.threads`). */
   readonly jobThreads: number;
   /**
-   * An idle thread is ended after this long. A finished job's arrays stay in its thread's heap
-   * until that heap is collected, which an idle thread never does: ending it hands them back (for
-   * a default forest on California housing, about 100 MB of trees and data, plus the thread's own
-   * 40 MB). A new thread costs about 0.1 s plus loading the job's handler.
+   * An idle worker process is ended after this long, which hands everything its jobs allocated
+   * back to the system (a finished job's arrays stay in its heap until collected, and the C
+   * allocator keeps freed blocks). A new worker costs a process start plus loading the job's
+   * handler, about 0.3 s compiled.
    */
   readonly threadIdleMs: number;
 }
 
-/** A new thread that has not finished loading after this long is considered broken. */
+/** A new worker that has not finished loading after this long is considered broken. */
 const STARTUP_TIMEOUT_MS = 120_000;
-/** How long an idle thread may take to close its handlers' dependencies before it is terminated. */
+/** How long an idle worker may take to close its handlers' dependencies before it is killed. */
 const GRACEFUL_EXIT_MS = 2000;
 
 export interface RunCallbacks {
@@ -55,30 +58,71 @@ export interface RunCallbacks {
   runStarted(runId: string): void;
 }
 
-/** A job running on a thread. */
+/** A job running in a worker process. */
 export interface ThreadRun {
   readonly outcome: Promise<ThreadOutcome>;
-  /** Asks the job to stop (AbortSignal in the thread); terminates the thread after the grace period. */
+  /** Asks the job to stop (AbortSignal in the worker); kills the worker after the grace period. */
   cancel(): void;
   /** Stops the job at once for shutdown; the outcome is `interrupted`. */
   interrupt(): void;
 }
 
 interface PooledThread {
-  readonly worker: Worker;
-  /** Listener of the job currently on the thread. */
+  readonly worker: WorkerProcess;
+  /** Listener of the job currently in the worker. */
   onMessage: ((msg: FromWorker) => void) | undefined;
-  onExit: ((code: number, error: Error | undefined) => void) | undefined;
+  onExit: ((why: string) => void) | undefined;
   lastError: Error | undefined;
   exited: boolean;
-  /** Loading a thread (tsx, the handler's imports) is not a stall: the clock starts once it is ready. */
+  /** Loading a worker (tsx, the handler's imports) is not a stall: the clock starts once it is ready. */
   ready: boolean;
-  /** Ends the thread when it stays idle (see `PoolOptions.threadIdleMs`). */
+  /** Ends the worker when it stays idle (see `PoolOptions.threadIdleMs`). */
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-function spawnThread(init: WorkerThreadInit): Worker {
-  return spawnWorker(import.meta.url, './worker.thread', init);
+/** A training worker process and the one channel to it. */
+class WorkerProcess {
+  readonly exited: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  /** Sends a message; one the worker can no longer receive is dropped (its exit is reported). */
+  postMessage(message: ToWorker): void {
+    if (!this.child.connected) return;
+    this.child.send(message, (err) => {
+      // EPIPE and the like: the worker is going away, and 'exit' says why.
+      void err;
+    });
+  }
+
+  /** Kills the worker at once (SIGKILL: a job may be in a loop that never yields). */
+  async terminate(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/**
+ * Starts a worker process on worker.child: the compiled `.js` beside this module, or from the
+ * TypeScript sources the `.ts` with tsx's loader. V8 heap flags given to this process are passed
+ * on (NODE_OPTIONS travels in the environment anyway); nothing else of its command line is (a
+ * test runner's or inspector's flags would change what the child does).
+ */
+function spawnWorkerProcess(init: WorkerInit): WorkerProcess {
+  const entry = siblingModule(import.meta.url, './worker.child');
+  const execArgv = process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|stack-size)=/.test(a));
+  if (entry.endsWith('.ts')) execArgv.push('--import', import.meta.resolve('tsx'));
+  const child = fork(fileURLToPath(entry), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const worker = new WorkerProcess(child);
+  worker.postMessage({ type: 'init', init });
+  return worker;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null, error: Error | undefined): string {
+  if (error !== undefined) return `worker crashed (${error.message})`;
+  return signal !== null ? `worker died (killed by ${signal})` : `worker died (exit code ${code})`;
 }
 
 export class WorkerPool {
@@ -91,7 +135,7 @@ export class WorkerPool {
     private readonly options: PoolOptions,
   ) {}
 
-  /** Threads alive now (idle or busy). */
+  /** Worker processes alive now (idle or busy). */
   get size(): number {
     return this.all.size;
   }
@@ -103,27 +147,28 @@ export class WorkerPool {
       reused.idleTimer = undefined;
       return reused;
     }
-    const worker = spawnThread({
+    const worker = spawnWorkerProcess({
       config: this.config,
       heartbeatMs: this.options.threadHeartbeatMs,
       progressThrottleMs: this.options.progressThrottleMs,
       jobThreads: this.options.jobThreads,
     });
     const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined };
-    worker.on('message', (msg: FromWorker) => {
+    worker.child.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') t.ready = true;
       t.onMessage?.(msg);
     });
-    worker.on('error', (err) => {
+    // Only a failed start or a failed kill; a failed send is reported by 'exit'.
+    worker.child.on('error', (err) => {
       t.lastError = err;
     });
-    worker.on('exit', (code) => {
+    worker.child.on('exit', (code, signal) => {
       t.exited = true;
       clearTimeout(t.idleTimer);
       this.all.delete(t);
       const i = this.idle.indexOf(t);
       if (i >= 0) this.idle.splice(i, 1);
-      t.onExit?.(code, t.lastError);
+      t.onExit?.(describeExit(code, signal, t.lastError));
     });
     this.all.add(t);
     return t;
@@ -148,20 +193,19 @@ export class WorkerPool {
   }
 
   /**
-   * Ends an idle thread: it closes its handlers' dependencies and exits, or is terminated after
+   * Ends an idle worker: it closes its handlers' dependencies and exits, or is killed after
    * `gracefulMs`. Resolves once it has exited.
    */
   private async shutDown(t: PooledThread, gracefulMs: number): Promise<void> {
     if (t.exited) return;
-    const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
-    t.worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+    t.worker.postMessage({ type: 'shutdown' });
     const timer = setTimeout(() => void t.worker.terminate(), gracefulMs);
-    await exited;
+    await t.worker.exited;
     clearTimeout(timer);
   }
 
   /**
-   * Runs one job on a thread. `describeStage` names the stage the job was last seen in, for the
+   * Runs one job in a worker process. `describeStage` names the stage the job was last seen in, for the
    * reason of a death ("worker died (exit code 1) during stage 'fit'").
    */
   run(job: { jobId: string; attempt: number; module: string; payload: unknown }, callbacks: RunCallbacks, describeStage: () => string): ThreadRun {
@@ -224,18 +268,16 @@ export class WorkerPool {
           break;
       }
     };
-    t.onExit = (code, error) => {
-      const why = error !== undefined ? `worker crashed (${error.message})` : `worker died (exit code ${code})`;
+    t.onExit = (why) => {
       finish({ kind: 'died', reason: `${why} during ${describeStage()}` }, false);
     };
-    const message: ToWorker = { type: 'run', ...job };
-    t.worker.postMessage(message);
+    t.worker.postMessage({ type: 'run', ...job });
 
     return {
       outcome,
       cancel: () => {
         if (settled || cancelTimer !== undefined) return;
-        t.worker.postMessage({ type: 'cancel', jobId: job.jobId } satisfies ToWorker);
+        t.worker.postMessage({ type: 'cancel', jobId: job.jobId });
         cancelTimer = setTimeout(() => finish({ kind: 'cancelled' }, true), this.options.cancelGraceMs);
         cancelTimer.unref();
       },
@@ -244,8 +286,8 @@ export class WorkerPool {
   }
 
   /**
-   * Stops every thread: idle ones close their handlers' dependencies first (bounded wait), busy
-   * ones are terminated (callers interrupt their jobs before closing the pool).
+   * Stops every worker: idle ones close their handlers' dependencies first (bounded wait), busy
+   * ones are killed (callers interrupt their jobs before closing the pool).
    */
   async close(gracefulMs = GRACEFUL_EXIT_MS): Promise<void> {
     this.closed = true;

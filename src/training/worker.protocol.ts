@@ -1,22 +1,24 @@
 /**
- * Messages between the job runner (parent) and a training worker thread. One thread runs one job
- * at a time; every message names the job so a late message from a previous job is ignored.
+ * Messages between the job runner (parent) and a training worker process (worker.child.ts) over
+ * IPC. One process runs one job at a time; every message names the job so a late message from a
+ * previous job is ignored.
  */
 import type { Config } from '../config.ts';
 import type { JobResult } from './job.types.ts';
 
-/** `workerData` of a training thread. */
-export interface WorkerThreadInit {
+/** What a training process is told first (the `init` message). */
+export interface WorkerInit {
   readonly config: Config;
-  /** How often the thread says it is alive while a job runs (ms). */
+  /** How often the process says it is alive while a job runs (ms). */
   readonly heartbeatMs: number;
   /** Minimum gap between progress messages of the same stage (ms). */
   readonly progressThrottleMs: number;
-  /** `JobContext.threads` of every job on this thread. */
+  /** `JobContext.threads` of every job in this process. */
   readonly jobThreads: number;
 }
 
 export type ToWorker =
+  | { readonly type: 'init'; readonly init: WorkerInit }
   | { readonly type: 'run'; readonly jobId: string; readonly attempt: number; readonly module: string; readonly payload: unknown }
   | { readonly type: 'cancel'; readonly jobId: string }
   | { readonly type: 'shutdown' };
@@ -29,6 +31,6 @@ export type FromWorker =
   | { readonly type: 'runStarted'; readonly jobId: string; readonly runId: string }
   | { readonly type: 'done'; readonly jobId: string; readonly result: JobResult }
   | { readonly type: 'failed'; readonly jobId: string; readonly message: string; readonly deterministic: boolean; readonly cancelled: boolean }
-  /** The thread finished loading and takes jobs. */
+  /** The process has its configuration and takes jobs. */
   | { readonly type: 'ready' }
   | { readonly type: 'closed' };

@@ -1,4 +1,4 @@
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
@@ -60,6 +60,35 @@ export function lowerThreadPriority(nice: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Lowers the scheduling priority of the whole calling process to at least `nice`, for a process
+ * that only does batch work. On Linux each thread has its own priority, so every thread alive now
+ * is lowered (V8's and libuv's threads started with the process), and threads started later
+ * inherit it from the thread that starts them; elsewhere the priority is the process's. Returns
+ * the value now in force on the calling thread, `undefined` where it could not be set.
+ */
+export function lowerProcessPriority(nice: number): number | undefined {
+  let tids: number[];
+  try {
+    tids = readdirSync('/proc/self/task').map(Number);
+  } catch {
+    try {
+      if (os.getPriority() < nice) os.setPriority(nice);
+      return os.getPriority();
+    } catch {
+      return undefined;
+    }
+  }
+  for (const tid of tids) {
+    try {
+      if (Number.isSafeInteger(tid) && tid > 0 && os.getPriority(tid) < nice) os.setPriority(tid, nice);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return lowerThreadPriority(nice);
 }
 
 /**

@@ -43,7 +43,7 @@ export const FAST_TIMINGS: Partial<QueueOptions> = {
 
 export const TEST_HANDLER = new URL('./fixtures/test-handler.ts', import.meta.url).href;
 
-/** The job kinds the queue tests run: `test`, handled by fixtures/test-handler.ts in worker threads. */
+/** The job kinds the queue tests run: `test`, handled by fixtures/test-handler.ts in worker processes. */
 export const TEST_CATALOGUE = new JobCatalogue([{ kind: 'test', module: TEST_HANDLER }]);
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -144,7 +144,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
         // thread must not be terminated before the job reports how it stopped.
       }, { cancelGraceMs: 60_000 }));
 
-    test('a job that ignores cancellation has its thread terminated and ends cancelled', () =>
+    test('a job that ignores cancellation has its worker process killed and ends cancelled', () =>
       withQueue(async ({ queue, store }) => {
         const id = await queue.enqueue({ kind: 'test', action: 'ignore-cancel', ms: 30_000 } satisfies TestPayload);
         await waitFor(store, id, (r) => r.status === 'running' && r.stage === 'fit');
@@ -182,7 +182,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
         assert.equal(row.error, 'artifact store timed out (after 3 attempts)');
       }));
 
-    test('a worker thread that dies is detected, the job retried, then succeeds', () =>
+    test('a worker process that dies is detected, the job retried, then succeeds', () =>
       withQueue(async ({ queue, store }) => {
         const id = await queue.enqueue({ kind: 'test', action: 'exit', failUntilAttempt: 1 } satisfies TestPayload);
         const row = await finished(store, id);
@@ -191,7 +191,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
         assert.ok((await lines(store, id)).some((l) => l.includes("worker died (exit code 1) during stage 'fit'")));
       }));
 
-    test('a worker thread that always dies fails the job with the reason', () =>
+    test('a worker process that always dies fails the job with the reason', () =>
       withQueue(async ({ queue, store }) => {
         const id = await queue.enqueue({ kind: 'test', action: 'exit' } satisfies TestPayload);
         const row = await finished(store, id);
@@ -200,7 +200,7 @@ export function queueContract(name: string, harness: QueueHarness): void {
         assert.match(row.error ?? '', /^worker died \(exit code 1\) during stage 'fit' \(after 2 attempts\)$/);
       }));
 
-    test('a hung worker thread is terminated after the stall timeout', () =>
+    test('a hung worker process is killed after the stall timeout', () =>
       withQueue(async ({ queue, store }) => {
         const id = await queue.enqueue({ kind: 'test', action: 'hang' } satisfies TestPayload, { maxAttempts: 1 });
         const row = await finished(store, id);
@@ -240,27 +240,27 @@ export function queueContract(name: string, harness: QueueHarness): void {
     });
   });
 
-  describe(`JobQueue contract: ${name}: worker threads`, () => {
+  describe(`JobQueue contract: ${name}: worker processes`, () => {
     // How long the event loop is held up while such a job runs is measured in bench/queue-event-loop.ts.
-    test('a CPU-heavy job runs on a worker thread, not on the queue\'s thread', () =>
+    test('a CPU-heavy job runs in a worker process, not on the queue\'s thread', () =>
       withQueueOf(harness, async ({ queue, store }) => {
         const id = await queue.enqueue({ kind: 'test', action: 'busy', ms: 200 } satisfies TestPayload);
         const row = await finished(store, id);
         assert.equal(row.status, 'succeeded');
         const line = (await lines(store, id)).find((l) => l.startsWith('busy on thread '));
         assert.ok(line !== undefined, 'the job logged its thread');
-        assert.notEqual(Number(line.slice('busy on thread '.length)), threadId, 'the job ran on the queue\'s own thread');
+        assert.notEqual(line.slice('busy on thread '.length), `${process.pid}/${threadId}`, 'the job ran on the queue\'s own thread');
       }));
 
-    const busyThread = async (store: Store, id: string): Promise<number> => {
+    const busyThread = async (store: Store, id: string): Promise<string> => {
       const row = await finished(store, id);
       assert.equal(row.status, 'succeeded', row.error ?? '');
       const line = (await lines(store, id)).find((l) => l.startsWith('busy on thread '));
       assert.ok(line !== undefined, 'the job logged its thread');
-      return Number(line.slice('busy on thread '.length));
+      return line.slice('busy on thread '.length);
     };
 
-    test('a job that follows another reuses its thread', () =>
+    test('a job that follows another reuses its worker process', () =>
       withQueueOf(
         harness,
         async ({ queue, store }) => {
@@ -271,14 +271,14 @@ export function queueContract(name: string, harness: QueueHarness): void {
         { workers: 1, threadIdleMs: 60_000 },
       ));
 
-    test('an idle thread is ended after threadIdleMs; the next job starts a new one', () =>
+    test('an idle worker process is ended after threadIdleMs; the next job starts a new one', () =>
       withQueueOf(
         harness,
         async ({ queue, store }) => {
           const first = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
           const deadline = Date.now() + 20_000;
-          while (queue.describe()['threads'] !== 0) {
-            assert.ok(Date.now() < deadline, `threads still alive: ${String(queue.describe()['threads'])}`);
+          while (queue.describe()['worker_processes'] !== 0) {
+            assert.ok(Date.now() < deadline, `workers still alive: ${String(queue.describe()['worker_processes'])}`);
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
           const second = await busyThread(store, await queue.enqueue({ kind: 'test', action: 'busy', ms: 10 } satisfies TestPayload));
