@@ -97,10 +97,12 @@ function processTree(root: number): number[] {
  * Samples the VmRSS (kB) of a process and its descendants (the server runs training jobs in child
  * processes), summed, every 100 ms; also the peak within each labelled stretch (a job's stage).
  * The sum counts pages the processes share (the node binary's, onnxruntime's library) once per
- * process, so it is an upper bound of what they hold together.
+ * process, so it is an upper bound of what they hold together; `pssPeak` is the peak of their
+ * summed PSS (shared pages divided among the processes that map them), what they hold together.
  */
 class RssSampler {
   peak = 0;
+  pssPeak = 0;
   last = 0;
   /** Label the samples are counted under now, and the peak seen under each label. */
   stage = '';
@@ -112,15 +114,21 @@ class RssSampler {
   sample(): number {
     try {
       let total = 0;
-      for (const pid of processTree(this.pid)) {
+      let pss = 0;
+      const tree = processTree(this.pid);
+      for (const pid of tree) {
         try {
           total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+          // Only while there is more than one process: PSS is slower to read, and alone it equals RSS
+          // but for pages shared with unrelated processes.
+          if (tree.length > 1) pss += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
         } catch {
           // A worker that ended meanwhile.
         }
       }
       this.last = total;
       if (this.last > this.peak) this.peak = this.last;
+      if ((tree.length > 1 ? pss : total) > this.pssPeak) this.pssPeak = tree.length > 1 ? pss : total;
       if (this.stage !== '' && this.last > (this.stagePeaks.get(this.stage) ?? 0)) this.stagePeaks.set(this.stage, this.last);
     } catch {
       // The process is gone.
@@ -130,6 +138,7 @@ class RssSampler {
   resetPeak(): void {
     this.stage = '';
     this.stagePeaks.clear();
+    this.pssPeak = 0;
     this.peak = this.sample();
   }
   stop(): void {
@@ -377,7 +386,7 @@ async function main(): Promise<void> {
     const afterEach: number[] = [];
     // Job 1 trains under the /predict load, so fit times are compared on the jobs after it.
     const quietFits: number[] = [];
-    let first: { fit: number; peak: number; r2: number } | undefined;
+    let first: { fit: number; peak: number; pssPeak: number; r2: number } | undefined;
     for (let j = 0; j < JOBS; j++) {
       rss.resetPeak();
       const started = performance.now();
@@ -423,13 +432,13 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
       afterEach.push(rss.sample());
       if (j === 0) {
-        first = { fit, peak: rss.peak, r2: done.metrics?.r2 };
+        first = { fit, peak: rss.peak, pssPeak: rss.pssPeak, r2: done.metrics?.r2 };
         console.log(
           `job 1: total ${total.toFixed(1)} s, fit ${fit.toFixed(2)} s${threads === undefined ? '' : ` (${threads})`}, ` +
             `fit->export checked ${exportCheck.toFixed(2)} s (evaluate, export, onnxruntime check), check->registered ${register.toFixed(2)} s (log artifacts, register), ` +
             `R2 ${Number(done.metrics?.r2).toFixed(4)}; stages seen: ${stages.join(' > ')}`,
         );
-        console.log(`job 1: server peak RSS ${mib(rss.peak)} MiB, ${mib(afterEach[0]!)} MiB 2 s after the job; peak by stage (MiB): ${stagePeaks}`);
+        console.log(`job 1: server peak RSS ${mib(rss.peak)} MiB (summed PSS ${mib(rss.pssPeak)} MiB), ${mib(afterEach[0]!)} MiB 2 s after the job; peak by stage (MiB): ${stagePeaks}`);
         if (windows.length > 0) {
           const p50s = windows.map((w) => w.p50).sort((a, b) => a - b);
           const p99s = windows.map((w) => w.p99).sort((a, b) => a - b);
@@ -443,7 +452,7 @@ async function main(): Promise<void> {
         }
       } else {
         quietFits.push(fit);
-        console.log(`job ${j + 1}: total ${total.toFixed(1)} s, fit ${fit.toFixed(2)} s, peak ${mib(rss.peak)} MiB, after ${mib(afterEach[j]!)} MiB; by stage: ${stagePeaks}`);
+        console.log(`job ${j + 1}: total ${total.toFixed(1)} s, fit ${fit.toFixed(2)} s, peak ${mib(rss.peak)} MiB (PSS ${mib(rss.pssPeak)}), after ${mib(afterEach[j]!)} MiB; by stage: ${stagePeaks}`);
       }
     }
     console.log(`RSS after each of ${JOBS} jobs (MiB): ${afterEach.map(mib).join(', ')}`);
@@ -490,7 +499,8 @@ async function main(): Promise<void> {
       const fit = quietFits.length > 0 ? [...quietFits].sort((a, b) => a - b)[Math.floor(quietFits.length / 2)]! : first.fit;
       console.log(
         `vs scikit-learn: fit (${quietFits.length > 0 ? 'median of jobs without /predict load' : 'job 1, under /predict load'}) ${fit.toFixed(2)} s / ${sk.fit.toFixed(2)} s = ${(fit / sk.fit).toFixed(2)}, ` +
-          `R2 ${Number(first.r2).toFixed(4)} / ${sk.r2.toFixed(4)}, peak RSS ${mib(first.peak)} / ${sk.rssMiB.toFixed(0)} MiB = ${(first.peak / 1024 / sk.rssMiB).toFixed(2)}x`,
+          `R2 ${Number(first.r2).toFixed(4)} / ${sk.r2.toFixed(4)}, peak RSS ${mib(first.peak)} / ${sk.rssMiB.toFixed(0)} MiB = ${(first.peak / 1024 / sk.rssMiB).toFixed(2)}x ` +
+            `(summed PSS ${mib(first.pssPeak)} MiB = ${(first.pssPeak / 1024 / sk.rssMiB).toFixed(2)}x)`,
       );
     }
     console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);

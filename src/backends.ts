@@ -27,7 +27,7 @@ export interface Backends {
   readonly redisHealth: RedisHealth | undefined;
   /** The prediction cache; `undefined` when `PREDICTION_CACHE_SIZE=0` (or not opened). */
   readonly predictionCache: PredictionCache | undefined;
-  /** The training queue, not started; `undefined` where not opened (training threads, CLI). */
+  /** The training queue, not started; `undefined` where not opened (training worker processes, CLI). */
   readonly queue: JobQueue | undefined;
   close(): Promise<void>;
 }
@@ -47,7 +47,7 @@ export interface PredictionCacheOptions {
 export interface BackendOptions {
   /**
    * Which backends to open: `all` (API server, worker process) or `data`, only the store and the
-   * artifact store (training threads, CLI commands). Default `all`.
+   * artifact store (training worker processes, CLI commands). Default `all`.
    */
   readonly parts?: 'all' | 'data';
   /** Apply pending migrations after opening the store. Default true. */

@@ -145,7 +145,7 @@ program
   .command('worker')
   .description('run training jobs from the Redis queue (needs REDIS_URL and the API\'s DATABASE_URL); SIGTERM re-queues running jobs')
   .option('--data-dir <dir>', 'data directory (DATA_DIR)')
-  .option('--concurrency <n>', 'jobs run at once, one worker thread each (default TRAINING_WORKERS)', parsePositiveInt)
+  .option('--concurrency <n>', 'jobs run at once, one worker process each (default TRAINING_WORKERS)', parsePositiveInt)
   .action(async (opts: CommonOptions & { concurrency?: number }) => {
     const config = configFrom(opts);
     const log = createLogger(config);

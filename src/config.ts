@@ -100,7 +100,7 @@ export const EnvSchema = Type.Object({
   DRIFT_SHARE_THRESHOLD: num(0, 1, 0.5, 'share of drifted features at which the dataset counts as drifted'),
   SHUTDOWN_TIMEOUT: num(0, 3600, 10, 'seconds to finish in-flight requests on SIGTERM/SIGINT'),
   SHUTDOWN_DRAIN_SECONDS: num(0, 600, 2, 'seconds /ready answers 503 after SIGTERM while requests are still served, before the listener closes'),
-  TRAINING_WORKERS: int(0, 64, 1, 'training worker threads in this process'),
+  TRAINING_WORKERS: int(0, 64, 1, 'training jobs this process runs at once, each in a worker process of its own'),
   TRAINING_THREADS: int(
     1,
     256,

@@ -58,7 +58,7 @@ export interface ServiceOptions {
   readonly onnx?: OnnxRuntime;
 }
 
-/** The catalogue services over the store and the artifact store (training threads, CLI). */
+/** The catalogue services over the store and the artifact store (training worker processes, CLI). */
 export function createDataServices(backends: Pick<Backends, 'store' | 'artifacts'>, config: Config, log: Logger, onnx: OnnxRuntime = onnxRuntime): DataServices {
   const { store, artifacts } = backends;
   return {

@@ -24,8 +24,12 @@ export const PROMISED = [
   'training_jobs', 'training_job_duration_seconds', 'prediction_cache_hits_total', 'prediction_cache_misses_total',
   'drift_score', 'drift_detected', 'dataset_drift_share',
 ];
-/** modelplane's own metrics beyond API.md's list (drift monitoring), checked against the server by test/drift/monitoring.test.ts. */
-export const OWN = ['prediction_log_dropped_total', 'prediction_log_written_total', 'dataset_drift_detected'];
+/**
+ * modelplane's own metrics beyond API.md's list (drift monitoring, training workers' memory), each
+ * checked against the server's /metrics by a test (test/drift/drift.e2e.test.ts,
+ * test/training/training.routes.test.ts).
+ */
+export const OWN = ['prediction_log_dropped_total', 'prediction_log_written_total', 'dataset_drift_detected', 'training_worker_resident_memory_bytes'];
 /** Names that are not modelplane's own but may appear in queries. */
 const FOREIGN = ['up', 'redis_up', 'pg_up'];
 const FOREIGN_PREFIXES = ['process_', 'nodejs_'];

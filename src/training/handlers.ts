@@ -1,7 +1,7 @@
 /**
  * The job catalogue: which kinds of job a process can run and which module runs each. Handlers
- * run inside worker threads (a separate module graph), so a kind names its handler by module URL;
- * the thread imports that module and calls its exported `handler`. The catalogue is a value built
+ * run inside worker processes (a separate module graph), so a kind names its handler by module URL;
+ * the worker imports that module and calls its exported `handler`. The catalogue is a value built
  * by the composition root (`createJobCatalogue`) and handed to the queue; tests build their own.
  */
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ export interface AnyJobPayload {
 }
 
 /**
- * What a handler module exports as `handler`. `createDeps` runs once per worker thread (open the
+ * What a handler module exports as `handler`. `createDeps` runs once per worker process (open the
  * store, artifacts, ...); `run` once per job attempt. Throw `DeterministicJobError` for failures
  * that a retry cannot fix; any other error is retried while attempts remain.
  */

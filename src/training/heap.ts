@@ -1,6 +1,6 @@
 /**
  * A full garbage collection on demand, for the training pipeline's one moment where it matters: a
- * fitted model's typed arrays are freed only when their thread's heap is collected, and nothing
+ * fitted model's typed arrays are freed only when their worker's heap is collected, and nothing
  * a job allocates next in onnxruntime (native memory, invisible to V8) prompts a collection.
  */
 import v8 from 'node:v8';

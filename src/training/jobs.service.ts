@@ -11,7 +11,7 @@ import { conflict, notFound } from '../platform/errors.ts';
 import { decodePageToken, encodePageToken } from '../platform/schemas.ts';
 import type { Store } from '../store/database.ts';
 import type { JobResult, JobStatus, TrainRequest } from './job.types.ts';
-import { observeJobDurations } from './job.metrics.ts';
+import { observeTraining } from './job.metrics.ts';
 import { countByStatus, getJob, getLogs, listJobs, type JobRow } from './jobs.repository.ts';
 import type { JobQueue } from './queue.ts';
 import { validateTrainRequest } from './train-request.ts';
@@ -105,7 +105,7 @@ export class JobsService {
 
   constructor(private readonly deps: JobsServiceDeps) {
     this.queue = deps.queue;
-    observeJobDurations(deps.metrics.registry, deps.queue);
+    observeTraining(deps.metrics.registry, deps.queue);
     // A scrape never fails or stalls on the database: while it is unreachable (or slow) the
     // gauge shows the last counts read, and Prometheus keeps every other series.
     const refresh = (): Promise<void> => boundedQuietly(this.refreshCounts(0), COUNTS_SCRAPE_WAIT_MS);

@@ -10,7 +10,7 @@
  * once) -> register the version from the run's checked model (no copy, no second check) -> gated
  * promotion.
  *
- * The job system runs it in a worker thread or a `modelplane worker` process (see
+ * The job system runs it in a worker process of the API or of `modelplane worker` (see
  * train-handler.ts); the CLI and the demo call `runTrainingJob` directly.
  */
 import { createHash } from 'node:crypto';

@@ -201,6 +201,10 @@ export class BullMqQueue implements JobQueue {
     };
   }
 
+  workerMemoryBytes(): number {
+    return this.pool.residentBytes();
+  }
+
   /** BullMQ processor: claim the row, run it, and tell BullMQ whether to retry. */
   private async process(job: Job): Promise<{ status: string }> {
     const id = job.id;

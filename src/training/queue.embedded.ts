@@ -1,7 +1,7 @@
 /**
  * The embedded queue: the jobs table is the queue. This process claims queued rows (atomically,
  * so several API processes on one PostgreSQL database share the work) and runs them on its pool
- * of worker threads. Jobs left running by a dead process are recovered at start and by a
+ * of worker processes. Jobs left running by a dead process are recovered at start and by a
  * periodic sweep.
  */
 import { randomUUID } from 'node:crypto';
@@ -86,6 +86,10 @@ export class EmbeddedQueue implements JobQueue {
     return { backend: this.backend, workers: this.options.workers, running_here: this.runner.activeCount, worker_processes: this.pool.size };
   }
 
+  workerMemoryBytes(): number {
+    return this.pool.residentBytes();
+  }
+
   /** Re-queues or fails jobs whose worker died (not the ones running here). */
   async sweep(): Promise<number> {
     const now = Date.now();
@@ -104,7 +108,7 @@ export class EmbeddedQueue implements JobQueue {
     return n;
   }
 
-  /** Claims and starts jobs while threads are free; coalesces concurrent wake-ups. */
+  /** Claims and starts jobs while workers are free; coalesces concurrent wake-ups. */
   private wake(): void {
     if (!this.started || this.closing || this.options.workers === 0) return;
     if (this.pumping !== undefined) {

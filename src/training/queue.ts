@@ -2,10 +2,10 @@
  * The job queue behind training: one small interface, two backends. Both record every job in the
  * store's jobs table (status, progress, logs, history); they differ in how a job reaches a worker.
  *
- * - `embedded` (no Redis): the API process claims queued rows itself and runs them on a pool of
- *   `TRAINING_WORKERS` worker threads.
+ * - `embedded` (no Redis): the API process claims queued rows itself and runs them in a pool of
+ *   `TRAINING_WORKERS` worker processes (children of the API process, worker.pool.ts).
  * - `bullmq` (REDIS_URL/REDIS_HOST set): the API enqueues to BullMQ on Redis. It also runs an
- *   in-process BullMQ worker with `TRAINING_WORKERS` threads when that is above 0 (the default,
+ *   in-process BullMQ worker with `TRAINING_WORKERS` worker processes when that is above 0 (the default,
  *   1), so a single process still trains; `modelplane worker` processes add capacity and must use
  *   the same DATABASE_URL (and artifact store). Set TRAINING_WORKERS=0 for API-only replicas.
  */
@@ -40,6 +40,8 @@ export interface JobQueue {
   describe(): Record<string, unknown>;
   /** Calls `listener` at every terminal end of a job run here (metrics); returns the unsubscribe. */
   onFinished(listener: FinishedListener): () => void;
+  /** Resident memory of this process's training worker processes (bytes, as each last reported; 0 when none is alive). */
+  workerMemoryBytes(): number;
 }
 
 /** Told the final status and wall time of a job that ended in this process. */
@@ -61,7 +63,7 @@ export class FinishedListeners {
 
 /** Tunables of both backends; every field has a production default (see `DEFAULT_QUEUE_OPTIONS`). */
 export interface QueueOptions {
-  /** Worker threads running jobs in this process (0: enqueue only). Default `TRAINING_WORKERS`. */
+  /** Jobs this process runs at once, each in a worker process (0: enqueue only). Default `TRAINING_WORKERS`. */
   readonly workers: number;
   /**
    * Threads a job builds trees on when its params leave `n_jobs` unset. Default: `jobThreads` for a
@@ -79,13 +81,13 @@ export interface QueueOptions {
   readonly sweepIntervalMs: number;
   /** Progress/log writes happen at most this often per job. */
   readonly flushIntervalMs: number;
-  /** A worker thread silent this long while running a job is terminated as hung. */
+  /** A worker process silent this long while running a job is killed as hung. */
   readonly stallTimeoutMs: number;
-  /** How long a cancelled job may take to stop before its thread is terminated. */
+  /** How long a cancelled job may take to stop before its worker process is killed. */
   readonly cancelGraceMs: number;
   readonly threadHeartbeatMs: number;
   readonly progressThrottleMs: number;
-  /** An idle training thread is ended after this long, handing its heap back (see `PoolOptions.threadIdleMs`). */
+  /** An idle worker process is ended after this long, handing its memory back (see `PoolOptions.threadIdleMs`). */
   readonly threadIdleMs: number;
   /** BullMQ queue name (tests use unique names). */
   readonly queueName: string;

@@ -1,6 +1,6 @@
 /**
- * The `train` job handler, as worker threads load it (see train-job.ts and worker.thread.ts):
- * each thread opens the data backends and services once, then runs one job at a time through the
+ * The `train` job handler, as worker processes load it (see train-job.ts and worker.child.ts):
+ * each worker opens the data backends and services once, then runs one job at a time through the
  * pipeline.
  */
 import type { Logger } from 'pino';
@@ -18,7 +18,7 @@ interface ThreadDeps extends PipelineDeps {
 
 export const handler: JobHandler<TrainJob, ThreadDeps> = {
   async createDeps(config: Config, log: Logger) {
-    // The API (or worker) process applied the migrations before it started any thread.
+    // The API (or worker) process applied the migrations before it started any worker.
     const backends = await openBackends(config, log, { parts: 'data', migrate: false });
     return { backends, services: createDataServices(backends, config, log), onnx: onnxRuntime, log, maxModelBytes: config.trainingMaxModelBytes };
   },

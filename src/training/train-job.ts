@@ -1,6 +1,6 @@
 /**
  * The job kinds of modelplane, as the queue sees them. Kept apart from the pipeline so that the
- * API process, which only queues jobs, never loads the training code: worker threads import the
+ * API process, which only queues jobs, never loads the training code: worker processes import the
  * handler module by URL.
  */
 import { siblingModule } from '../util/threads.ts';

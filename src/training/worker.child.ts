@@ -152,6 +152,9 @@ process.on('message', (msg: ToWorker) => {
       init = msg.init;
       log = createLogger(init.config, { pretty: false });
       post({ type: 'ready' });
+      // For the parent's `training_worker_resident_memory_bytes`: a job's memory is this process's.
+      post({ type: 'memory', rss: process.memoryUsage.rss() });
+      setInterval(() => post({ type: 'memory', rss: process.memoryUsage.rss() }), init.heartbeatMs);
       break;
   }
 });

@@ -78,6 +78,8 @@ interface PooledThread {
   ready: boolean;
   /** Ends the worker when it stays idle (see `PoolOptions.threadIdleMs`). */
   idleTimer: NodeJS.Timeout | undefined;
+  /** Resident memory the worker last reported (bytes). */
+  rss: number;
 }
 
 /** A training worker process and the one channel to it. */
@@ -85,7 +87,13 @@ class WorkerProcess {
   readonly exited: Promise<void>;
 
   constructor(readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      // A process that could not be started (EAGAIN, ENOMEM) reports 'error' and never 'exit'.
+      child.once('error', () => {
+        if (child.pid === undefined) resolve();
+      });
+    });
   }
 
   /** Sends a message; one the worker can no longer receive is dropped (its exit is reported). */
@@ -112,9 +120,12 @@ class WorkerProcess {
  */
 function spawnWorkerProcess(init: WorkerInit): WorkerProcess {
   const entry = siblingModule(import.meta.url, './worker.child');
-  const execArgv = process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|stack-size)=/.test(a));
+  const execArgv = process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|min-semi-space-size|stack-size)=/.test(a));
   if (entry.endsWith('.ts')) execArgv.push('--import', import.meta.resolve('tsx'));
-  const child = fork(fileURLToPath(entry), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // A `serve --workers N` process is a cluster worker: without this variable its child would set
+  // itself up as one too.
+  const { NODE_UNIQUE_ID: _cluster, ...env } = process.env;
+  const child = fork(fileURLToPath(entry), [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const worker = new WorkerProcess(child);
   worker.postMessage({ type: 'init', init });
   return worker;
@@ -140,6 +151,13 @@ export class WorkerPool {
     return this.all.size;
   }
 
+  /** Resident memory of the worker processes alive now, as each last reported (bytes). */
+  residentBytes(): number {
+    let sum = 0;
+    for (const t of this.all) sum += t.rss;
+    return sum;
+  }
+
   private take(): PooledThread {
     const reused = this.idle.pop();
     if (reused !== undefined) {
@@ -153,23 +171,30 @@ export class WorkerPool {
       progressThrottleMs: this.options.progressThrottleMs,
       jobThreads: this.options.jobThreads,
     });
-    const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined };
+    const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined, rss: 0 };
     worker.child.on('message', (msg: FromWorker) => {
+      if (msg.type === 'memory') {
+        t.rss = msg.rss;
+        return;
+      }
       if (msg.type === 'ready') t.ready = true;
       t.onMessage?.(msg);
     });
-    // Only a failed start or a failed kill; a failed send is reported by 'exit'.
-    worker.child.on('error', (err) => {
-      t.lastError = err;
-    });
-    worker.child.on('exit', (code, signal) => {
+    const ended = (why: string): void => {
+      if (t.exited) return;
       t.exited = true;
       clearTimeout(t.idleTimer);
       this.all.delete(t);
       const i = this.idle.indexOf(t);
       if (i >= 0) this.idle.splice(i, 1);
-      t.onExit?.(describeExit(code, signal, t.lastError));
+      t.onExit?.(why);
+    };
+    // A failed start (no 'exit' follows) or a failed kill; a failed send is reported by 'exit'.
+    worker.child.on('error', (err) => {
+      t.lastError = err;
+      if (worker.child.pid === undefined) ended(`worker could not start (${err.message})`);
     });
+    worker.child.on('exit', (code, signal) => ended(describeExit(code, signal, t.lastError)));
     this.all.add(t);
     return t;
   }
@@ -246,7 +271,7 @@ export class WorkerPool {
 
     t.onMessage = (msg) => {
       if (msg.type === 'ready') lastHeard = Date.now();
-      if (msg.type === 'closed' || msg.type === 'ready' || msg.jobId !== job.jobId) return;
+      if (msg.type === 'closed' || msg.type === 'ready' || msg.type === 'memory' || msg.jobId !== job.jobId) return;
       lastHeard = Date.now();
       switch (msg.type) {
         case 'progress':

@@ -1,6 +1,6 @@
 /**
  * `modelplane worker`: a process that only trains. It consumes the BullMQ queue the API feeds and
- * runs jobs on its own worker threads, recording them in the same store as the API (so it needs
+ * runs jobs in worker processes of its own (children), recording them in the same store as the API (so it needs
  * the API's DATABASE_URL, REDIS_URL and artifact store). Start as many as there is work; each one
  * recovers nothing itself that BullMQ would not hand it, so they can come and go freely.
  *
@@ -13,11 +13,11 @@ import { openBackends, type Backends } from '../backends.ts';
 import type { Config } from '../config.ts';
 import { KeyService } from '../platform/auth.ts';
 import { listenMetrics, type MetricsListener } from '../platform/metrics.ts';
-import { observeJobDurations } from './job.metrics.ts';
+import { observeTraining } from './job.metrics.ts';
 import { jobThreads } from './job-threads.ts';
 
 export interface WorkerProcessOptions {
-  /** Jobs run at once (worker threads). Default: TRAINING_WORKERS, at least 1. */
+  /** Jobs run at once (one worker process each). Default: TRAINING_WORKERS, at least 1. */
   readonly concurrency?: number;
 }
 
@@ -47,14 +47,14 @@ export async function startWorkerProcess(config: Config, log: Logger, options: W
   // Nothing but metrics is served here, so the jobs share every core (TRAINING_THREADS wins).
   const threads = jobThreads({ configured: config.trainingThreads, serving: false, concurrentJobs: workers });
   try {
-    // Only the store and the queue: the worker threads open what the jobs need themselves.
+    // Only the store and the queue: the worker processes open what the jobs need themselves.
     backends = await openBackends(config, log, { queue: { workers, jobThreads: threads }, predictionCache: { entries: 0 }, waitForStore: true });
     if (listener !== undefined && config.prometheus.enabled && config.prometheus.requireAuth) {
       keys = new KeyService(backends.store, config.apiKey, log);
       await keys.start();
     }
     const queue = backends.queue!;
-    observeJobDurations(registry, queue);
+    observeTraining(registry, queue);
     await queue.start();
     log.info({ store: backends.store.description, workers, threads_per_job: threads, metrics: listener?.url ?? 'off' }, 'training worker ready');
     const opened = backends;

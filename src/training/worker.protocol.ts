@@ -9,7 +9,7 @@ import type { JobResult } from './job.types.ts';
 /** What a training process is told first (the `init` message). */
 export interface WorkerInit {
   readonly config: Config;
-  /** How often the process says it is alive while a job runs (ms). */
+  /** How often the process says it is alive while a job runs, and reports its memory (ms). */
   readonly heartbeatMs: number;
   /** Minimum gap between progress messages of the same stage (ms). */
   readonly progressThrottleMs: number;
@@ -31,6 +31,8 @@ export type FromWorker =
   | { readonly type: 'runStarted'; readonly jobId: string; readonly runId: string }
   | { readonly type: 'done'; readonly jobId: string; readonly result: JobResult }
   | { readonly type: 'failed'; readonly jobId: string; readonly message: string; readonly deterministic: boolean; readonly cancelled: boolean }
+  /** The process's resident memory (bytes), sent every `heartbeatMs` for as long as it lives. */
+  | { readonly type: 'memory'; readonly rss: number }
   /** The process has its configuration and takes jobs. */
   | { readonly type: 'ready' }
   | { readonly type: 'closed' };

@@ -271,6 +271,31 @@ export function queueContract(name: string, harness: QueueHarness): void {
         { workers: 1, threadIdleMs: 60_000 },
       ));
 
+    test('a worker process reports its memory while it lives; 0 once it has ended', () =>
+      withQueueOf(
+        harness,
+        async ({ queue, store }) => {
+          assert.equal(queue.workerMemoryBytes(), 0, 'no worker before the first job');
+          const id = await queue.enqueue({ kind: 'test', action: 'sleep', ms: 60_000 } satisfies TestPayload);
+          await waitFor(store, id, (r) => r.status === 'running' && r.stage === 'fit');
+          const deadline = Date.now() + 20_000;
+          while (queue.workerMemoryBytes() === 0) {
+            assert.ok(Date.now() < deadline, 'the running worker never reported its memory');
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          // A node process with the job's handler loaded holds more than 10 MB.
+          assert.ok(queue.workerMemoryBytes() > 10 * 1024 * 1024, `reported ${queue.workerMemoryBytes()} bytes`);
+          await queue.cancel(id);
+          assert.equal((await finished(store, id)).status, 'cancelled');
+          while (queue.describe()['worker_processes'] !== 0) {
+            assert.ok(Date.now() < deadline + 20_000, `workers still alive: ${String(queue.describe()['worker_processes'])}`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          assert.equal(queue.workerMemoryBytes(), 0);
+        },
+        { workers: 1, threadIdleMs: 100 },
+      ));
+
     test('an idle worker process is ended after threadIdleMs; the next job starts a new one', () =>
       withQueueOf(
         harness,

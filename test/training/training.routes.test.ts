@@ -113,10 +113,12 @@ describe('training routes', () => {
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
     assert.match(metrics.body, /training_jobs\{status="cancelled"\} 1/);
     assert.match(metrics.body, /training_job_duration_seconds_count\{status="succeeded"\} 1/);
+    assert.match(metrics.body, /^training_worker_resident_memory_bytes \d+$/m);
 
     const info = await t.app.inject({ method: 'GET', url: '/info', headers: t.headers('read') });
     const training = info.json().training;
     assert.equal(training.queue.backend, 'embedded');
     assert.equal(training.queue.workers, 1);
+    assert.equal(typeof training.queue.worker_processes, 'number');
   });
 });
