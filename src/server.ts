@@ -66,7 +66,13 @@ async function runPrimary(config: Config, workers: number): Promise<void> {
   const fork = (): void => {
     cluster.fork({ MODELPLANE_CLUSTER_WORKER: '1' });
   };
-  for (let i = 0; i < workers; i++) fork();
+  // The first worker starts alone, the others once it listens: a first start's one-time work
+  // before listening (`serve --demo` training the demo model on a fresh data directory) is then
+  // done once, not by every worker at the same moment (which registered the demo model N times).
+  fork();
+  cluster.once('listening', () => {
+    for (let i = 1; i < workers; i++) fork();
+  });
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);

@@ -185,6 +185,27 @@ describe('modelplane CLI and server process', () => {
     await assertExit(s, 0);
   });
 
+  test('serve --demo --workers 2 on a fresh data directory registers the demo model once', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const s = await startServer(['--demo', '--workers', '2'], { DATA_DIR: dataDir, API_KEY: 'cluster-admin-key-0123456789' });
+    try {
+      // Both workers have started (each says so once it listens).
+      const deadline = Date.now() + START_DEADLINE_MS;
+      while (s.output().split('"msg":"modelplane ready"').length - 1 < 2) {
+        assert.ok(Date.now() < deadline, `the second worker did not start:\n${s.output().slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = await fetch(`${s.base}/models/iris-demo`, { headers: { 'x-api-key': 'cluster-admin-key-0123456789' } });
+      assert.equal(r.status, 200);
+      const model = (await r.json()) as { versions: { version: number }[] };
+      assert.deepEqual(model.versions.map((v) => v.version), [1], 'one demo version, trained by one worker');
+    } finally {
+      s.child.kill('SIGTERM');
+    }
+    await assertExit(s, 0);
+  });
+
   test('the same start works against PostgreSQL', { skip: !HAS_PG }, async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
