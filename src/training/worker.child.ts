@@ -108,6 +108,7 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   const beat = setInterval(() => post({ type: 'heartbeat', jobId: msg.jobId }), init.heartbeatMs);
   try {
     const { handler, deps } = await load(msg.module);
+    post({ type: 'loaded', jobId: msg.jobId });
     const result = await handler.run(msg.payload as never, jobContext(msg.jobId, msg.attempt, controller.signal), deps);
     post({ type: 'done', jobId: msg.jobId, result });
   } catch (err) {

@@ -46,7 +46,12 @@ export interface PoolOptions extends PoolTimings {
   readonly threadIdleMs: number;
 }
 
-/** A new worker that has not finished loading after this long is considered broken. */
+/**
+ * A worker that has not finished loading after this long is considered broken: the process's own
+ * start, then a job's handler module and its dependencies (`loaded`). Loading is not a stall: at
+ * nice 10 on cores that serving keeps busy it can take seconds, silent ones when compiling
+ * modules holds the worker's event loop.
+ */
 const STARTUP_TIMEOUT_MS = 120_000;
 /** How long an idle worker may take to close its handlers' dependencies before it is killed. */
 const GRACEFUL_EXIT_MS = 2000;
@@ -239,6 +244,8 @@ export class WorkerPool {
     let settled = false;
     let cancelTimer: NodeJS.Timeout | undefined;
     let lastHeard = Date.now();
+    /** The worker has the job's handler loaded: from here on a silence is a stall. */
+    let loaded = false;
     let resolveOutcome!: (o: ThreadOutcome) => void;
     const outcome = new Promise<ThreadOutcome>((resolve) => {
       resolveOutcome = resolve;
@@ -246,7 +253,7 @@ export class WorkerPool {
     const stallCheck = setInterval(
       () => {
         const silentMs = Date.now() - lastHeard;
-        if (silentMs > (t.ready ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
+        if (silentMs > (t.ready && loaded ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
           finish({ kind: 'died', reason: `worker stopped responding (no heartbeat for ${Math.round(silentMs / 1000)} s) during ${describeStage()}` }, true);
         }
       },
@@ -284,6 +291,9 @@ export class WorkerPool {
           callbacks.runStarted(msg.runId);
           break;
         case 'heartbeat':
+          break;
+        case 'loaded':
+          loaded = true;
           break;
         case 'done':
           finish({ kind: 'done', result: msg.result }, false);

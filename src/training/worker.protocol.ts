@@ -27,6 +27,8 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly jobId: string; readonly percent: number; readonly stage: string; readonly message: string | null }
   | { readonly type: 'log'; readonly jobId: string; readonly at: number; readonly line: string }
   | { readonly type: 'heartbeat'; readonly jobId: string }
+  /** The job's handler module and its dependencies are loaded; the job runs now. */
+  | { readonly type: 'loaded'; readonly jobId: string }
   /** The attempt's tracking run exists (the job row records it, so a dead attempt's run can be ended). */
   | { readonly type: 'runStarted'; readonly jobId: string; readonly runId: string }
   | { readonly type: 'done'; readonly jobId: string; readonly result: JobResult }
