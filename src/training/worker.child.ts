@@ -26,10 +26,6 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker.protocol.ts';
 const TRAINING_NICE = 10;
 
 if (process.send === undefined) throw new Error('worker.child.ts must run as a child process with an IPC channel');
-// Training is batch work: when it competes for a core with the event loop of the parent (requests,
-// the queue's heartbeats), the parent goes first. Threads started later (the forest's tree
-// builders, gradient boosting's histogram threads) inherit the priority.
-lowerProcessPriority(TRAINING_NICE);
 // The parent is gone (exited, crashed, killed): nobody can hear this job's outcome, and the
 // queue's recovery re-runs it, so stop at once.
 process.on('disconnect', () => process.exit(0));
@@ -109,6 +105,12 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
     const { handler, deps } = await load(msg.module);
     post({ type: 'loaded', jobId: msg.jobId });
+    // Training is batch work: when it competes for a core with the event loop of the parent
+    // (requests, the queue's heartbeats), the parent goes first. Lowered here, once the process
+    // has started and loaded the handler (a second or less of work, which at nice 10 on cores
+    // that serving keeps busy took many times longer), for every thread of the process; threads
+    // the job starts (the forest's tree builders, gradient boosting's histogram threads) inherit it.
+    lowerProcessPriority(TRAINING_NICE);
     const result = await handler.run(msg.payload as never, jobContext(msg.jobId, msg.attempt, controller.signal), deps);
     post({ type: 'done', jobId: msg.jobId, result });
   } catch (err) {
