@@ -3,7 +3,7 @@
  * lazily (an idle server holds none), are reused by jobs that follow each other, are ended once
  * idle for `threadIdleMs`, and are killed when they die, hang or ignore a cancellation. A process
  * rather than a thread, so that everything a job allocated goes back to the system when it ends
- * (see worker.child.ts). The pool turns everything a worker can do into one `ThreadOutcome`, so
+ * (see worker.child.ts). The pool turns everything a worker can do into one `WorkerOutcome`, so
  * queue backends never see a process.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import type { JobResult } from './job.types.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './worker.protocol.ts';
 
 /** How a job's run in a worker process ended. */
-export type ThreadOutcome =
+export type WorkerOutcome =
   | { readonly kind: 'done'; readonly result: JobResult }
   | { readonly kind: 'failed'; readonly message: string; readonly deterministic: boolean }
   | { readonly kind: 'cancelled' }
@@ -64,15 +64,15 @@ export interface RunCallbacks {
 }
 
 /** A job running in a worker process. */
-export interface ThreadRun {
-  readonly outcome: Promise<ThreadOutcome>;
+export interface WorkerRun {
+  readonly outcome: Promise<WorkerOutcome>;
   /** Asks the job to stop (AbortSignal in the worker); kills the worker after the grace period. */
   cancel(): void;
   /** Stops the job at once for shutdown; the outcome is `interrupted`. */
   interrupt(): void;
 }
 
-interface PooledThread {
+interface PooledWorker {
   readonly worker: WorkerProcess;
   /** Listener of the job currently in the worker. */
   onMessage: ((msg: FromWorker) => void) | undefined;
@@ -127,10 +127,9 @@ function spawnWorkerProcess(init: WorkerInit): WorkerProcess {
   const entry = siblingModule(import.meta.url, './worker.child');
   const execArgv = process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|min-semi-space-size|stack-size)=/.test(a));
   if (entry.endsWith('.ts')) execArgv.push('--import', import.meta.resolve('tsx'));
-  // A `serve --workers N` process is a cluster worker: without this variable its child would set
-  // itself up as one too.
-  const { NODE_UNIQUE_ID: _cluster, ...env } = process.env;
-  const child = fork(fileURLToPath(entry), [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The environment is inherited as it is (a cluster worker of `serve --workers N` has no
+  // NODE_UNIQUE_ID left: Node removes it once the worker is set up).
+  const child = fork(fileURLToPath(entry), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const worker = new WorkerProcess(child);
   worker.postMessage({ type: 'init', init });
   return worker;
@@ -142,8 +141,8 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null, error:
 }
 
 export class WorkerPool {
-  private readonly idle: PooledThread[] = [];
-  private readonly all = new Set<PooledThread>();
+  private readonly idle: PooledWorker[] = [];
+  private readonly all = new Set<PooledWorker>();
   private closed = false;
 
   constructor(
@@ -163,7 +162,7 @@ export class WorkerPool {
     return sum;
   }
 
-  private take(): PooledThread {
+  private take(): PooledWorker {
     const reused = this.idle.pop();
     if (reused !== undefined) {
       clearTimeout(reused.idleTimer);
@@ -176,7 +175,7 @@ export class WorkerPool {
       progressThrottleMs: this.options.progressThrottleMs,
       jobThreads: this.options.jobThreads,
     });
-    const t: PooledThread = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined, rss: 0 };
+    const t: PooledWorker = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined, rss: 0 };
     worker.child.on('message', (msg: FromWorker) => {
       if (msg.type === 'memory') {
         t.rss = msg.rss;
@@ -204,7 +203,7 @@ export class WorkerPool {
     return t;
   }
 
-  private release(t: PooledThread): void {
+  private release(t: PooledWorker): void {
     t.onMessage = undefined;
     t.onExit = undefined;
     if (t.exited) return;
@@ -226,7 +225,7 @@ export class WorkerPool {
    * Ends an idle worker: it closes its handlers' dependencies and exits, or is killed after
    * `gracefulMs`. Resolves once it has exited.
    */
-  private async shutDown(t: PooledThread, gracefulMs: number): Promise<void> {
+  private async shutDown(t: PooledWorker, gracefulMs: number): Promise<void> {
     if (t.exited) return;
     t.worker.postMessage({ type: 'shutdown' });
     const timer = setTimeout(() => void t.worker.terminate(), gracefulMs);
@@ -238,7 +237,7 @@ export class WorkerPool {
    * Runs one job in a worker process. `describeStage` names the stage the job was last seen in, for the
    * reason of a death ("worker died (exit code 1) during stage 'fit'").
    */
-  run(job: { jobId: string; attempt: number; module: string; payload: unknown }, callbacks: RunCallbacks, describeStage: () => string): ThreadRun {
+  run(job: { jobId: string; attempt: number; module: string; payload: unknown }, callbacks: RunCallbacks, describeStage: () => string): WorkerRun {
     if (this.closed) throw new Error('worker pool is closed');
     const t = this.take();
     let settled = false;
@@ -246,8 +245,8 @@ export class WorkerPool {
     let lastHeard = Date.now();
     /** The worker has the job's handler loaded: from here on a silence is a stall. */
     let loaded = false;
-    let resolveOutcome!: (o: ThreadOutcome) => void;
-    const outcome = new Promise<ThreadOutcome>((resolve) => {
+    let resolveOutcome!: (o: WorkerOutcome) => void;
+    const outcome = new Promise<WorkerOutcome>((resolve) => {
       resolveOutcome = resolve;
     });
     const stallCheck = setInterval(
@@ -261,7 +260,7 @@ export class WorkerPool {
     );
     stallCheck.unref();
 
-    const finish = (o: ThreadOutcome, terminate: boolean): void => {
+    const finish = (o: WorkerOutcome, terminate: boolean): void => {
       if (settled) return;
       settled = true;
       clearInterval(stallCheck);

@@ -11,7 +11,7 @@ import type { Store } from '../store/database.ts';
 import type { JobCatalogue } from './handlers.ts';
 import type { JobResult } from './job.types.ts';
 import { appendLogs, failAttemptRun, heartbeat, recordAttemptRun, settleRunning, type JobRow, type JobSettlement } from './jobs.repository.ts';
-import type { ThreadOutcome, ThreadRun, WorkerPool } from './worker.pool.ts';
+import type { WorkerOutcome, WorkerRun, WorkerPool } from './worker.pool.ts';
 
 /** How a run of a job ended, from the queue's point of view. */
 export type RunEnd = 'succeeded' | 'failed' | 'cancelled' | 'retry' | 'interrupted' | 'lost';
@@ -62,7 +62,7 @@ export function parseWorkerId(id: string): { host: string; pid: number; instance
 }
 
 interface ActiveRun {
-  readonly thread: ThreadRun | undefined;
+  readonly thread: WorkerRun | undefined;
   cancelRequested: boolean;
 }
 
@@ -181,7 +181,7 @@ export class JobRunner {
         });
     }, timings.flushIntervalMs);
 
-    let outcome: ThreadOutcome;
+    let outcome: WorkerOutcome;
     try {
       outcome = await thread.outcome;
     } finally {
@@ -206,7 +206,7 @@ export class JobRunner {
    * that died, hung, was terminated after a cancellation or interrupted by shutdown cannot end it
    * itself, and a run must never stay RUNNING. The next attempt makes a run of its own.
    */
-  private async endAttemptRun(jobId: string, runId: string, outcome: ThreadOutcome): Promise<void> {
+  private async endAttemptRun(jobId: string, runId: string, outcome: WorkerOutcome): Promise<void> {
     const reason =
       outcome.kind === 'died'
         ? outcome.reason
@@ -223,7 +223,7 @@ export class JobRunner {
   }
 
   /** Maps a thread outcome to the job's next state and writes it. */
-  private async conclude(row: JobRow, outcome: ThreadOutcome, cancelRequested: boolean): Promise<RunEnd> {
+  private async conclude(row: JobRow, outcome: WorkerOutcome, cancelRequested: boolean): Promise<RunEnd> {
     const db = this.deps.store.db;
     const at = Date.now();
     switch (outcome.kind) {
