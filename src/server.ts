@@ -8,6 +8,7 @@ import { ensureBootstrapKey } from './platform/auth.ts';
 import { createLogger } from './platform/logging.ts';
 import { listenMetrics, renderMetrics, serveClusterMetrics, shareWorkerRegistry, type MetricsListener } from './platform/metrics.ts';
 import { jobThreads } from './training/job-threads.ts';
+import { reduceHeapWhenQuiet } from './util/heap.ts';
 
 export interface ServeOptions {
   /** Number of node:cluster workers; 1 serves from this process. */
@@ -119,6 +120,15 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
       log.info({ address: metricsListener.url }, 'metrics listener ready');
     }
     log.info({ address, startup_ms: Math.round(performance.now() - t0), store: ctx.backends.store.description }, 'modelplane ready');
+    // Start-up's garbage and the young generation it grew are handed back once the server is
+    // quiet (util/heap.ts); under load V8 grows the young generation again.
+    const heapReduction = reduceHeapWhenQuiet();
+    heapReduction.done.then(
+      (r) => {
+        if (r !== undefined) log.debug({ rss_before: r.rssBefore, rss_after: r.rssAfter, ms: Math.round(r.ms) }, 'start-up memory handed back');
+      },
+      (err: unknown) => log.warn({ err }, 'could not hand back start-up memory'),
+    );
 
     let closing: Promise<void> | undefined;
     let draining = false;
@@ -134,6 +144,7 @@ async function serveOne(config: Config, options: ServeOptions, isWorker: boolean
           process.exit(1);
         }, config.shutdownTimeoutSeconds * 1000);
         deadline.unref();
+        heapReduction.cancel();
         // Readiness first: balancers stop sending while requests are still answered (drain).
         services.status.markShuttingDown();
         draining = true;
