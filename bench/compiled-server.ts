@@ -53,10 +53,10 @@ const BACKEND_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'MODEL_PATH', 'MODEL_KEY
  * Node flags of the container image's ENTRYPOINT (see the Dockerfile), so the benchmarks run what it
  * runs; `BENCH_NODE_FLAGS` (space-separated) replaces them to compare settings.
  */
-export const SERVE_NODE_FLAGS = process.env['BENCH_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? ['--max-semi-space-size=8', '--min-semi-space-size=8'];
+export const SERVE_NODE_FLAGS = process.env['BENCH_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? ['--max-semi-space-size=8'];
 
 /**
- * Starts `node --max-semi-space-size=8 --min-semi-space-size=8 dist/main.js serve` (building first when needed) with `env`
+ * Starts `node --max-semi-space-size=8 dist/main.js serve` (building first when needed) with `env`
  * on top of this process's environment minus the backend variables above. The server's stderr is
  * passed through.
  */

@@ -12,7 +12,7 @@
  * (`apt-get install -y python3-fastapi python3-uvicorn python3-sklearn python3-onnx wrk`).
  *
  * The modelplane server under test is the product as deployed: the compiled build, run as the
- * Dockerfile runs it (`node --max-semi-space-size=8 --min-semi-space-size=8 dist/main.js serve`), not src/main.ts through
+ * Dockerfile runs it (`node --max-semi-space-size=8 dist/main.js serve`), not src/main.ts through
  * tsx, which adds start-up work and the transpiler's memory to the process. The script runs
  * `npm run build` first when dist/main.js is missing or older than any file under src/. It serves
  * the exported file in single-file mode (MODEL_PATH).
