@@ -3,14 +3,22 @@ import type { Store } from './database.ts';
 import { migrations } from './migrations/index.ts';
 
 /** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(store: Store): Promise<MigrationResult[]> {
+export function migrateToLatest(store: Store): Promise<MigrationResult[]> {
+  return migrateTo(store, undefined);
+}
+
+/**
+ * Applies the pending migrations up to and including `target` (a migration's name; every one when
+ * undefined); throws with the failing migration's name. Tests of a migration start from the one before.
+ */
+export async function migrateTo(store: Store, target: string | undefined): Promise<MigrationResult[]> {
   // Kysely's table introspection reads the catalogue of every schema; a schema dropped by someone
   // else during that read fails it (invalid_schema_name, or undefined_table / undefined_column for
   // a table dropped between the catalogue's rows, e.g. in pg_get_serial_sequence). The failure
   // then came before any migration ran, so nothing was applied and trying again is safe.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await migrateOnce(store);
+      return await migrateOnce(store, target);
     } catch (err) {
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
       const beforeAnyMigration = err instanceof MigrationError && err.migrationName === undefined;
@@ -32,7 +40,7 @@ class MigrationError extends Error {
   }
 }
 
-async function migrateOnce(store: Store): Promise<MigrationResult[]> {
+async function migrateOnce(store: Store, target: string | undefined): Promise<MigrationResult[]> {
   // Kysely looks for its bookkeeping tables in every schema it can see; pin them to the schema
   // this store writes to, so several stores in one PostgreSQL database (tests, tenants) stay apart.
   const migrationTableSchema =
@@ -48,7 +56,7 @@ async function migrateOnce(store: Store): Promise<MigrationResult[]> {
     nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
     ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
   });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  const { error, results = [] } = await (target === undefined ? migrator.migrateToLatest() : migrator.migrateTo(target));
   if (error !== undefined) {
     const failed = results.find((r) => r.status === 'Error');
     const reason = error instanceof Error ? error.message : JSON.stringify(error);
