@@ -79,8 +79,6 @@ interface PooledWorker {
   onExit: ((why: string) => void) | undefined;
   lastError: Error | undefined;
   exited: boolean;
-  /** Loading a worker (tsx, the handler's imports) is not a stall: the clock starts once it is ready. */
-  ready: boolean;
   /** Ends the worker when it stays idle (see `PoolOptions.threadIdleMs`). */
   idleTimer: NodeJS.Timeout | undefined;
   /** Resident memory the worker last reported (bytes). */
@@ -175,13 +173,12 @@ export class WorkerPool {
       progressThrottleMs: this.options.progressThrottleMs,
       jobThreads: this.options.jobThreads,
     });
-    const t: PooledWorker = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, ready: false, idleTimer: undefined, rss: 0 };
+    const t: PooledWorker = { worker, onMessage: undefined, onExit: undefined, lastError: undefined, exited: false, idleTimer: undefined, rss: 0 };
     worker.child.on('message', (msg: FromWorker) => {
       if (msg.type === 'memory') {
         t.rss = msg.rss;
         return;
       }
-      if (msg.type === 'ready') t.ready = true;
       t.onMessage?.(msg);
     });
     const ended = (why: string): void => {
@@ -252,7 +249,7 @@ export class WorkerPool {
     const stallCheck = setInterval(
       () => {
         const silentMs = Date.now() - lastHeard;
-        if (silentMs > (t.ready && loaded ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
+        if (silentMs > (loaded ? this.options.stallTimeoutMs : STARTUP_TIMEOUT_MS)) {
           finish({ kind: 'died', reason: `worker stopped responding (no heartbeat for ${Math.round(silentMs / 1000)} s) during ${describeStage()}` }, true);
         }
       },

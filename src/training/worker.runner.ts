@@ -62,7 +62,7 @@ export function parseWorkerId(id: string): { host: string; pid: number; instance
 }
 
 interface ActiveRun {
-  readonly thread: WorkerRun | undefined;
+  readonly worker: WorkerRun | undefined;
   cancelRequested: boolean;
 }
 
@@ -89,13 +89,13 @@ export class JobRunner {
     const run = this.active.get(jobId);
     if (run === undefined) return false;
     run.cancelRequested = true;
-    run.thread?.cancel();
+    run.worker?.cancel();
     return true;
   }
 
   /** Stops every job running here (shutdown); each goes back to `queued` without using up an attempt. */
   interruptAll(): void {
-    for (const run of this.active.values()) run.thread?.interrupt();
+    for (const run of this.active.values()) run.worker?.interrupt();
   }
 
   /** Runs a job already claimed by this worker (status `running`, attempts counted) to its next state. */
@@ -129,7 +129,7 @@ export class JobRunner {
     let recording: Promise<void> | undefined;
     let lastBeat = 0;
 
-    const thread = pool.run(
+    const worker = pool.run(
       { jobId: row.id, attempt: row.attempts, module: kind.module, payload },
       {
         progress: (percent, stage, message) => {
@@ -148,9 +148,9 @@ export class JobRunner {
       },
       () => `stage '${progress.stage}'`,
     );
-    const run: ActiveRun = { thread, cancelRequested: row.cancel_requested !== 0 };
+    const run: ActiveRun = { worker, cancelRequested: row.cancel_requested !== 0 };
     this.active.set(row.id, run);
-    if (run.cancelRequested) thread.cancel();
+    if (run.cancelRequested) worker.cancel();
 
     const flush = async (force: boolean): Promise<void> => {
       const now = Date.now();
@@ -166,10 +166,10 @@ export class JobRunner {
         // Someone else recovered this job (our heartbeats were late): stop, write nothing more.
         if (!lost) log.warn({ jobId: row.id, workerId }, 'job is no longer owned by this worker; stopping it');
         lost = true;
-        thread.interrupt();
+        worker.interrupt();
       } else if (state.cancelRequested && !run.cancelRequested) {
         run.cancelRequested = true;
-        thread.cancel();
+        worker.cancel();
       }
     };
     const tick = setInterval(() => {
@@ -183,7 +183,7 @@ export class JobRunner {
 
     let outcome: WorkerOutcome;
     try {
-      outcome = await thread.outcome;
+      outcome = await worker.outcome;
     } finally {
       clearInterval(tick);
       this.active.delete(row.id);
@@ -202,7 +202,7 @@ export class JobRunner {
   }
 
   /**
-   * Ends the run of an attempt that did not succeed, unless the pipeline already did: a thread
+   * Ends the run of an attempt that did not succeed, unless the pipeline already did: a worker
    * that died, hung, was terminated after a cancellation or interrupted by shutdown cannot end it
    * itself, and a run must never stay RUNNING. The next attempt makes a run of its own.
    */
@@ -222,7 +222,7 @@ export class JobRunner {
     }
   }
 
-  /** Maps a thread outcome to the job's next state and writes it. */
+  /** Maps a worker's outcome to the job's next state and writes it. */
   private async conclude(row: JobRow, outcome: WorkerOutcome, cancelRequested: boolean): Promise<RunEnd> {
     const db = this.deps.store.db;
     const at = Date.now();

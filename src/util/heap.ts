@@ -3,10 +3,10 @@
  *
  * Loading and compiling the modules, migrating the store and loading the models allocate far more
  * than a serving process then keeps, and most of it survives long enough for V8 to grow its young
- * generation to the largest size allowed (two 8 MB semi-spaces with `--max-semi-space-size=8`). V8
+ * generation to the largest size allowed (16 MB with `--max-semi-space-size=8`, 32 MB by default on Node 22). V8
  * shrinks it again only in a collection that reduces memory, which its own memory reducer starts
  * after a full collection: a server that then serves a trickle of small requests does not have one
- * for a long time, and keeps the 16 MB resident (and old-space pages of start-up garbage). One
+ * for a long time, and keeps it resident (and old-space pages of start-up garbage). One
  * memory-reducing collection once the server is quiet gives them back: on Node 24 the demo server
  * went from 135 to 119 MB resident (about 40 ms of one collection). Under load V8 grows the young
  * generation again as it always does, so serving speed is what it was. Node 20's V8 runs a plain
